@@ -1,0 +1,238 @@
+"""The model registry, training runs and writer documents (methods of appkit.store.Store)."""
+
+from __future__ import annotations
+
+from contextlib import AbstractContextManager
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select, update
+
+from appkit.errors import NotFoundError, StorageError
+from appkit.store.models import MODEL_STATUSES, RUN_STATUSES, DocumentEntry, ModelEntry, TrainingRun, utcnow
+from appkit.store.records import DocumentRecord, ModelRecord, TrainingRunRecord, to_record
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+# How a run can end (``running`` is how it starts).
+RUN_END_STATUSES = tuple(s for s in RUN_STATUSES if s != "running")
+
+
+class RegistryMixin:
+    """Models, runs and documents; needs the ``_read``/``_write`` sessions of Store."""
+
+    if TYPE_CHECKING:
+
+        def _read(self) -> AbstractContextManager[Session]: ...
+        def _write(self) -> AbstractContextManager[Session]: ...
+
+    # --- models -----------------------------------------------------------------------------
+
+    def register_model(
+        self,
+        name: str,
+        app: str,
+        path: str,
+        *,
+        base: str | None = None,
+        preset: str | None = None,
+        params: int | None = None,
+        metrics: dict[str, Any] | None = None,
+        data: dict[str, Any] | None = None,
+        status: str = "candidate",
+    ) -> ModelRecord:
+        """Add a trained model to the registry (``status="active"`` also promotes it).
+
+        Raises:
+            StorageError: a model with this name exists, or the status is invalid.
+        """
+        if status not in MODEL_STATUSES:
+            raise StorageError(f"model status {status!r} is not one of {', '.join(MODEL_STATUSES)}.")
+        with self._write() as s:
+            # Checked first for a clear message; the unique index still guards a racing twin.
+            if s.scalar(select(ModelEntry.id).where(ModelEntry.name == name)) is not None:
+                raise StorageError(f"a model named {name!r} is already registered; pick another name.")
+            entry = ModelEntry(
+                name=name,
+                app=app,
+                path=str(path),
+                base=base,
+                preset=preset,
+                params=params,
+                metrics=metrics,
+                data=data,
+                status="candidate",
+            )
+            s.add(entry)
+            s.flush()
+            if status == "active":
+                _activate(s, entry)
+            else:
+                entry.status = status
+            s.flush()
+            return to_record(ModelRecord, entry)
+
+    def get_model(self, name: str) -> ModelRecord:
+        """A registered model by name."""
+        with self._read() as s:
+            return to_record(ModelRecord, _model(s, name))
+
+    def list_models(self, app: str | None = None, status: str | None = None) -> list[ModelRecord]:
+        """Registered models, newest first."""
+        query = select(ModelEntry)
+        if app is not None:
+            query = query.where(ModelEntry.app == app)
+        if status is not None:
+            query = query.where(ModelEntry.status == status)
+        with self._read() as s:
+            rows = s.scalars(query.order_by(ModelEntry.created_at.desc(), ModelEntry.id.desc()))
+            return [to_record(ModelRecord, m) for m in rows]
+
+    def active_model(self, app: str) -> ModelRecord | None:
+        """The model ``app`` serves now, or None if none was promoted."""
+        with self._read() as s:
+            entry = s.scalars(select(ModelEntry).where(ModelEntry.app == app, ModelEntry.status == "active")).first()
+            return None if entry is None else to_record(ModelRecord, entry)
+
+    def promote(self, name: str) -> ModelRecord:
+        """Make ``name`` its app's active model; the previously active one is archived."""
+        with self._write() as s:
+            entry = _model(s, name)
+            _activate(s, entry)
+            s.flush()
+            return to_record(ModelRecord, entry)
+
+    def archive_model(self, name: str) -> ModelRecord:
+        """Archive a model (its app then has no active model if it was the active one)."""
+        with self._write() as s:
+            entry = _model(s, name)
+            entry.status = "archived"
+            s.flush()
+            return to_record(ModelRecord, entry)
+
+    # --- training runs ----------------------------------------------------------------------
+
+    def start_run(
+        self,
+        app: str,
+        model_name: str | None = None,
+        *,
+        config: dict[str, Any] | None = None,
+        data_fingerprint: str | None = None,
+    ) -> TrainingRunRecord:
+        """Record that a training run started."""
+        with self._write() as s:
+            run = TrainingRun(
+                app=app, model_name=model_name, config=config, data_fingerprint=data_fingerprint, status="running"
+            )
+            s.add(run)
+            s.flush()
+            return to_record(TrainingRunRecord, run)
+
+    def finish_run(
+        self,
+        run_id: int,
+        status: str = "finished",
+        *,
+        metrics: dict[str, Any] | None = None,
+        model_name: str | None = None,
+    ) -> TrainingRunRecord:
+        """Record how a run ended (finished, failed, interrupted) and its final metrics."""
+        if status not in RUN_END_STATUSES:
+            raise StorageError(f"a run ends as one of {', '.join(RUN_END_STATUSES)}, not {status!r}.")
+        with self._write() as s:
+            run = s.get(TrainingRun, run_id)
+            if run is None:
+                raise NotFoundError(f"training run {run_id} does not exist.")
+            run.status = status
+            run.ended_at = utcnow()
+            if metrics is not None:
+                run.metrics = metrics
+            if model_name is not None:
+                run.model_name = model_name
+            s.flush()
+            return to_record(TrainingRunRecord, run)
+
+    def get_run(self, run_id: int) -> TrainingRunRecord:
+        """One training run by id."""
+        with self._read() as s:
+            run = s.get(TrainingRun, run_id)
+            if run is None:
+                raise NotFoundError(f"training run {run_id} does not exist.")
+            return to_record(TrainingRunRecord, run)
+
+    def list_runs(self, app: str | None = None, limit: int = 50) -> list[TrainingRunRecord]:
+        """Training runs, newest first."""
+        query = select(TrainingRun)
+        if app is not None:
+            query = query.where(TrainingRun.app == app)
+        with self._read() as s:
+            rows = s.scalars(query.order_by(TrainingRun.id.desc()).limit(limit))
+            return [to_record(TrainingRunRecord, r) for r in rows]
+
+    # --- documents --------------------------------------------------------------------------
+
+    def save_document(
+        self,
+        app: str,
+        title: str,
+        content: str,
+        *,
+        brief: dict[str, Any] | None = None,
+        model_name: str | None = None,
+        template_name: str | None = None,
+        template_version: str | None = None,
+    ) -> DocumentRecord:
+        """Store a writer draft."""
+        with self._write() as s:
+            doc = DocumentEntry(
+                app=app,
+                title=title,
+                content=content,
+                brief=brief,
+                model_name=model_name,
+                template_name=template_name,
+                template_version=template_version,
+            )
+            s.add(doc)
+            s.flush()
+            return to_record(DocumentRecord, doc)
+
+    def get_document(self, document_id: int) -> DocumentRecord:
+        """One draft by id."""
+        with self._read() as s:
+            doc = s.get(DocumentEntry, document_id)
+            if doc is None:
+                raise NotFoundError(f"document {document_id} does not exist.")
+            return to_record(DocumentRecord, doc)
+
+    def list_documents(self, app: str | None = None, limit: int = 50) -> list[DocumentRecord]:
+        """Drafts, newest first."""
+        query = select(DocumentEntry)
+        if app is not None:
+            query = query.where(DocumentEntry.app == app)
+        with self._read() as s:
+            rows = s.scalars(query.order_by(DocumentEntry.id.desc()).limit(limit))
+            return [to_record(DocumentRecord, d) for d in rows]
+
+
+def _model(s: Session, name: str) -> ModelEntry:
+    entry = s.scalars(select(ModelEntry).where(ModelEntry.name == name)).first()
+    if entry is None:
+        raise NotFoundError(f"model {name!r} is not registered.")
+    return entry
+
+
+def _activate(s: Session, entry: ModelEntry) -> None:
+    # Lock the app's models first so two concurrent promotions queue instead of both
+    # archiving the old one and then colliding on the one-active-per-app index.
+    s.execute(select(ModelEntry.id).where(ModelEntry.app == entry.app).with_for_update())
+    # Archive before activating: the partial unique index is checked per statement.
+    s.execute(
+        update(ModelEntry)
+        .where(ModelEntry.app == entry.app, ModelEntry.status == "active", ModelEntry.id != entry.id)
+        .values(status="archived")
+        .execution_options(synchronize_session=False)
+    )
+    entry.status = "active"
+
