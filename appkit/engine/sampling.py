@@ -1,0 +1,77 @@
+"""Generation parameters and the choice of the next token."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from appkit.errors import ConfigError
+
+if TYPE_CHECKING:
+    import torch
+
+
+@dataclass(frozen=True)
+class GenerationParams:
+    """How to sample a reply. ``temperature=0`` means greedy (deterministic)."""
+
+    max_new_tokens: int = 200
+    temperature: float = 0.7
+    top_p: float = 0.9
+    top_k: int = 50
+    repetition_penalty: float = 1.1
+    seed: int | None = None
+    stop: tuple[str, ...] = field(default_factory=tuple)
+
+    def __post_init__(self) -> None:
+        if self.max_new_tokens < 1:
+            raise ConfigError(f"max_new_tokens must be at least 1, got {self.max_new_tokens}.")
+        if self.temperature < 0:
+            raise ConfigError(f"temperature must be >= 0, got {self.temperature}.")
+        if not 0 < self.top_p <= 1:
+            raise ConfigError(f"top_p must be in (0, 1], got {self.top_p}.")
+        if self.top_k < 0:
+            raise ConfigError(f"top_k must be >= 0 (0 = off), got {self.top_k}.")
+        if self.repetition_penalty <= 0:
+            raise ConfigError(f"repetition_penalty must be > 0 (1 = off), got {self.repetition_penalty}.")
+
+    @property
+    def greedy(self) -> bool:
+        return self.temperature == 0
+
+
+GREEDY = GenerationParams(temperature=0.0, top_p=1.0, top_k=0, repetition_penalty=1.0)
+
+
+def apply_repetition_penalty(logits: torch.Tensor, seen: torch.Tensor, penalty: float) -> torch.Tensor:
+    """CTRL-style penalty: divide positive and multiply negative logits of already-seen tokens.
+
+    Args:
+        logits: (V,) scores of one sequence.
+        seen: (N,) token ids already in the prompt or the reply.
+    """
+    if penalty == 1.0 or seen.numel() == 0:
+        return logits
+    scores = logits.gather(0, seen)
+    scores = scores.where(scores < 0, scores / penalty).where(scores >= 0, scores * penalty)
+    return logits.scatter(0, seen, scores)
+
+
+def choose_token(logits: torch.Tensor, params: GenerationParams, generator: torch.Generator | None) -> int:
+    """Pick the next token id from one sequence's (V,) logits."""
+    import torch
+
+    if params.greedy:
+        return int(logits.argmax())
+    logits = logits.float() / params.temperature
+    if params.top_k and params.top_k < logits.numel():
+        kth = torch.topk(logits, params.top_k).values[-1]
+        logits = logits.masked_fill(logits < kth, float("-inf"))
+    probs = torch.softmax(logits, dim=-1)
+    if params.top_p < 1.0:
+        sorted_probs, order = torch.sort(probs, descending=True)
+        # Keep the smallest prefix whose mass reaches top_p (always at least the top token).
+        drop = sorted_probs.cumsum(0) - sorted_probs > params.top_p
+        sorted_probs[drop] = 0.0
+        probs = torch.zeros_like(probs).scatter(0, order, sorted_probs)
+    return int(torch.multinomial(probs, 1, generator=generator))

@@ -1,0 +1,110 @@
+"""Save and load models as plain Hugging Face directories plus appkit's metadata.
+
+A saved model loads with ``AutoModelForCausalLM.from_pretrained(dir)`` and ``AutoTokenizer``
+alone; ``appkit.json`` beside the weights records what appkit knows about it (preset, data
+fingerprint, metrics, curation report). A LoRA run also keeps its adapter in ``adapter/`` so
+apps can share one base and switch adapters.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from appkit.errors import ModelError
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+METADATA_FILE = "appkit.json"
+
+
+def quiet_transformers() -> None:
+    """Silence transformers' own shard/weight progress bars: appkit shows its own progress."""
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    hf_logging.set_verbosity_error()
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    """Write JSON so that readers see the old file or the new one, never half of one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(data, f, indent=2, default=str)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save_model(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    out_dir: str | Path,
+    metadata: dict[str, Any],
+    *,
+    adapter: Any | None = None,
+) -> Path:
+    """Save ``model`` + ``tokenizer`` + metadata to ``out_dir`` atomically (replacing it)."""
+    quiet_transformers()
+    out_dir = Path(out_dir)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.staging-"))
+    try:
+        model.save_pretrained(staging, safe_serialization=True)
+        tokenizer.save_pretrained(staging)
+        if adapter is not None:
+            adapter.save_pretrained(staging / "adapter")
+        write_json_atomic(staging / METADATA_FILE, metadata)
+        # Swap in the new directory; the old one (if any) is removed only after the swap.
+        old = None
+        if out_dir.exists():
+            old = out_dir.with_name(f".{out_dir.name}.old-{os.getpid()}")
+            os.replace(out_dir, old)
+        os.replace(staging, out_dir)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return out_dir
+
+
+def read_metadata(model_dir: str | Path) -> dict[str, Any]:
+    """appkit's metadata for a saved model ({} for a foreign checkpoint)."""
+    path = Path(model_dir) / METADATA_FILE
+    if not path.is_file():
+        return {}
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        raise ModelError(f"{path}: unreadable model metadata ({e}).") from None
+
+
+def load_model(
+    model_dir: str | Path, *, device: str = "cpu", dtype: Any = None
+) -> tuple[PreTrainedModel, PreTrainedTokenizerBase, dict[str, Any]]:
+    """Load a saved model for inference: (model in eval mode on ``device``, tokenizer, metadata)."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    quiet_transformers()
+    model_dir = Path(model_dir)
+    if not (model_dir / "config.json").is_file():
+        raise ModelError(f"{model_dir}: no model there (config.json missing). Train one first, e.g. "
+                         "`appkit train-support --history tickets.csv`.")
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(model_dir, local_files_only=True)
+        model = AutoModelForCausalLM.from_pretrained(model_dir, local_files_only=True, dtype=dtype or "auto")
+    except (OSError, ValueError) as e:
+        raise ModelError(f"{model_dir}: the model cannot be loaded ({e}).") from None
+    model.to(device).eval()
+    return model, tokenizer, read_metadata(model_dir)

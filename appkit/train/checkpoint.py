@@ -1,0 +1,42 @@
+"""Atomic training checkpoints: a crash or kill at any moment leaves the last one intact."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from appkit.errors import CheckpointError
+
+STATE_FILE = "state.pt"
+BEST_FILE = "best.pt"
+
+
+def save_atomic(obj: Any, path: Path) -> None:
+    """``torch.save`` to a temp file in the same directory, fsync, then rename over ``path``."""
+    import torch
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(obj, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def load(path: Path) -> dict[str, Any]:
+    """Load a checkpoint written by ``save_atomic``."""
+    import torch
+
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no checkpoint to resume from. Run without --resume to start fresh.")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as e:  # a torn or foreign file: say which one
+        raise CheckpointError(f"{path}: the checkpoint cannot be read ({e}).") from None
