@@ -36,9 +36,10 @@ _ID_AFTER_KEYWORD = re.compile(
     r"(?P<id>#?[A-Za-z0-9](?:[A-Za-z0-9]|-(?=[A-Za-z0-9])){3,})",
     re.I,
 )
+# The same announcement right before a number (used to tell a Luhn-valid order number from a card).
 _ORDER_WORD_BEFORE = re.compile(
     r"\b(?:order|purchase|tracking|invoice|ticket|reference|confirmation|booking|reservation|shipment|"
-    r"transaction|account)s?\b[^.\n]{0,25}$",
+    r"transaction|account)s?(?:\s*(?:number|no\.?|num|nr|id|code|is|was|with|the|[#:=])){0,4}\s*$",
     re.I,
 )
 _PREFIXED_ID = re.compile(r"\b(?:ORD|ORDER|INV|TKT|TICKET|REF|CASE|PO|RMA|TRK)[-_#]?\d{3,}\b", re.I)

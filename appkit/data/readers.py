@@ -127,9 +127,17 @@ def _nothing_usable(table: Table, report: ReadReport) -> DataError:
     return DataError(
         f"{table.path}: no usable conversation in {report.rows} records read as the {report.shape} shape"
         f"{f' ({used})' if used else ''}. Every conversation needs at least one customer turn and one "
-        f"agent turn with text. Left out: {reasons or 'nothing'}. If the columns were guessed wrong, "
-        "name them (user_col/assistant_col, or conversation_col/role_col/text_col) or pick shape=."
+        f"agent turn with text. Left out: {reasons or 'nothing'}. {_HINTS[report.shape]}"
     )
+
+
+_HINTS = {
+    "pairs": "If the columns were guessed wrong, name them with user_col=/assistant_col= (--user-col/--assistant-col).",
+    "long": "If the columns were guessed wrong, name them with conversation_col=/role_col=/text_col= "
+    "(--conversation-col/--role-col/--text-col).",
+    "dialogue": "Each record needs a list of turns, each turn a speaker and a text.",
+    "twcs": "A thread needs a customer tweet (inbound True) and a company reply (inbound False).",
+}
 
 
 def _make_ids_unique(conversations: list[Conversation]) -> None:

@@ -117,7 +117,29 @@ def _read_delimited(path: Path, fmt: str, text: str, report: ReadReport) -> Tabl
     first_line = text.split("\n", 1)[0]
     if fmt == "csv" and "," not in first_line and ";" in first_line:
         delimiter = ";"  # spreadsheet exports in many European locales
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    try:
+        return _parse_delimited(path, fmt, text, delimiter, report, strict=True)
+    except _UnclosedQuote as e:
+        raise DataError(
+            f"{path}, line {e.line}: a quoted field starts here and is never closed, so the rest of the "
+            f"file would be read as one text. Add the closing quote (a quote inside a text is written twice: \"\")."
+        ) from None
+    except csv.Error:
+        # Strict parsing also rejects stray quotes ('"x" y'); a lenient pass reads those as most
+        # spreadsheets do, so a messy but usable export still loads.
+        report.dropped.clear()
+        report.examples.clear()
+        return _parse_delimited(path, fmt, text, delimiter, report, strict=False)
+
+
+class _UnclosedQuote(Exception):
+    def __init__(self, line: int) -> None:
+        self.line = line
+
+
+def _parse_delimited(path: Path, fmt: str, text: str, delimiter: str, report: ReadReport, strict: bool) -> Table:
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=strict)
+    start = 1
     try:
         header = next(reader)
         columns = _column_names(header)
@@ -139,6 +161,10 @@ def _read_delimited(path: Path, fmt: str, text: str, report: ReadReport) -> Tabl
             row = row + [""] * (len(columns) - len(row))
             records.append((start, dict(zip(columns, row))))
     except csv.Error as e:
+        if strict and "unexpected end of data" in str(e):
+            raise _UnclosedQuote(start) from None
+        if strict:
+            raise
         raise DataError(
             f"{path}, line {reader.line_num}: not a valid {fmt.upper()} row ({e}). Check the quoting "
             "around that line (a text with a quote character must be quoted and the quote doubled)."
