@@ -247,7 +247,8 @@ INTENTS: dict[str, dict[str, list[str]]] = {
     },
     "update_account": {
         "ask": [
-            "How do I change my email address?", "I need to update my phone number", "can I change my address in my account",
+            "How do I change my email address?", "I need to update my phone number",
+            "can I change my address in my account",
             "how do i update my details", "I moved, how do I change my address?", "change the name on my account",
         ],
         "reply": [
@@ -260,7 +261,9 @@ INTENTS: dict[str, dict[str, list[str]]] = {
             "I can update it for you. What should the new details be?",
             "Sure. What would you like me to change it to?",
         ],
-        "answer": ["my new number is {phone}", "please use {email}", "new email: {email}", "change it to {phone} please"],
+        "answer": [
+            "my new number is {phone}", "please use {email}", "new email: {email}", "change it to {phone} please",
+        ],
         "reply_info": [
             "Done! Your account now has the new details, and we've sent a confirmation to your email.",
             "All set: I've updated your account and emailed you a confirmation of the change.",
@@ -373,7 +376,9 @@ INTENTS: dict[str, dict[str, list[str]]] = {
         ],
     },
     "thanks": {
-        "ask": ["thanks!", "thank you so much", "great, thanks for the help", "ok thx", "perfect, bye", "that's all, thanks"],
+        "ask": [
+            "thanks!", "thank you so much", "great, thanks for the help", "ok thx", "perfect, bye", "that's all, thanks",
+        ],
         "reply": [
             "You're welcome! Have a great day.",
             "Glad I could help! Have a great day.",

@@ -26,7 +26,9 @@ from appkit.errors import ConfigError
 
 __all__ = ["CurationReport", "curate", "scrub_pii", "truncate_text"]
 
-_PII_NAMES = {"email": "emails", "phone": "phone numbers", "card": "card numbers", "order_id": "order ids", "url": "URLs"}
+_PII_NAMES = {
+    "email": "emails", "phone": "phone numbers", "card": "card numbers", "order_id": "order ids", "url": "URLs",
+}
 
 
 @dataclass

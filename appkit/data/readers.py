@@ -9,7 +9,7 @@ from pathlib import Path
 from appkit.data import shapes
 from appkit.data.report import ReadReport
 from appkit.data.roles import SpeakerMapper
-from appkit.data.tables import Table, file_format, read_table
+from appkit.data.tables import Table, read_table
 from appkit.data.twcs import detect_twcs, read_twcs
 from appkit.data.types import Conversation
 from appkit.errors import ConfigError, DataError
@@ -71,7 +71,7 @@ def read_history_with_report(
             "user_col/assistant_col name the columns of a pairs file and conversation_col/role_col/"
             "text_col those of a long file; give one set, not both."
         )
-    report = ReadReport(path=str(path), format=file_format(path))
+    report = ReadReport(path=str(path))
     mapper = SpeakerMapper(speaker_map)
     table = read_table(path, encoding, report)
     report.shape = chosen = _choose_shape(table, shape, bool(pair_cols), bool(long_cols))

@@ -148,8 +148,12 @@ def usable(turns: list[Turn], report: ReadReport, where: str) -> bool:
 def read_pairs(table: Table, report: ReadReport, user_col: str | None, assistant_col: str | None) -> list[Conversation]:
     """One conversation per row: the customer column, then the agent column."""
     found = detect_pairs(table)
-    u = _require(table, user_col, "user_col") if user_col else (found[0] if found else None)
-    a = _require(table, assistant_col, "assistant_col") if assistant_col else (found[1] if found else None)
+    cols = table.columns
+    # With only one column named, the other may be any accepted name for its side.
+    u_found = found[0] if found else find_column(cols, [p[0] for p in PAIR_COLUMNS])
+    a_found = found[1] if found else find_column(cols, [p[1] for p in PAIR_COLUMNS])
+    u = _require(table, user_col, "user_col") if user_col else u_found
+    a = _require(table, assistant_col, "assistant_col") if assistant_col else a_found
     if not (u and a):
         raise columns_error(table, "pairs")
     report.columns = {"user": u, "assistant": a}
@@ -208,9 +212,12 @@ def read_long(
 ) -> list[Conversation]:
     """Group rows by conversation id (in order of first appearance), order turns, map speakers."""
     cols = table.columns
-    conv = _require(table, conversation_col, "conversation_col") if conversation_col else find_column(cols, CONVERSATION_COLUMNS)
-    role = _require(table, role_col, "role_col") if role_col else find_column(cols, ROLE_COLUMNS)
-    text = _require(table, text_col, "text_col") if text_col else find_column(cols, TEXT_COLUMNS)
+    def column(given: str | None, option: str, candidates: tuple[str, ...]) -> str | None:
+        return _require(table, given, option) if given else find_column(cols, candidates)
+
+    conv = column(conversation_col, "conversation_col", CONVERSATION_COLUMNS)
+    role = column(role_col, "role_col", ROLE_COLUMNS)
+    text = column(text_col, "text_col", TEXT_COLUMNS)
     if not (conv and role and text):
         raise columns_error(table, "long")
     order = find_column([c for c in cols if c not in (conv, role, text)], ORDER_COLUMNS)

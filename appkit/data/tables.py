@@ -59,12 +59,17 @@ def file_format(path: Path) -> str:
     return fmt
 
 
-def read_text(path: Path, encoding: str) -> str:
-    """The decoded text of ``path`` with a leading byte-order mark removed."""
+def check_file(path: Path) -> None:
+    """Raise DataError unless ``path`` is an existing file."""
     if not path.exists():
         raise DataError(f"{path}: no such file. Check the path (relative paths start at {Path.cwd()}).")
     if path.is_dir():
         raise DataError(f"{path}: is a directory; give one .csv, .tsv, .jsonl or .json file.")
+
+
+def read_text(path: Path, encoding: str) -> str:
+    """The decoded text of ``path`` with a leading byte-order mark removed."""
+    check_file(path)
     try:
         raw = path.read_bytes()
     except OSError as e:
@@ -98,7 +103,8 @@ def _expected(fmt: str) -> str:
 
 def read_table(path: Path, encoding: str, report: ReadReport) -> Table:
     """Read ``path`` into a Table; malformed rows are counted in ``report``, not raised."""
-    fmt = file_format(path)
+    check_file(path)  # "no such file" says more than "unknown file type" about a mistyped path
+    report.format = fmt = file_format(path)
     text = read_text(path, encoding)
     if fmt in ("csv", "tsv"):
         table = _read_delimited(path, fmt, text, report)

@@ -106,7 +106,9 @@ def _conversation(
     author_col: str | None,
 ) -> Conversation | None:
     root_loc = tweets[thread[0]][0]
-    turns = make_turns(("user" if inbound[t] else "assistant", clean_tweet(cell(tweets[t][1].get(text_col)))) for t in thread)
+    turns = make_turns(
+        ("user" if inbound[t] else "assistant", clean_tweet(cell(tweets[t][1].get(text_col)))) for t in thread
+    )
     roles = {t.role for t in turns}
     where = table.source(root_loc)
     if "assistant" not in roles:

@@ -216,3 +216,7 @@ def test_stray_quotes_are_read_leniently(tmp_path: Path):
     path = tmp_path / "h.csv"
     path.write_text('question,answer\n"where" is it,on its way\n')
     assert read_history(path)[0].turns[0].text == "where is it"
+
+
+def test_missing_file_with_an_unknown_extension_says_it_is_missing(tmp_path: Path):
+    assert "no such file" in error(tmp_path / "tickets.txt")

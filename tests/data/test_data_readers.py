@@ -273,3 +273,8 @@ def test_row_with_too_many_fields_is_dropped_and_counted(tmp_path: Path):
     convs, report = read_history_with_report(path)
     assert len(convs) == 1 and sum(report.dropped.values()) == 1
     assert next(iter(report.examples.values())).endswith("h.csv:3")
+
+
+def test_naming_one_pairs_column_finds_the_other(write):
+    convs = read_history(write("h.csv", [{"Kundenfrage": "wo?", "response": "hier"}]), user_col="kundenfrage")
+    assert convs[0].as_messages()[1]["content"] == "hier"
