@@ -225,8 +225,9 @@ def _model(s: Session, name: str) -> ModelEntry:
 
 def _activate(s: Session, entry: ModelEntry) -> None:
     # Lock the app's models first so two concurrent promotions queue instead of both
-    # archiving the old one and then colliding on the one-active-per-app index.
-    s.execute(select(ModelEntry.id).where(ModelEntry.app == entry.app).with_for_update())
+    # archiving the old one and then colliding on the one-active-per-app index. In id order:
+    # two transactions locking the same rows in different orders deadlock (seen in the tests).
+    s.execute(select(ModelEntry.id).where(ModelEntry.app == entry.app).order_by(ModelEntry.id).with_for_update())
     # Archive before activating: the partial unique index is checked per statement.
     s.execute(
         update(ModelEntry)

@@ -209,8 +209,8 @@ class Store(registry.RegistryMixin):
 
     @staticmethod
     def _lock_conversation(s: Session, conversation_id: int) -> Conversation:
-        # FOR UPDATE on PostgreSQL: appends to one conversation queue here, which is what makes
-        # max(seq) + 1 race-free. SQLite ignores it; BEGIN IMMEDIATE already serialized us.
+        # FOR UPDATE on PostgreSQL, so a change of status and an append never interleave.
+        # SQLite ignores it; BEGIN IMMEDIATE already serialized the writers.
         conv = s.execute(
             select(Conversation).where(Conversation.id == conversation_id).with_for_update()
         ).scalar_one_or_none()
@@ -234,14 +234,27 @@ class Store(registry.RegistryMixin):
         check_choice("role", role, MESSAGE_ROLES)
         values = self._message_fields(fields)
         with self._write() as s:
-            conv = self._lock_conversation(s, conversation_id)
-            if conv.status in CLOSED_STATUSES:
+            now = utcnow()
+            # One statement that locks the conversation row (appends to it queue here, which
+            # makes max(seq) + 1 race-free on PostgreSQL; on SQLite BEGIN IMMEDIATE already
+            # serialized writers), bumps updated_at and reads the status. A closed conversation
+            # raises below and the transaction rolls back.
+            status = s.execute(
+                update(Conversation)
+                .where(Conversation.id == conversation_id)
+                .values(updated_at=now)
+                .returning(Conversation.status)
+                .execution_options(synchronize_session=False)
+            ).scalar_one_or_none()
+            if status is None:
+                raise NotFoundError(f"conversation {conversation_id} does not exist.")
+            if status in CLOSED_STATUSES:
                 raise StorageError(
-                    f"conversation {conversation_id} is {conv.status}: no messages can be added "
+                    f"conversation {conversation_id} is {status}: no messages can be added "
                     "(set its status back to open first)."
                 )
+            # A new statement after the lock: in READ COMMITTED it sees every earlier append.
             last = s.scalar(select(func.max(Message.seq)).where(Message.conversation_id == conversation_id))
-            now = utcnow()
             msg = Message(
                 conversation_id=conversation_id,
                 seq=(last or 0) + 1,
@@ -251,7 +264,6 @@ class Store(registry.RegistryMixin):
                 **values,
             )
             s.add(msg)
-            conv.updated_at = now
             s.flush()
             return to_record(MessageRecord, msg)
 
