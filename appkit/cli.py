@@ -1,0 +1,174 @@
+"""The ``appkit`` command.
+
+Importing this module must stay cheap (``appkit --help`` answers in well under a second):
+torch, transformers and SQLAlchemy are imported inside the commands that need them. Apps add
+their own commands through the registry (``appkit.apps``). Every ``AppkitError`` is printed
+as one message with a non-zero exit code; a traceback means a bug in appkit.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from appkit.errors import AppkitError
+
+cli = typer.Typer(
+    name="appkit",
+    help="Train your own language model on your own data and run chatbots and content tools on it.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+models_cli = typer.Typer(help="Trained models: list, show, promote.", no_args_is_help=True)
+cli.add_typer(models_cli, name="models")
+
+
+@cli.callback()
+def root(
+    ctx: typer.Context,
+    home: Optional[Path] = typer.Option(None, "--home", envvar="APPKIT_HOME", help="Where models, runs and the database live (default ~/.appkit)."),
+    database_url: Optional[str] = typer.Option(None, "--database-url", envvar="APPKIT_DATABASE_URL", help="SQLAlchemy URL; SQLite in --home by default.", show_envvar=True),
+    device: Optional[str] = typer.Option(None, "--device", envvar="APPKIT_DEVICE", help="auto, cpu, cuda, cuda:N or mps."),
+) -> None:
+    """Settings shared by every command (environment variables and appkit.toml work too)."""
+    from appkit.config import load_settings
+
+    ctx.obj = load_settings(home=home, database_url=database_url, device=device)
+
+
+def _settings(ctx: typer.Context):  # noqa: ANN202 - Settings, imported lazily
+    from appkit.config import Settings, load_settings
+
+    found = ctx.find_object(Settings)
+    return found if found is not None else load_settings()
+
+
+@cli.command()
+def ask(
+    ctx: typer.Context,
+    message: str = typer.Argument(..., help="The customer's message."),
+    app: str = typer.Option("support", "--app", help="Which app answers."),
+    model: Optional[str] = typer.Option(None, "--model", help="A registered model name or a model directory (default: the app's active model)."),
+    temperature: float = typer.Option(0.7, "--temperature", min=0.0, help="0 = deterministic (greedy)."),
+    top_p: float = typer.Option(0.9, "--top-p"),
+    top_k: int = typer.Option(50, "--top-k", min=0),
+    repetition_penalty: float = typer.Option(1.1, "--repetition-penalty"),
+    max_tokens: int = typer.Option(200, "--max-tokens", min=1),
+    seed: Optional[int] = typer.Option(None, "--seed"),
+    stats: bool = typer.Option(False, "--stats", help="Print time to first token and tokens/s to stderr."),
+) -> None:
+    """Print one reply to MESSAGE on stdout, streamed as it is generated."""
+    from appkit.apps import load_app
+    from appkit.engine import GenerationParams
+
+    params = GenerationParams(max_new_tokens=max_tokens, temperature=temperature, top_p=top_p, top_k=top_k,
+                              repetition_penalty=repetition_penalty, seed=seed)
+    bot = load_app(app, model=model, settings=_settings(ctx))
+    stream = bot.stream(message, params=params)
+    for piece in stream:
+        sys.stdout.write(piece)
+        sys.stdout.flush()
+    sys.stdout.write("\n")
+    if stats:
+        s = stream.stats
+        typer.echo(f"[{bot.model_name}] {s.completion_tokens} tokens, first after {s.time_to_first_token_s:.3f}s, "
+                   f"{s.tokens_per_second:.1f} tokens/s ({s.finish_reason})", err=True)
+
+
+@models_cli.command("list")
+def models_list(ctx: typer.Context, app: Optional[str] = typer.Option(None, "--app", help="Only this app's models.")) -> None:
+    """Trained models with preset, size, data, validation perplexity and date."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from appkit.store import open_store
+
+    with open_store(_settings(ctx)) as store:
+        records = store.list_models(app=app)
+    if not records:
+        typer.echo("no models yet: train one with `appkit train-support --history tickets.csv`.")
+        return
+    table = Table("name", "app", "status", "preset", "params", "data", "val ppl", "trained", box=None)
+    for r in records:
+        metrics, data = r.metrics or {}, r.data or {}
+        params = f"{r.params / 1e6:.1f}M" if r.params else "-"
+        rows = data.get("conversations")
+        source = Path(str(data.get("history", ""))).name
+        table.add_row(
+            r.name, r.app, "[green]active[/]" if r.status == "active" else r.status, r.preset or "-", params,
+            f"{rows} conv. ({source})" if rows else "-",
+            f"{metrics['val_perplexity']:.2f}" if metrics.get("val_perplexity") else "-",
+            r.created_at.strftime("%Y-%m-%d %H:%M"),
+        )
+    Console().print(table)
+
+
+@models_cli.command("promote")
+def models_promote(ctx: typer.Context, name: str = typer.Argument(..., help="A registered model name.")) -> None:
+    """Make NAME its app's active model (the previous one is archived)."""
+    from appkit.store import open_store
+
+    with open_store(_settings(ctx)) as store:
+        record = store.promote(name)
+    typer.echo(f"{record.name} is now the active {record.app} model.")
+
+
+@models_cli.command("show")
+def models_show(ctx: typer.Context, name: str = typer.Argument(...)) -> None:
+    """Everything recorded about model NAME (JSON)."""
+    import dataclasses
+    import json
+
+    from appkit.store import open_store
+
+    with open_store(_settings(ctx)) as store:
+        record = store.get_model(name)
+    typer.echo(json.dumps(dataclasses.asdict(record), indent=2, default=str))
+
+
+def _mount_subcommands() -> None:
+    from appkit.apps import available_apps
+    from appkit.store.cli import conversations_app, db_app
+
+    cli.add_typer(db_app, name="db")
+    cli.add_typer(conversations_app, name="conversations")
+    for app in available_apps().values():
+        app.register_cli(cli)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``appkit`` command; returns the exit code."""
+    _mount_subcommands()
+    try:
+        code = cli(args=argv, standalone_mode=False)
+    except AppkitError as e:
+        _fail(str(e), e.exit_code)
+        return e.exit_code
+    except KeyboardInterrupt:
+        _fail("interrupted.", 130)
+        return 130
+    except typer.Exit as e:  # --help, or a command that exits on purpose
+        return e.exit_code
+    except typer.Abort:
+        _fail("aborted.", 1)
+        return 1
+    except Exception as e:  # click usage errors arrive here in non-standalone mode
+        import click
+
+        if isinstance(e, click.ClickException):
+            e.show()
+            return e.exit_code
+        raise
+    return 0
+
+
+def _fail(message: str, code: int) -> None:
+    from rich.console import Console
+    from rich.text import Text
+
+    # Text, not markup: messages quote user data such as "[EMAIL]" verbatim.
+    Console(stderr=True, highlight=False, soft_wrap=True).print(Text("error: ", style="bold red") + Text(message))

@@ -1,0 +1,41 @@
+"""Find trained models: by directory, by registered name, or the app's active one."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from appkit.config import Settings
+from appkit.errors import ModelError
+
+
+def resolve_model_path(app: str, model: str | None, settings: Settings, *, train_hint: str = "") -> tuple[str, Path]:
+    """(name, directory) of the model to use.
+
+    ``model`` may be a directory holding a saved model, a name registered with the store, or
+    None for the app's active model.
+    """
+    if model is not None:
+        candidate = Path(model).expanduser()
+        if (candidate / "config.json").is_file():
+            return candidate.name, candidate
+    from appkit.errors import NotFoundError
+    from appkit.store import open_store
+
+    with open_store(settings) as store:
+        if model is None:
+            record = store.active_model(app)
+            if record is None:
+                hint = train_hint or f"train one for the {app} app first"
+                raise ModelError(f"no {app} model is trained yet: {hint}.")
+        else:
+            try:
+                record = store.get_model(model)
+            except NotFoundError:
+                raise ModelError(
+                    f"model {model!r} is neither a model directory nor a registered model; "
+                    "see `appkit models list`."
+                ) from None
+    path = Path(record.path)
+    if not (path / "config.json").is_file():
+        raise ModelError(f"model {record.name!r} is registered at {path}, but no model is there any more.")
+    return record.name, path

@@ -1,0 +1,245 @@
+"""From conversations to a saved chat model: curate -> split -> tokenizer -> model -> train -> save.
+
+App-agnostic: the support app (and any user app) hands conversations in and gets a saved
+Hugging Face directory back, plus everything worth recording about how it was made.
+Files a run writes: ``<runs>/<name>/`` holds the tokenizer, checkpoints, metrics.jsonl and
+loss.png (kept for --resume and inspection); ``<models>/<name>/`` is the finished model.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from appkit.data import Conversation, CurationReport, curate, split_conversations
+from appkit.errors import CheckpointError, TrainingError
+from appkit.model.io import write_json_atomic
+
+RUN_FILE = "run.json"
+
+
+@dataclass
+class ChatTrainingOptions:
+    """Choices a user makes when training a chat model (the CLI flags)."""
+
+    preset: str = "auto"
+    base: str | None = None  # a local HF checkpoint directory -> LoRA fine-tune
+    lora_rank: int = 16
+    max_minutes: float | None = None
+    max_steps: int | None = None
+    epochs: float = 10.0
+    batch_size: int | None = None
+    learning_rate: float | None = None
+    val_fraction: float = 0.1
+    max_turn_chars: int = 2000
+    scrub_pii: bool = True
+    seed: int = 0
+    device: str = "cpu"
+    compile: bool = False
+    progress: bool = True
+    is_toxic: Callable[[str], bool] | None = field(default=None, repr=False)
+    keep_toxic: bool = False
+
+
+@dataclass
+class TrainedChatModel:
+    """What a finished run produced."""
+
+    name: str
+    path: Path
+    run_dir: Path
+    preset: str
+    base: str | None
+    parameters: int
+    metrics: dict[str, Any]
+    curation: CurationReport
+    data: dict[str, Any]
+    train_conversations: list[Conversation]
+    val_conversations: list[Conversation]
+
+
+def fingerprint(conversations: Sequence[Conversation], **settings: Any) -> str:
+    """A short hash of the training data and the settings that shape it."""
+    h = hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode())
+    for conv in conversations:
+        for turn in conv.turns:
+            h.update(turn.role.encode())
+            h.update(b"\x00")
+            h.update(turn.text.encode())
+            h.update(b"\x01")
+    return h.hexdigest()[:16]
+
+
+def train_chat_model(
+    conversations: Sequence[Conversation],
+    *,
+    name: str,
+    models_dir: Path,
+    runs_dir: Path,
+    options: ChatTrainingOptions,
+    resume: bool = False,
+    log: Callable[[str], None] = print,
+) -> TrainedChatModel:
+    """Train a chat model on ``conversations`` and save it to ``models_dir/name``.
+
+    Raises:
+        TrainingError: nothing usable to train on.
+        CheckpointError: ``resume`` without a matching interrupted run.
+    """
+    from appkit.model.build import count_parameters
+    from appkit.model.io import save_model
+    from appkit.train.loop import Trainer, TrainingInterrupted
+    from appkit.train.packing import PackedDataset, encode_examples
+
+    curated, report = curate(
+        conversations, max_turn_chars=options.max_turn_chars, scrub_pii=options.scrub_pii,
+        is_toxic=options.is_toxic, toxic="keep" if options.keep_toxic else "drop", seed=options.seed,
+    )
+    log(report.summary())
+    if len(curated) < 2:
+        raise TrainingError(
+            f"only {len(curated)} usable conversation(s) after curation; at least 2 are needed "
+            "(one to train on, one to validate)."
+        )
+    train_convs, val_convs = split_conversations(curated, val_fraction=options.val_fraction, seed=options.seed)
+    data_print = fingerprint(train_convs, val=len(val_convs), seed=options.seed, base=options.base)
+    run_dir = runs_dir / name
+    run_info = _prepare_run_dir(run_dir, data_print, options, resume)
+
+    model, tokenizer, preset_name, context, defaults = _model_and_tokenizer(train_convs, options, run_dir, resume, log)
+    train_examples = encode_examples(tokenizer, train_convs, context)
+    val_examples = encode_examples(tokenizer, val_convs, context)
+    pad = tokenizer.pad_token_id
+    train_data = PackedDataset(train_examples, context, pad)
+    val_data = PackedDataset(val_examples, context, pad) if val_examples else None
+    params = count_parameters(model)
+    log(
+        f"model: {preset_name}, {params / 1e6:.2f}M parameters, context {context}, vocabulary {len(tokenizer)}; "
+        f"data: {len(train_examples)} train / {len(val_examples)} validation conversations, "
+        f"{train_data.n_tokens:,} train tokens in {len(train_data.rows)} rows "
+        f"({train_data.padding_fraction:.1%} padding)"
+    )
+    cfg = _train_config(options, defaults)
+    run_info.update({"preset": preset_name, "config": asdict(cfg)})
+    write_json_atomic(run_dir / RUN_FILE, run_info)
+
+    started = time.time()
+    try:
+        result = Trainer(model, train_data, val_data, cfg, run_dir).run(resume=resume)
+    except TrainingInterrupted:
+        raise
+    log(
+        f"trained {result.steps} steps ({result.epochs} epochs, stopped: {result.stopped}) in "
+        f"{result.seconds:.0f}s at {result.tokens_per_second:,.0f} tokens/s; validation loss "
+        f"{result.best_val_loss} (perplexity {result.val_perplexity})"
+    )
+
+    adapter = None
+    if options.base:
+        adapter = model  # the peft wrapper: save its adapter, and the merged weights for plain loading
+        model = model.merge_and_unload()
+    metrics = {**result.as_dict(), "train_conversations": len(train_convs), "val_conversations": len(val_convs)}
+    data = {"fingerprint": data_print, "conversations": len(curated), "train_tokens": train_data.n_tokens}
+    metadata = {
+        "appkit_format": 1,
+        "name": name,
+        "preset": preset_name,
+        "base": options.base,
+        "parameters": params,
+        "context_length": context,
+        "created_at": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),
+        "data": data,
+        "metrics": metrics,
+        "curation": report.as_dict(),
+        "train_config": asdict(cfg),
+    }
+    path = save_model(model, tokenizer, models_dir / name, metadata, adapter=adapter)
+    return TrainedChatModel(name, path, run_dir, preset_name, options.base, params, metrics, report, data,
+                            train_convs, val_convs)
+
+
+def _prepare_run_dir(run_dir: Path, data_print: str, options: ChatTrainingOptions, resume: bool) -> dict[str, Any]:
+    """Check a resumed run matches its data; start a fresh run directory otherwise."""
+    info_path = run_dir / RUN_FILE
+    if resume:
+        if not info_path.is_file():
+            raise CheckpointError(
+                f"--resume: no interrupted run at {run_dir}. Check --name, or run without --resume to start fresh."
+            )
+        info = json.loads(info_path.read_text())
+        if info.get("data_fingerprint") != data_print:
+            raise CheckpointError(
+                f"--resume: the run in {run_dir} was trained on different data or settings "
+                f"(fingerprint {info.get('data_fingerprint')}, now {data_print}). "
+                "Use the same --history and flags, or run without --resume."
+            )
+        return info
+    if run_dir.exists():
+        shutil.rmtree(run_dir)
+    run_dir.mkdir(parents=True)
+    return {"data_fingerprint": data_print, "base": options.base, "seed": options.seed}
+
+
+def _model_and_tokenizer(
+    train_convs: Sequence[Conversation], options: ChatTrainingOptions, run_dir: Path, resume: bool,
+    log: Callable[[str], None],
+) -> tuple[Any, Any, str, int, dict[str, Any]]:
+    """Build (or load for LoRA) the model and tokenizer; returns (model, tokenizer, preset name, context, defaults)."""
+    from transformers import AutoTokenizer
+
+    from appkit.model.build import add_lora, build_model, load_base
+    from appkit.model.presets import auto_preset, get_preset
+    from appkit.tokenizer import add_chat_tokens, train_tokenizer
+
+    tok_dir = run_dir / "tokenizer"
+    if options.base:
+        model, tokenizer = load_base(options.base)
+        if tokenizer.chat_template is None:
+            added = add_chat_tokens(tokenizer)
+            if added:
+                model.resize_token_embeddings(len(tokenizer))
+        context = min(int(getattr(model.config, "max_position_embeddings", 2048)), 2048)
+        model = add_lora(model, rank=options.lora_rank)
+        return model, tokenizer, "lora", context, {"batch_size": 8, "learning_rate": 5e-4}
+
+    texts = [t.text for c in train_convs for t in c.turns]
+    if resume and tok_dir.is_dir():
+        tokenizer = AutoTokenizer.from_pretrained(tok_dir, local_files_only=True)
+    else:
+        tokenizer = train_tokenizer(texts)
+        tokenizer.save_pretrained(tok_dir)
+    if options.preset == "auto":
+        approx_tokens = sum(len(t) for t in texts) // 4
+        preset = auto_preset(approx_tokens, options.device, options.max_minutes)
+        log(f"preset auto -> {preset.name} (about {approx_tokens:,} training tokens on {options.device})")
+    else:
+        preset = get_preset(options.preset)
+    model = build_model(preset, tokenizer, seed=options.seed)
+    return model, tokenizer, preset.name, preset.context_length, {
+        "batch_size": preset.batch_size, "learning_rate": preset.learning_rate}
+
+
+def _train_config(options: ChatTrainingOptions, defaults: dict[str, Any]) -> Any:
+    from appkit.train.loop import TrainConfig
+
+    if options.max_steps is not None and options.max_steps < 1:
+        raise TrainingError(f"--max-steps must be at least 1, got {options.max_steps}.")
+    if options.max_minutes is not None and options.max_minutes <= 0:
+        raise TrainingError(f"--max-minutes must be positive, got {options.max_minutes}.")
+    return TrainConfig(
+        batch_size=options.batch_size or defaults["batch_size"],
+        learning_rate=options.learning_rate or defaults["learning_rate"],
+        epochs=options.epochs,
+        max_steps=options.max_steps,
+        max_minutes=options.max_minutes,
+        compile=options.compile,
+        seed=options.seed,
+        device=options.device,
+        progress=options.progress,
+    )

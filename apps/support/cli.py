@@ -1,0 +1,78 @@
+"""The support app's commands: ``appkit train-support`` and ``appkit demo``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+
+def register(cli: typer.Typer) -> None:
+    """Add the support commands to the root CLI."""
+    cli.command("train-support")(train_support_command)
+    cli.command("demo")(demo_command)
+
+
+def train_support_command(
+    ctx: typer.Context,
+    history: Path = typer.Option(..., "--history", help="Past conversations: CSV, TSV, JSONL or JSON (pairs, long or dialogue shape)."),
+    preset: str = typer.Option("auto", "--preset", help="Model size: auto, nano, tiny, small, base."),
+    base: Optional[Path] = typer.Option(None, "--base", help="Start from a local Hugging Face checkpoint directory (LoRA fine-tune)."),
+    max_minutes: Optional[float] = typer.Option(None, "--max-minutes", help="Stop training after this many minutes."),
+    max_steps: Optional[int] = typer.Option(None, "--max-steps", help="Stop training after this many optimizer steps."),
+    epochs: float = typer.Option(10.0, "--epochs", help="Upper bound on passes over the data (early stopping may end sooner)."),
+    name: Optional[str] = typer.Option(None, "--name", help="Model name (default: support-<date>-<time>)."),
+    resume: bool = typer.Option(False, "--resume", help="Continue the interrupted run (the same --name, or the latest)."),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", min=1),
+    learning_rate: Optional[float] = typer.Option(None, "--learning-rate"),
+    seed: int = typer.Option(0, "--seed"),
+    compile: bool = typer.Option(False, "--compile", help="torch.compile the model (faster on GPU after a warm-up)."),
+    shape: str = typer.Option("auto", "--shape", help="History shape: auto, pairs, long, dialogue."),
+    user_col: Optional[str] = typer.Option(None, "--user-col", help="Column of the customer's message (pairs)."),
+    assistant_col: Optional[str] = typer.Option(None, "--assistant-col", help="Column of the agent's reply (pairs)."),
+    conversation_col: Optional[str] = typer.Option(None, "--conversation-col", help="Conversation id column (long)."),
+    role_col: Optional[str] = typer.Option(None, "--role-col", help="Speaker/role column (long)."),
+    text_col: Optional[str] = typer.Option(None, "--text-col", help="Message text column (long)."),
+    speaker_map: Optional[list[str]] = typer.Option(None, "--speaker-map", help="NAME=user|assistant, repeatable."),
+    no_scrub: bool = typer.Option(False, "--no-scrub", help="Keep personal data (emails, phones, cards, order ids) as is."),
+) -> None:
+    """Train the support bot on past tickets, evaluate it and make it the active support model."""
+    from appkit.data import parse_speaker_map
+    from appkit.train.pipeline import ChatTrainingOptions
+    from apps.support.train import train_support
+
+    from appkit.cli import _settings
+
+    settings = _settings(ctx)
+    options = ChatTrainingOptions(
+        preset=preset, base=str(base) if base else None, max_minutes=max_minutes, max_steps=max_steps,
+        epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, seed=seed,
+        device=settings.resolve_device(), compile=compile, scrub_pii=not no_scrub,
+    )
+    read_options = {"shape": shape, "user_col": user_col, "assistant_col": assistant_col,
+                    "conversation_col": conversation_col, "role_col": role_col, "text_col": text_col,
+                    "speaker_map": parse_speaker_map(speaker_map or [])}
+    train_support(history, name=name, options=options, resume=resume, settings=settings, read_options=read_options,
+                  log=typer.echo)
+
+
+def demo_command(
+    ctx: typer.Context,
+    max_minutes: float = typer.Option(7.0, "--max-minutes", help="Training budget for the demo model."),
+    chat: bool = typer.Option(True, "--chat/--no-chat", help="Open the chat UI when training is done."),
+) -> None:
+    """Train the support bot on the sample history shipped with appkit, then open the chat."""
+    from appkit.cli import _settings
+    from appkit.train.pipeline import ChatTrainingOptions
+    from apps.support.app import SAMPLE_HISTORY
+    from apps.support.train import train_support
+
+    settings = _settings(ctx)
+    typer.echo(f"training the demo support bot on {SAMPLE_HISTORY.name} (at most {max_minutes:g} minutes)")
+    options = ChatTrainingOptions(preset="tiny", max_minutes=max_minutes, device=settings.resolve_device())
+    train_support(SAMPLE_HISTORY, name="support-demo", options=options, settings=settings, log=typer.echo)
+    if chat:
+        from appkit.tui import run_chat
+
+        run_chat(settings, app="support")

@@ -1,0 +1,135 @@
+"""The training loop on a nano model: learning, budgets, early stopping, checkpoints, resume."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from appkit.data import read_history
+from appkit.train.loop import TrainConfig, Trainer
+from appkit.train.packing import PackedDataset, encode_examples
+
+
+def _datasets(toy_history: Path):
+    from appkit.data import split_conversations
+    from appkit.model.build import build_model
+    from appkit.model.presets import get_preset
+    from appkit.tokenizer import train_tokenizer
+
+    train, val = split_conversations(read_history(toy_history), val_fraction=0.2, seed=0)
+    tok = train_tokenizer([t.text for c in train for t in c.turns], vocab_size=512)
+    model = build_model(get_preset("nano"), tok)
+    pad = tok.pad_token_id
+    return model, PackedDataset(encode_examples(tok, train, 256), 256, pad), PackedDataset(encode_examples(tok, val, 256), 256, pad)
+
+
+def test_training_lowers_validation_loss_and_writes_metrics_and_plot(toy_history, tmp_path):
+    model, train, val = _datasets(toy_history)
+    cfg = TrainConfig(batch_size=4, learning_rate=4e-3, max_steps=60, eval_every=20, progress=False)
+    trainer = Trainer(model, train, val, cfg, tmp_path)
+    before = trainer.evaluate()
+    result = trainer.run()
+    assert result.steps == 60 and result.stopped == "max_steps"
+    assert result.best_val_loss < before * 0.5
+    assert result.val_perplexity == pytest.approx(math.exp(result.best_val_loss), rel=1e-3)
+    records = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records if "val_loss" in r] == [20, 40, 60]
+    assert all(r["tokens_per_s"] > 0 for r in records if "loss" in r)
+    assert (tmp_path / "loss.png").stat().st_size > 1000
+
+
+def test_early_stopping_ends_a_run_that_stopped_improving(toy_history, tmp_path):
+    model, train, val = _datasets(toy_history)
+    # A learning rate this high diverges or plateaus quickly; patience 1 must end the run early.
+    cfg = TrainConfig(batch_size=4, learning_rate=0.5, max_steps=400, eval_every=5, patience=1, progress=False)
+    result = Trainer(model, train, val, cfg, tmp_path).run()
+    assert result.stopped == "early_stop"
+    assert result.steps < 400
+
+
+def test_time_budget_stops_training(toy_history, tmp_path):
+    model, train, val = _datasets(toy_history)
+    cfg = TrainConfig(batch_size=4, max_steps=100_000, max_minutes=0.05, progress=False)
+    started = time.perf_counter()
+    result = Trainer(model, train, val, cfg, tmp_path).run()
+    assert result.stopped == "max_minutes"
+    assert time.perf_counter() - started < 30
+
+
+def _train_cmd(history: Path, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "appkit", "train-support", "--history", str(history), "--preset", "nano",
+            "--max-steps", "200", "--batch-size", "2", "--name", "resumable", *extra]
+
+
+def _wait_for_step(metrics: Path, step: int, proc: subprocess.Popen, timeout: float = 120) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"training ended early: {proc.stdout.read() if proc.stdout else ''}")
+        if metrics.exists():
+            steps = [json.loads(line)["step"] for line in metrics.read_text().splitlines() if line.strip()]
+            if steps and max(steps) >= step:
+                return
+        time.sleep(0.05)
+    raise AssertionError(f"step {step} not reached in {timeout}s")
+
+
+def _checkpoint_step(run_dir: Path) -> int:
+    import torch
+
+    return torch.load(run_dir / "state.pt", weights_only=False)["state"]["step"]
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL], ids=["sigint", "sigkill"])
+def test_killed_training_resumes_from_its_checkpoint(sig, toy_history, appkit_home):
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    run_dir = appkit_home / "runs" / "resumable"
+    proc = subprocess.Popen(_train_cmd(toy_history), env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        _wait_for_step(run_dir / "metrics.jsonl", 45, proc)  # past the first checkpoint (step 20/40)
+        proc.send_signal(sig)
+        out, _ = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    if sig == signal.SIGINT:
+        assert proc.returncode == 130, out
+        assert "--resume" in out and "Traceback" not in out
+        saved = _checkpoint_step(run_dir)
+        assert saved >= 45  # SIGINT saves the step it stopped at
+    else:
+        assert proc.returncode == -signal.SIGKILL
+        saved = _checkpoint_step(run_dir)
+        assert 20 <= saved < 200
+    assert not (appkit_home / "models" / "resumable").exists()  # nothing half-written
+
+    done = subprocess.run(_train_cmd(toy_history, "--resume"), env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    steps = [json.loads(line)["step"] for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    train_steps = [s for s in steps if s % 5 == 0 or s == 1]
+    assert max(steps) == 200  # the same total as an uninterrupted run
+    logged = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    loss_steps = [r["step"] for r in logged if "loss" in r]
+    assert loss_steps == sorted(set(loss_steps)), "no step is logged twice after the resume"
+    assert train_steps
+    meta = json.loads((appkit_home / "models" / "resumable" / "appkit.json").read_text())
+    assert meta["metrics"]["steps"] == 200
+
+
+def test_resume_refuses_other_data(toy_history, appkit_home, tmp_path):
+    from tests.conftest import toy_rows, write_pairs_csv
+
+    env = {**os.environ}
+    first = subprocess.run(_train_cmd(toy_history, "--max-steps", "5"), env=env, capture_output=True, text=True, timeout=300)
+    assert first.returncode == 0, first.stderr
+    other = write_pairs_csv(tmp_path / "other.csv", toy_rows(60, seed=7))
+    again = subprocess.run(_train_cmd(other, "--resume"), env=env, capture_output=True, text=True, timeout=300)
+    assert again.returncode != 0
+    assert "different data" in again.stderr and "Traceback" not in again.stderr

@@ -1,0 +1,113 @@
+"""The inference engine against a real tiny model trained in the session."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+
+import pytest
+
+from appkit.engine import GREEDY, Engine, GenerationParams
+from appkit.errors import GenerationError
+
+ORDER = [{"role": "user", "content": "where is my order?"}]
+
+
+@pytest.fixture(scope="module")
+def engine(tiny_model_dir):
+    eng = Engine.load(tiny_model_dir)
+    yield eng
+    eng.close()
+
+
+def test_greedy_output_equals_plain_transformers_generate(engine, tiny_model_dir):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    tok = AutoTokenizer.from_pretrained(tiny_model_dir)
+    for messages in (ORDER, [{"role": "user", "content": "I forgot my password"}]):
+        enc = tok.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt", return_dict=True)
+        out = model.generate(**enc, max_new_tokens=40, do_sample=False)
+        expected = tok.decode(out[0, enc["input_ids"].shape[1]:], skip_special_tokens=True)
+        got = engine.reply(messages, GenerationParams(max_new_tokens=40, temperature=0, repetition_penalty=1.0))
+        assert got.text == expected.strip()
+
+
+def test_reply_is_on_topic_and_stops_at_end_of_turn(engine):
+    reply = engine.reply(ORDER, GREEDY)
+    assert "order" in reply.text.lower()
+    assert reply.stats.finish_reason == "end_of_turn"
+    assert reply.stats.time_to_first_token_s > 0 and reply.stats.completion_tokens > 3
+
+
+def test_stream_yields_pieces_that_join_to_the_reply(engine):
+    stream = engine.stream(ORDER, GREEDY)
+    pieces = list(stream)
+    assert len(pieces) > 2
+    assert "".join(pieces).strip() == engine.reply(ORDER, GREEDY).text
+
+
+def test_concurrent_requests_are_batched_and_match_their_single_answers(engine):
+    prompts = [[{"role": "user", "content": q}] for q in
+               ["where is my order", "I want a refund", "reset my password", "agent please"] * 2]
+    single = [engine.reply(p, GREEDY).text for p in prompts]
+    results: list[str | None] = [None] * len(prompts)
+
+    def ask(i: int) -> None:
+        results[i] = engine.reply(prompts[i], GREEDY).text
+
+    threads = [threading.Thread(target=ask, args=(i,)) for i in range(len(prompts))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert results == single
+
+
+def test_sampling_is_reproducible_with_a_seed(engine):
+    params = GenerationParams(temperature=1.2, top_p=0.95, top_k=0, seed=42, max_new_tokens=30)
+    assert engine.reply(ORDER, params).text == engine.reply(ORDER, params).text
+
+
+def test_max_tokens_and_stop_strings(engine):
+    short = engine.reply(ORDER, GenerationParams(temperature=0, max_new_tokens=3))
+    assert short.stats.completion_tokens == 3 and short.stats.finish_reason == "length"
+    full = engine.reply(ORDER, GREEDY).text
+    word = full.split()[2]
+    stopped = engine.reply(ORDER, GenerationParams(temperature=0, stop=(word,)))
+    assert stopped.stats.finish_reason == "stop"
+    assert word not in stopped.text and full.startswith(stopped.text)
+
+
+def test_cancel_stops_generation(engine):
+    stream = engine.stream(ORDER, GenerationParams(temperature=1.0, max_new_tokens=200, repetition_penalty=1.0))
+    first = next(iter(stream))
+    stream.cancel()
+    rest = list(stream)
+    assert first and len(rest) < 200
+    assert stream.stats.finish_reason in ("cancelled", "end_of_turn", "length")
+
+
+def test_prompt_longer_than_context_is_a_clear_error(engine):
+    with pytest.raises(GenerationError, match="context"):
+        engine.stream([{"role": "user", "content": "order " * 2000}])
+
+
+def test_saved_model_works_with_plain_transformers_and_no_appkit(engine, tiny_model_dir):
+    code = f"""
+import sys
+from transformers import AutoModelForCausalLM, AutoTokenizer
+tok = AutoTokenizer.from_pretrained({str(tiny_model_dir)!r})
+model = AutoModelForCausalLM.from_pretrained({str(tiny_model_dir)!r})
+enc = tok.apply_chat_template([{{"role": "user", "content": "where is my order"}}], add_generation_prompt=True,
+                              return_tensors="pt", return_dict=True)
+out = model.generate(**enc, max_new_tokens=30, do_sample=False)
+print(tok.decode(out[0, enc["input_ids"].shape[1]:], skip_special_tokens=True))
+assert not any(m == "appkit" or m.startswith("appkit.") for m in sys.modules)
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd="/")
+    assert done.returncode == 0, done.stderr
+    ours = engine.reply([{"role": "user", "content": "where is my order"}],
+                        GenerationParams(temperature=0, repetition_penalty=1.0, max_new_tokens=30))
+    assert done.stdout.strip() == ours.text and ours.text
