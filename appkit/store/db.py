@@ -64,7 +64,7 @@ def _parse(url: str) -> URL:
         ) from None
 
 
-def _driver_reason(error: BaseException) -> str:
+def driver_reason(error: BaseException) -> str:
     """The driver's own message, on one line, without SQLAlchemy's boilerplate."""
     orig = getattr(error, "orig", None) or error
     return " ".join(str(orig).split()) or type(orig).__name__
@@ -161,7 +161,7 @@ def connect(engine: Engine) -> Iterator[Connection]:
     try:
         conn = engine.connect()
     except DBAPIError as e:
-        raise StorageError(f"cannot open database {mask_url(engine.url)}: {_driver_reason(e)}") from None
+        raise StorageError(f"cannot open database {mask_url(engine.url)}: {driver_reason(e)}") from None
     with conn:
         yield conn
 
@@ -173,7 +173,8 @@ def _alembic_config(connection: Connection | None = None) -> Config:
     from alembic.config import Config
 
     cfg = Config()
-    cfg.set_main_option("script_location", str(shipped_dir("migrations")))
+    # Config values go through configparser interpolation: a "%" in the path must be doubled.
+    cfg.set_main_option("script_location", str(shipped_dir("migrations")).replace("%", "%%"))
     if connection is not None:
         # env.py uses this connection (and so appkit's SQLite set-up) instead of a URL.
         cfg.attributes["connection"] = connection
@@ -221,7 +222,7 @@ def _run_command(engine: Engine, name: str, revision: str) -> None:
             ) from None
         except DBAPIError as e:
             raise StorageError(
-                f"{name} of database {mask_url(engine.url)} to {revision!r} failed: {_driver_reason(e)}"
+                f"{name} of database {mask_url(engine.url)} to {revision!r} failed: {driver_reason(e)}"
             ) from None
 
 

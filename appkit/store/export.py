@@ -57,7 +57,8 @@ def export_jsonl(session: Session, target: str | Iterable[int], path: Path) -> i
 
 def _resolve(session: Session, target: str | Iterable[int]) -> list[int]:
     if isinstance(target, str):
-        return list(session.scalars(select(Conversation.id).where(Conversation.app == target).order_by(Conversation.id)))
+        query = select(Conversation.id).where(Conversation.app == target).order_by(Conversation.id)
+        return list(session.scalars(query))
     wanted = list(dict.fromkeys(int(i) for i in target))  # keep the caller's order, once each
     found: set[int] = set()
     for start in range(0, len(wanted), _BATCH):

@@ -80,6 +80,10 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.astimezone(timezone.utc)
 
 
+# Python None is SQL NULL (not the JSON value null), so "IS NULL" finds unset columns.
+JSONColumn = JSON(none_as_null=True)
+
+
 def _in(column: str, values: tuple[str, ...]) -> str:
     return f"{column} IN ({', '.join(repr(v) for v in values)})"
 
@@ -88,7 +92,7 @@ class Base(DeclarativeBase):
     """Declarative base carrying the shared metadata and its naming convention."""
 
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
-    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON()}
+    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSONColumn}
 
 
 class Conversation(Base):
@@ -132,8 +136,8 @@ class Message(Base):
     latency_ms: Mapped[int | None] = mapped_column(Integer)
     prompt_tokens: Mapped[int | None] = mapped_column(Integer)
     completion_tokens: Mapped[int | None] = mapped_column(Integer)
-    moderation: Mapped[dict[str, Any] | None] = mapped_column(JSON)
-    sentiment: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    moderation: Mapped[dict[str, Any] | None] = mapped_column(JSONColumn)
+    sentiment: Mapped[dict[str, Any] | None] = mapped_column(JSONColumn)
     status: Mapped[str] = mapped_column(String(16), default="ok", server_default="ok")
     error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -176,8 +180,8 @@ class ModelEntry(Base):
     preset: Mapped[str | None] = mapped_column(String(64))
     # BigInteger: a "base" preset or a local checkpoint can pass 2**31 parameters.
     params: Mapped[int | None] = mapped_column(BigInteger)
-    metrics: Mapped[dict[str, Any] | None] = mapped_column(JSON)
-    data: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    metrics: Mapped[dict[str, Any] | None] = mapped_column(JSONColumn)
+    data: Mapped[dict[str, Any] | None] = mapped_column(JSONColumn)
     status: Mapped[str] = mapped_column(String(16), default="candidate", server_default="candidate")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
@@ -191,12 +195,12 @@ class TrainingRun(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     app: Mapped[str] = mapped_column(String(64), index=True)
     model_name: Mapped[str | None] = mapped_column(String(255))
-    config: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    config: Mapped[dict[str, Any] | None] = mapped_column(JSONColumn)
     data_fingerprint: Mapped[str | None] = mapped_column(String(128))
     status: Mapped[str] = mapped_column(String(16), default="running", server_default="running")
     started_at: Mapped[datetime] = mapped_column(default=utcnow)
     ended_at: Mapped[datetime | None] = mapped_column()
-    metrics: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    metrics: Mapped[dict[str, Any] | None] = mapped_column(JSONColumn)
 
 
 class ModerationEvent(Base):
@@ -218,7 +222,7 @@ class ModerationEvent(Base):
     app: Mapped[str] = mapped_column(String(64), index=True)
     direction: Mapped[str] = mapped_column(String(16))
     backend: Mapped[str] = mapped_column(String(64))
-    scores: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    scores: Mapped[dict[str, Any] | None] = mapped_column(JSONColumn)
     action: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
@@ -231,7 +235,7 @@ class DocumentEntry(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     app: Mapped[str] = mapped_column(String(64), index=True)
     title: Mapped[str] = mapped_column(String(500))
-    brief: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    brief: Mapped[dict[str, Any] | None] = mapped_column(JSONColumn)
     content: Mapped[str] = mapped_column(Text)
     model_name: Mapped[str | None] = mapped_column(String(255))
     template_name: Mapped[str | None] = mapped_column(String(255))

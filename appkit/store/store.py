@@ -15,11 +15,12 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import delete, exists, func, or_, select, update
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.orm import Session, sessionmaker
 
 from appkit.errors import AppkitError, NotFoundError, StorageError
 from appkit.store import registry
-from appkit.store.db import _driver_reason, create_engine, ensure_schema, mask_url, writer_engine
+from appkit.store.db import driver_reason, create_engine, ensure_schema, mask_url, writer_engine
 from appkit.store.models import (
     CONVERSATION_STATUSES,
     MESSAGE_ROLES,
@@ -108,7 +109,9 @@ class Store(registry.RegistryMixin):
         except AppkitError:
             raise
         except DBAPIError as e:
-            raise StorageError(f"database {self.url}: {_driver_reason(e)}") from e
+            raise StorageError(f"database {self.url}: {driver_reason(e)}") from e
+        except PoolTimeoutError as e:
+            raise StorageError(f"database {self.url}: no free connection ({e}).") from e
 
     @contextmanager
     def _read(self) -> Iterator[Session]:

@@ -86,7 +86,8 @@ def test_newer_revision_is_refused(db_url: str) -> None:
         conn.execute(text("UPDATE alembic_version SET version_num = '9999_from_the_future'"))
     engine.dispose()
 
-    for attempt in (lambda: open_store(url=db_url), lambda: upgrade(db_url), lambda: open_store(url=db_url, upgrade=True)):
+    attempts = (lambda: open_store(url=db_url), lambda: upgrade(db_url), lambda: open_store(url=db_url, upgrade=True))
+    for attempt in attempts:
         with pytest.raises(StorageError) as err:
             attempt()
         assert "9999_from_the_future" in str(err.value)
