@@ -40,30 +40,32 @@ class RegistryMixin:
         metrics: dict[str, Any] | None = None,
         data: dict[str, Any] | None = None,
         status: str = "candidate",
+        replace: bool = False,
     ) -> ModelRecord:
         """Add a trained model to the registry (``status="active"`` also promotes it).
 
+        Args:
+            replace: a model with this name may exist already (e.g. a resumed run): overwrite
+                its entry instead of refusing.
+
         Raises:
-            StorageError: a model with this name exists, or the status is invalid.
+            StorageError: a model with this name exists (and not ``replace``), or the status
+                is invalid.
         """
         if status not in MODEL_STATUSES:
             raise StorageError(f"model status {status!r} is not one of {', '.join(MODEL_STATUSES)}.")
+        fields = dict(app=app, path=str(path), base=base, preset=preset, params=params, metrics=metrics, data=data)
         with self._write() as s:
             # Checked first for a clear message; the unique index still guards a racing twin.
-            if s.scalar(select(ModelEntry.id).where(ModelEntry.name == name)) is not None:
+            entry = s.scalars(select(ModelEntry).where(ModelEntry.name == name)).first()
+            if entry is not None and not replace:
                 raise StorageError(f"a model named {name!r} is already registered; pick another name.")
-            entry = ModelEntry(
-                name=name,
-                app=app,
-                path=str(path),
-                base=base,
-                preset=preset,
-                params=params,
-                metrics=metrics,
-                data=data,
-                status="candidate",
-            )
-            s.add(entry)
+            if entry is None:
+                entry = ModelEntry(name=name, status="candidate", **fields)
+                s.add(entry)
+            else:
+                for key, value in fields.items():
+                    setattr(entry, key, value)
             s.flush()
             if status == "active":
                 _activate(s, entry)

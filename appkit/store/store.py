@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from appkit.errors import AppkitError, NotFoundError, StorageError
 from appkit.store import registry
-from appkit.store.db import driver_reason, create_engine, ensure_schema, mask_url, writer_engine
+from appkit.store.db import create_engine, driver_reason, ensure_schema, mask_url, writer_engine
 from appkit.store.models import (
     CONVERSATION_STATUSES,
     MESSAGE_ROLES,

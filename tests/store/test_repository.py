@@ -201,6 +201,12 @@ def test_model_registry_keeps_one_active_model(store: Store) -> None:
 
     with pytest.raises(StorageError, match="'support-v1' is already registered"):
         store.register_model("support-v1", "support", "/elsewhere")
+    # A resumed run re-registers its name: replace=True overwrites the entry in place.
+    again = store.register_model("support-v1", "support", "/models/v1b", metrics={"val_loss": 1.5}, replace=True)
+    assert (again.id, again.path, again.metrics, again.status) == (v1.id, "/models/v1b", {"val_loss": 1.5}, "candidate")
+    again = store.register_model("support-v1", "support", "/models/v1c", status="active", replace=True)
+    assert again.status == "active" and store.get_model("support-v3").status == "archived"
+    store.promote("support-v3")
     with pytest.raises(NotFoundError, match="model 'nope' is not registered"):
         store.promote("nope")
     with pytest.raises(NotFoundError, match="'nope'"):
