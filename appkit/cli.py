@@ -53,6 +53,7 @@ def ask(
     message: str = typer.Argument(..., help="The customer's message."),
     app: str = typer.Option("support", "--app", help="Which app answers."),
     model: Optional[str] = typer.Option(None, "--model", help="A registered model name or a model directory (default: the app's active model)."),
+    conversation: Optional[int] = typer.Option(None, "--conversation", help="Continue this stored conversation (default: start a new one)."),
     temperature: float = typer.Option(0.7, "--temperature", min=0.0, help="0 = deterministic (greedy)."),
     top_p: float = typer.Option(0.9, "--top-p"),
     top_k: int = typer.Option(50, "--top-k", min=0),
@@ -61,22 +62,46 @@ def ask(
     seed: Optional[int] = typer.Option(None, "--seed"),
     stats: bool = typer.Option(False, "--stats", help="Print time to first token and tokens/s to stderr."),
 ) -> None:
-    """Print one reply to MESSAGE on stdout, streamed as it is generated."""
+    """Print one reply to MESSAGE on stdout, streamed as it is generated, and store the exchange."""
     from appkit.apps import load_app
     from appkit.engine import GenerationParams
 
     params = GenerationParams(max_new_tokens=max_tokens, temperature=temperature, top_p=top_p, top_k=top_k,
                               repetition_penalty=repetition_penalty, seed=seed)
     bot = load_app(app, model=model, settings=_settings(ctx))
-    stream = bot.stream(message, params=params)
-    for piece in stream:
-        sys.stdout.write(piece)
-        sys.stdout.flush()
-    sys.stdout.write("\n")
-    if stats:
-        s = stream.stats
-        typer.echo(f"[{bot.model_name}] {s.completion_tokens} tokens, first after {s.time_to_first_token_s:.3f}s, "
-                   f"{s.tokens_per_second:.1f} tokens/s ({s.finish_reason})", err=True)
+    try:
+        conv_id = conversation if conversation is not None else bot.start().id
+        turn = bot.stream(conv_id, message, params=params)
+        for piece in turn:
+            sys.stdout.write(piece)
+            sys.stdout.flush()
+        sys.stdout.write("\n")
+    finally:
+        bot.close()
+    notes = [f"conversation {conv_id} (continue with --conversation {conv_id})"]
+    if turn.escalated:
+        notes.append(f"handed to a human ({turn.reason.replace('_', ' ')})")
+    moderation = turn.user_message.moderation if turn.user_message else None
+    if moderation and moderation.get("action", "allow") != "allow":
+        notes.append(f"safety: input {moderation['action']} ({moderation.get('backend', '?')})")
+    if stats and turn.stats is not None:
+        s = turn.stats
+        notes.append(f"{bot.model_name}: {s.completion_tokens} tokens, first after {s.time_to_first_token_s:.3f}s, "
+                     f"{s.tokens_per_second:.1f} tokens/s, confidence {s.mean_logprob or 0:.2f}")
+    typer.echo("[" + "; ".join(notes) + "]", err=True)
+
+
+@cli.command()
+def chat(
+    ctx: typer.Context,
+    app: str = typer.Option("support", "--app", help="Open on this app: support, writer or sentiment."),
+    model: Optional[str] = typer.Option(None, "--model", help="A registered model name or a model directory (default: the app's active model)."),
+    conversation: Optional[int] = typer.Option(None, "--conversation", help="Open this stored conversation."),
+) -> None:
+    """Open the terminal UI: chat with the bot, see safety flags, rate replies, export conversations."""
+    from appkit.tui import run_chat
+
+    run_chat(_settings(ctx), app=app, model=model, conversation=conversation)
 
 
 @models_cli.command("list")

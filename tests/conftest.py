@@ -64,10 +64,26 @@ def appkit_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory, toy_history: Path) -> Path:
     """A nano chat model trained on the toy history (a few seconds on CPU)."""
     from appkit.data import read_history
-    from appkit.train.pipeline import ChatTrainingOptions, train_chat_model
+    from appkit.train.pipeline import ChatTrainingOptions, prepare_conversations, train_chat_model
 
     root = tmp_path_factory.mktemp("tiny-model")
     options = ChatTrainingOptions(preset="nano", max_steps=80, learning_rate=4e-3, batch_size=4, progress=False)
-    trained = train_chat_model(read_history(toy_history), name="toy", models_dir=root / "models",
-                               runs_dir=root / "runs", options=options, log=lambda _: None)
+    train, val, _ = prepare_conversations(read_history(toy_history), options, log=lambda _: None)
+    trained = train_chat_model(train, val, name="toy", models_dir=root / "models", runs_dir=root / "runs",
+                               options=options, log=lambda _: None)
+    return trained.path
+
+
+@pytest.fixture(scope="session")
+def support_model_dir(tmp_path_factory: pytest.TempPathFactory, toy_history: Path) -> Path:
+    """A nano support model trained the way `appkit train-support` does (system prompt + retrieved cases)."""
+    from appkit.config import load_settings
+    from appkit.train.pipeline import ChatTrainingOptions
+    from apps.support.train import train_support
+
+    home = tmp_path_factory.mktemp("support-home")
+    settings = load_settings(home=home, device="cpu", database_url=f"sqlite:///{home / 'appkit.db'}")
+    options = ChatTrainingOptions(preset="nano", max_steps=120, learning_rate=4e-3, batch_size=4, progress=False,
+                                  device="cpu")
+    trained = train_support(toy_history, name="toy-support", options=options, settings=settings, log=lambda _: None)
     return trained.path

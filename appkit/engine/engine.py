@@ -38,6 +38,13 @@ class ReplyStats:
     time_to_first_token_s: float | None = None
     total_s: float = 0.0
     finish_reason: str = ""  # end_of_turn | stop | length | cancelled | error
+    logprob_sum: float = 0.0  # of the reply's tokens and its end-of-turn, under the raw model
+
+    @property
+    def mean_logprob(self) -> float | None:
+        """Mean log-probability per generated token: low values mean the model was guessing."""
+        n = self.completion_tokens + (self.finish_reason == "end_of_turn")
+        return self.logprob_sum / n if n else None
 
     @property
     def tokens_per_second(self) -> float:
@@ -136,6 +143,16 @@ class Engine:
         """Token ids the model sees for ``messages`` (ending with the assistant prompt)."""
         return generation_prompt_ids(self.tokenizer, messages)
 
+    def check_fits(self, messages: Messages) -> list[int]:
+        """The prompt ids of ``messages``, or GenerationError when no reply fits after them."""
+        prompt = self.prompt_ids(messages)
+        if len(prompt) >= self.context_length:
+            raise GenerationError(
+                f"the conversation is {len(prompt)} tokens long and the model's context holds "
+                f"{self.context_length}: shorten the message or start a new conversation."
+            )
+        return prompt
+
     def stream(self, messages: Messages, params: GenerationParams | None = None) -> ReplyStream:
         """Start generating a reply to ``messages``; iterate the result for text pieces.
 
@@ -143,13 +160,8 @@ class Engine:
             GenerationError: the prompt does not leave room for a reply in the context window.
         """
         params = params or GenerationParams()
-        prompt = self.prompt_ids(messages)
+        prompt = self.check_fits(messages)
         room = self.context_length - len(prompt)
-        if room < 1:
-            raise GenerationError(
-                f"the conversation is {len(prompt)} tokens long and the model's context holds "
-                f"{self.context_length}: shorten the message or start a new conversation."
-            )
         if params.max_new_tokens > room:
             from dataclasses import replace
 
@@ -255,12 +267,14 @@ class Engine:
                 attn = mask if bool((mask == 0).any()) else None
                 logits = self.model(input_ids=step_ids, attention_mask=attn, position_ids=step_pos,
                                     past_key_values=cache, use_cache=True, logits_to_keep=1).logits[:, -1, :]
+                logprobs = torch.log_softmax(logits.float(), dim=-1)  # (n_active, V), for confidence
                 next_ids: list[int] = []
                 keep: list[int] = []
                 for row, i in enumerate(active):
                     r = batch[i]
                     scores = apply_repetition_penalty(logits[row], seen[i], r.params.repetition_penalty)
                     token = choose_token(scores, r.params, generators[i])
+                    r.stats.logprob_sum += float(logprobs[row, token])
                     if self._advance(r, texts[i], token):
                         keep.append(row)
                         next_ids.append(token)

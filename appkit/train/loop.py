@@ -389,7 +389,12 @@ class Trainer:
 
 
 class _Progress:
-    """A rich progress bar with loss, tokens/s and ETA; silent when disabled."""
+    """A rich progress bar with loss, tokens/s and ETA; plain lines when output is not a terminal.
+
+    A log file or CI gets a line every 30 s instead of a bar it cannot redraw.
+    """
+
+    LINE_EVERY_S = 30.0
 
     def __init__(self, total: int, *, enabled: bool, start: int = 0) -> None:
         self.enabled = enabled
@@ -397,34 +402,55 @@ class _Progress:
         self.start = start
         self._bar: Any = None
         self._task: Any = None
+        self._plain = False
+        self._last_line = 0.0
+        self._started = time.perf_counter()
+        self._step = start
 
     def __enter__(self) -> _Progress:
-        if self.enabled:
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+        if not self.enabled:
+            return self
+        from rich.console import Console
+        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
+                                   TimeRemainingColumn)
 
-            self._bar = Progress(
-                TextColumn("[bold]training"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TextColumn("loss {task.fields[loss]}"),
-                TextColumn("{task.fields[tps]} tok/s"),
-                TimeElapsedColumn(),
-                TextColumn("ETA"),
-                TimeRemainingColumn(),
-            )
-            self._bar.__enter__()
-            self._task = self._bar.add_task("train", total=self.total, completed=self.start, loss="-", tps="-")
+        console = Console()
+        if not console.is_terminal:
+            self._plain = True
+            return self
+        self._bar = Progress(
+            TextColumn("[bold]training"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("loss {task.fields[loss]}"),
+            TextColumn("{task.fields[tps]} tok/s"),
+            TimeElapsedColumn(),
+            TextColumn("ETA"),
+            TimeRemainingColumn(),
+            console=console,
+        )
+        self._bar.__enter__()
+        self._task = self._bar.add_task("train", total=self.total, completed=self.start, loss="-", tps="-")
         return self
 
     def show(self, *, loss: float, tps: float) -> None:
         if self._bar is not None:
             self._bar.update(self._task, loss=f"{loss:.3f}", tps=f"{tps:,.0f}")
+        elif self._plain and time.perf_counter() - self._last_line >= self.LINE_EVERY_S:
+            self._last_line = time.perf_counter()
+            done = self._step - self.start
+            elapsed = self._last_line - self._started
+            eta = elapsed / done * (self.total - self._step) if done else 0.0
+            print(f"step {self._step}/{self.total}  loss {loss:.3f}  {tps:,.0f} tok/s  "
+                  f"elapsed {elapsed:.0f}s  ETA {eta:.0f}s", flush=True)
 
     def set_total(self, total: int) -> None:
+        self.total = total
         if self._bar is not None:
             self._bar.update(self._task, total=total)
 
     def advance(self, step: int) -> None:
+        self._step = step
         if self._bar is not None:
             self._bar.update(self._task, completed=step)
 

@@ -76,27 +76,14 @@ def fingerprint(conversations: Sequence[Conversation], **settings: Any) -> str:
     return h.hexdigest()[:16]
 
 
-def train_chat_model(
-    conversations: Sequence[Conversation],
-    *,
-    name: str,
-    models_dir: Path,
-    runs_dir: Path,
-    options: ChatTrainingOptions,
-    resume: bool = False,
-    log: Callable[[str], None] = print,
-) -> TrainedChatModel:
-    """Train a chat model on ``conversations`` and save it to ``models_dir/name``.
+def prepare_conversations(
+    conversations: Sequence[Conversation], options: ChatTrainingOptions, log: Callable[[str], None] = print
+) -> tuple[list[Conversation], list[Conversation], CurationReport]:
+    """Curate ``conversations`` and split them into (train, validation) by conversation.
 
     Raises:
-        TrainingError: nothing usable to train on.
-        CheckpointError: ``resume`` without a matching interrupted run.
+        TrainingError: fewer than two usable conversations remain.
     """
-    from appkit.model.build import count_parameters
-    from appkit.model.io import save_model
-    from appkit.train.loop import Trainer, TrainingInterrupted
-    from appkit.train.packing import PackedDataset, encode_examples
-
     curated, report = curate(
         conversations, max_turn_chars=options.max_turn_chars, scrub_pii=options.scrub_pii,
         is_toxic=options.is_toxic, toxic="keep" if options.keep_toxic else "drop", seed=options.seed,
@@ -107,7 +94,36 @@ def train_chat_model(
             f"only {len(curated)} usable conversation(s) after curation; at least 2 are needed "
             "(one to train on, one to validate)."
         )
-    train_convs, val_convs = split_conversations(curated, val_fraction=options.val_fraction, seed=options.seed)
+    train, val = split_conversations(curated, val_fraction=options.val_fraction, seed=options.seed)
+    return train, val, report
+
+
+def train_chat_model(
+    train_convs: Sequence[Conversation],
+    val_convs: Sequence[Conversation],
+    *,
+    name: str,
+    models_dir: Path,
+    runs_dir: Path,
+    options: ChatTrainingOptions,
+    curation: CurationReport | None = None,
+    extra_metadata: dict[str, Any] | None = None,
+    resume: bool = False,
+    log: Callable[[str], None] = print,
+) -> TrainedChatModel:
+    """Train a chat model on prepared conversations and save it to ``models_dir/name``.
+
+    Raises:
+        TrainingError: nothing usable to train on, or invalid budgets.
+        CheckpointError: ``resume`` without a matching interrupted run.
+    """
+    from appkit.model.build import count_parameters
+    from appkit.model.io import save_model
+    from appkit.train.loop import Trainer
+    from appkit.train.packing import PackedDataset, encode_examples
+
+    _check_budgets(options)
+    report = curation or CurationReport()
     data_print = fingerprint(train_convs, val=len(val_convs), seed=options.seed, base=options.base)
     run_dir = runs_dir / name
     run_info = _prepare_run_dir(run_dir, data_print, options, resume)
@@ -130,10 +146,7 @@ def train_chat_model(
     write_json_atomic(run_dir / RUN_FILE, run_info)
 
     started = time.time()
-    try:
-        result = Trainer(model, train_data, val_data, cfg, run_dir).run(resume=resume)
-    except TrainingInterrupted:
-        raise
+    result = Trainer(model, train_data, val_data, cfg, run_dir).run(resume=resume)
     log(
         f"trained {result.steps} steps ({result.epochs} epochs, stopped: {result.stopped}) in "
         f"{result.seconds:.0f}s at {result.tokens_per_second:,.0f} tokens/s; validation loss "
@@ -145,7 +158,8 @@ def train_chat_model(
         adapter = model  # the peft wrapper: save its adapter, and the merged weights for plain loading
         model = model.merge_and_unload()
     metrics = {**result.as_dict(), "train_conversations": len(train_convs), "val_conversations": len(val_convs)}
-    data = {"fingerprint": data_print, "conversations": len(curated), "train_tokens": train_data.n_tokens}
+    data = {"fingerprint": data_print, "conversations": len(train_convs) + len(val_convs),
+            "train_tokens": train_data.n_tokens}
     metadata = {
         "appkit_format": 1,
         "name": name,
@@ -158,6 +172,7 @@ def train_chat_model(
         "metrics": metrics,
         "curation": report.as_dict(),
         "train_config": asdict(cfg),
+        **(extra_metadata or {}),
     }
     path = save_model(model, tokenizer, models_dir / name, metadata, adapter=adapter)
     return TrainedChatModel(name, path, run_dir, preset_name, options.base, params, metrics, report, data,
@@ -225,13 +240,18 @@ def _model_and_tokenizer(
         "batch_size": preset.batch_size, "learning_rate": preset.learning_rate}
 
 
-def _train_config(options: ChatTrainingOptions, defaults: dict[str, Any]) -> Any:
-    from appkit.train.loop import TrainConfig
-
+def _check_budgets(options: ChatTrainingOptions) -> None:
     if options.max_steps is not None and options.max_steps < 1:
         raise TrainingError(f"--max-steps must be at least 1, got {options.max_steps}.")
     if options.max_minutes is not None and options.max_minutes <= 0:
         raise TrainingError(f"--max-minutes must be positive, got {options.max_minutes}.")
+    if options.epochs <= 0:
+        raise TrainingError(f"--epochs must be positive, got {options.epochs}.")
+
+
+def _train_config(options: ChatTrainingOptions, defaults: dict[str, Any]) -> Any:
+    from appkit.train.loop import TrainConfig
+
     return TrainConfig(
         batch_size=options.batch_size or defaults["batch_size"],
         learning_rate=options.learning_rate or defaults["learning_rate"],

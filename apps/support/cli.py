@@ -36,6 +36,8 @@ def train_support_command(
     text_col: Optional[str] = typer.Option(None, "--text-col", help="Message text column (long)."),
     speaker_map: Optional[list[str]] = typer.Option(None, "--speaker-map", help="NAME=user|assistant, repeatable."),
     no_scrub: bool = typer.Option(False, "--no-scrub", help="Keep personal data (emails, phones, cards, order ids) as is."),
+    retrieval: bool = typer.Option(True, "--retrieval/--no-retrieval", help="Ground replies on similar past cases."),
+    include_feedback: bool = typer.Option(False, "--include-feedback", help="Add stored conversations rated good; drop replies rated bad."),
 ) -> None:
     """Train the support bot on past tickets, evaluate it and make it the active support model."""
     from appkit.data import parse_speaker_map
@@ -54,7 +56,7 @@ def train_support_command(
                     "conversation_col": conversation_col, "role_col": role_col, "text_col": text_col,
                     "speaker_map": parse_speaker_map(speaker_map or [])}
     train_support(history, name=name, options=options, resume=resume, settings=settings, read_options=read_options,
-                  log=typer.echo)
+                  retrieval=retrieval, include_feedback=include_feedback, log=typer.echo)
 
 
 def demo_command(

@@ -1,4 +1,4 @@
-"""Train the support bot: read a history, train a chat model, register it as the active model."""
+"""Train the support bot: read a history, train a grounded chat model, register it as active."""
 
 from __future__ import annotations
 
@@ -8,9 +8,10 @@ from pathlib import Path
 from typing import Any
 
 from appkit.config import Settings, load_settings
-from appkit.data import read_history_with_report
+from appkit.data import Conversation, Turn, read_history_with_report
 from appkit.errors import CheckpointError
-from appkit.train.pipeline import ChatTrainingOptions, TrainedChatModel, train_chat_model
+from appkit.train.pipeline import ChatTrainingOptions, TrainedChatModel, prepare_conversations, train_chat_model
+from apps.support.prompting import SYSTEM_TEMPLATE
 
 APP_NAME = "support"
 
@@ -21,6 +22,8 @@ def train_support(
     name: str | None = None,
     options: ChatTrainingOptions | None = None,
     resume: bool = False,
+    retrieval: bool = True,
+    include_feedback: bool = False,
     settings: Settings | None = None,
     read_options: dict[str, Any] | None = None,
     log: Callable[[str], None] = print,
@@ -32,9 +35,14 @@ def train_support(
         name: the model's name; a new timestamped one by default, the interrupted run's with ``resume``.
         options: training choices (preset, budgets, device ...).
         resume: continue the interrupted run called ``name`` (or the latest interrupted one).
+        retrieval: ground replies on similar past cases (trained and served the same way).
+        include_feedback: add stored conversations rated good, drop replies rated bad.
         read_options: shape/column/speaker-map overrides for the reader.
     """
+    from appkit.prompts import prompts_for
     from appkit.store import open_store
+    from apps.support.cases import CaseIndex, cases_from
+    from apps.support.prompting import DEFAULT_COMPANY, with_system_prompt
 
     settings = settings or load_settings()
     options = options or ChatTrainingOptions(device=settings.resolve_device())
@@ -42,16 +50,28 @@ def train_support(
     log(read_report.summary())
 
     with open_store(settings) as store:
+        if include_feedback:
+            rated = conversations_from_feedback(store)
+            log(f"feedback: {len(rated)} stored conversations with good ratings added")
+            conversations = [*conversations, *rated]
         if resume and name is None:
             name = _latest_unfinished_run(store)
         name = name or time.strftime(f"{APP_NAME}-%Y%m%d-%H%M%S")
         run = store.start_run(APP_NAME, name, config={"history": str(history), "options": _plain(options),
-                                                    "resume": resume})
+                                                    "resume": resume, "retrieval": retrieval})
     try:
+        train, val, curation = prepare_conversations(conversations, options, log=log)
+        company = str(settings.section("support").get("company") or DEFAULT_COMPANY)
+        index = CaseIndex(cases_from(train)) if retrieval else None
+        prompts = prompts_for(settings)
         trained = train_chat_model(
-            conversations, name=name, models_dir=settings.models_dir, runs_dir=settings.runs_dir,
-            options=options, resume=resume, log=log,
+            with_system_prompt(train, prompts, company, index), with_system_prompt(val, prompts, company, index),
+            name=name, models_dir=settings.models_dir, runs_dir=settings.runs_dir, options=options,
+            curation=curation, resume=resume, log=log,
+            extra_metadata={"app": APP_NAME, "support": {"retrieval": retrieval, "company": company}},
         )
+        if index is not None:
+            index.save(trained.path)
     except BaseException as e:
         from appkit.train.loop import TrainingInterrupted
 
@@ -65,11 +85,35 @@ def train_support(
         store.register_model(
             name, APP_NAME, str(trained.path), base=trained.base, preset=trained.preset,
             params=trained.parameters, metrics=trained.metrics,
-            data={**trained.data, "history": str(history), "curation": trained.curation.as_dict()},
+            data={**trained.data, "history": str(history), "retrieval": retrieval,
+                  "curation": trained.curation.as_dict()},
             status="active", replace=True,
         )
     log(f"saved {trained.path} and made it the active support model")
     return trained
+
+
+def conversations_from_feedback(store: Any) -> list[Conversation]:
+    """Stored support conversations with a good rating, cut before any reply rated bad.
+
+    A reply rated bad is never learned from: the conversation keeps only what came before it.
+    """
+    out: list[Conversation] = []
+    for conv in store.list_conversations(app=APP_NAME, limit=100_000):
+        ratings = {f.message_id: f.rating for f in store.feedback_for(conv.id)}
+        if 1 not in ratings.values():
+            continue
+        turns: list[Turn] = []
+        for m in store.messages(conv.id):
+            if m.role == "assistant" and ratings.get(m.id) == -1:
+                break
+            if m.role == "assistant" and m.template_name not in (None, SYSTEM_TEMPLATE):
+                continue  # handoff and waiting notices come from templates, not from the model
+            if m.status == "ok" and m.role in ("user", "assistant"):
+                turns.append(Turn(m.role, m.content))  # type: ignore[arg-type]
+        if any(t.role == "assistant" for t in turns):
+            out.append(Conversation(f"stored-{conv.id}", turns, source=f"database conversation {conv.id}"))
+    return out
 
 
 def _latest_unfinished_run(store: Any) -> str:

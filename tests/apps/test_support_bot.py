@@ -1,0 +1,130 @@
+"""The support bot on a real tiny model with a real SQLite store."""
+
+from __future__ import annotations
+
+import pytest
+
+from appkit.config import load_settings
+from appkit.engine import GREEDY
+from appkit.errors import GenerationError, NotFoundError, StorageError
+from apps.support.bot import SupportBot
+
+
+@pytest.fixture
+def bot(appkit_home, support_model_dir):
+    from appkit.store import open_store
+
+    settings = load_settings()
+    with open_store(settings) as store:
+        store.register_model("toy", "support", str(support_model_dir), status="active", replace=True)
+    b = SupportBot.open(settings=settings, policy=None)
+    yield b
+    b.close()
+
+
+def test_a_streamed_reply_is_stored_with_its_provenance(bot):
+    conv = bot.start(user="u1")
+    turn = bot.stream(conv.id, "where is my order?", params=GREEDY)
+    text = "".join(turn)
+    assert "order" in text.lower()
+    messages = bot.store.messages(conv.id)
+    assert [m.role for m in messages] == ["user", "assistant"]
+    reply = messages[1]
+    assert reply.content == text.strip() and reply.status == "ok"
+    assert reply.model_name == "toy"
+    assert reply.template_name == "support/system.j2" and len(reply.template_version) == 12
+    assert reply.latency_ms >= 0 and reply.completion_tokens > 0 and reply.prompt_tokens > 0
+    assert bot.store.get_conversation(conv.id).title == "where is my order?"
+
+
+def test_the_reply_is_conditioned_on_the_conversation_so_far(bot):
+    history = [{"role": "user", "content": "I forgot my password"}, {"role": "assistant", "content": "Use the link."}]
+    messages, system = bot.prompt([*history, {"role": "user", "content": "thanks"}])
+    assert messages[0]["role"] == "system" and messages[1:] == [*history, {"role": "user", "content": "thanks"}]
+
+
+def test_long_conversations_drop_oldest_turns_but_keep_the_system_prompt(bot):
+    history = []
+    for i in range(40):
+        history += [{"role": "user", "content": f"question {i} " * 5}, {"role": "assistant", "content": f"answer {i} " * 5}]
+    history.append({"role": "user", "content": "latest question"})
+    messages, _ = bot.prompt(history)
+    assert messages[0]["role"] == "system"
+    assert messages[-1]["content"] == "latest question"
+    assert len(messages) < len(history)
+    assert len(bot.engine.prompt_ids(messages)) <= bot.engine.context_length - 128
+
+
+def test_asking_for_a_human_escalates_with_a_handoff_and_an_event(bot):
+    conv = bot.start()
+    turn = bot.stream(conv.id, "I want to talk to a real person")
+    text = "".join(turn)
+    assert turn.escalated and turn.reason == "asked_for_human"
+    assert "support team" in text
+    assert bot.store.get_conversation(conv.id).status == "escalated"
+    events = bot.store.moderation_events(conversation_id=conv.id)
+    assert [e.action for e in events] == ["escalate"] and events[0].backend == "handoff:asked_for_human"
+    assert bot.store.messages(conv.id)[-1].template_name == "support/handoff.j2"
+    # Once a human owns the conversation the bot acknowledges instead of improvising.
+    later = "".join(bot.stream(conv.id, "hello?"))
+    assert "added this to your conversation" in later
+
+
+def test_low_confidence_hands_over(bot):
+    bot.min_confidence = 0.0  # no reply is that sure: every reply hands over
+    conv = bot.start()
+    turn = bot.stream(conv.id, "where is my order?", params=GREEDY)
+    "".join(turn)
+    assert turn.escalated and turn.reason == "low_confidence"
+    roles = [(m.role, m.template_name) for m in bot.store.messages(conv.id)]
+    assert roles == [("user", None), ("assistant", "support/system.j2"), ("assistant", "support/handoff.j2")]
+
+
+def test_stopping_keeps_the_partial_reply_marked_stopped(bot):
+    conv = bot.start()
+    turn = bot.stream(conv.id, "where is my order?")
+    for _ in turn:
+        turn.cancel()
+    last = bot.store.messages(conv.id)[-1]
+    assert last.role == "assistant" and last.status == "stopped"
+
+
+def test_rating_is_stored_and_feeds_the_next_training(bot):
+    from apps.support.train import conversations_from_feedback
+
+    good = bot.start()
+    "".join(bot.stream(good.id, "I want a refund", params=GREEDY))
+    bot.rate(bot.last_reply(good.id).id, +1, "spot on")
+    bad = bot.start()
+    "".join(bot.stream(bad.id, "reset my password", params=GREEDY))
+    bot.rate(bot.last_reply(bad.id).id, +1)
+    "".join(bot.stream(bad.id, "where is my order", params=GREEDY))
+    bot.rate(bot.last_reply(bad.id).id, -1, "wrong")
+    unrated = bot.start()
+    "".join(bot.stream(unrated.id, "where is my order", params=GREEDY))
+
+    assert [f.comment for f in bot.store.feedback_for(good.id)] == ["spot on"]
+    convs = {c.id: c for c in conversations_from_feedback(bot.store)}
+    assert set(convs) == {f"stored-{good.id}", f"stored-{bad.id}"}
+    kept = convs[f"stored-{bad.id}"].turns
+    assert [t.role for t in kept] == ["user", "assistant", "user"]  # cut before the reply rated bad
+
+
+def test_bad_input_is_refused_before_anything_is_written(bot):
+    conv = bot.start()
+    with pytest.raises(GenerationError, match="empty"):
+        bot.stream(conv.id, "   ")
+    with pytest.raises(GenerationError, match="context"):
+        list(bot.stream(conv.id, "order " * 3000))
+    with pytest.raises(NotFoundError, match="12345"):
+        list(bot.stream(12345, "hello"))
+    bot.store.set_status(conv.id, "closed")
+    with pytest.raises(StorageError, match="closed"):
+        list(bot.stream(conv.id, "where is my order"))
+    assert bot.store.messages(conv.id) == []
+
+
+def test_stateless_reply_stores_nothing(bot):
+    reply = bot.reply("where is my order?", params=GREEDY)
+    assert "order" in reply.text.lower() and reply.confidence is not None and not reply.escalated
+    assert bot.store.list_conversations(app="support") == []
