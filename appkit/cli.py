@@ -14,7 +14,7 @@ from typing import Optional
 
 import typer
 
-from appkit.errors import AppkitError
+from appkit.errors import AppkitError, ConfigError
 
 cli = typer.Typer(
     name="appkit",
@@ -104,6 +104,49 @@ def chat(
     run_chat(_settings(ctx), app=app, model=model, conversation=conversation)
 
 
+@cli.command("eval")
+def evaluate(
+    ctx: typer.Context,
+    data: Path = typer.Option(..., "--data", help="The history the model was trained on; its held-out split is scored."),
+    app: str = typer.Option("support", "--app"),
+    model: Optional[list[str]] = typer.Option(None, "--model", help="Model name or directory; repeat to compare (default: active)."),
+    limit: int = typer.Option(300, "--limit", min=1, help="Score at most this many held-out conversations."),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the table as JSON here."),
+) -> None:
+    """Score models on held-out conversations: perplexity, BLEU, ROUGE-L, intent accuracy, vs. a retrieval baseline."""
+    import json
+
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+    from rich.table import Table
+
+    from appkit.apps import get_app
+
+    target = get_app(app)
+    if not hasattr(target, "evaluate"):
+        raise ConfigError(f"the {app} app has no evaluation.")
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                  transient=True) as bar:
+        tasks: dict[str, int] = {}
+
+        def progress(name: str, done: int, total: int) -> None:
+            if name not in tasks:
+                tasks[name] = bar.add_task(f"answering ({name})", total=total)
+            bar.update(tasks[name], completed=done)
+
+        rows = target.evaluate(data=data, models=list(model or [None]), settings=_settings(ctx), limit=limit,
+                               progress=progress)
+    table = Table("system", "n", "val ppl", "BLEU", "ROUGE-L", "intent acc.", title=f"{app} on held-out {data.name}")
+    for r in rows:
+        table.add_row(r.system, str(r.n), f"{r.perplexity:.2f}" if r.perplexity else "-", f"{r.bleu:.1f}",
+                      f"{r.rouge_l:.3f}", f"{r.intent_accuracy:.1%}" if r.intent_accuracy is not None else "-")
+    Console().print(table)
+    payload = [r.as_dict() for r in rows]
+    if json_out:
+        json_out.write_text(json.dumps(payload, indent=2))
+    typer.echo(json.dumps({"eval": app, "data": str(data), "rows": payload}))
+
+
 @models_cli.command("list")
 def models_list(ctx: typer.Context, app: Optional[str] = typer.Option(None, "--app", help="Only this app's models.")) -> None:
     """Trained models with preset, size, data, validation perplexity and date."""
@@ -157,10 +200,13 @@ def models_show(ctx: typer.Context, name: str = typer.Argument(...)) -> None:
 
 def _mount_subcommands() -> None:
     from appkit.apps import available_apps
+    from appkit.safety.cli import audit_command, safety_app
     from appkit.store.cli import conversations_app, db_app
 
     cli.add_typer(db_app, name="db")
     cli.add_typer(conversations_app, name="conversations")
+    cli.add_typer(safety_app, name="safety")
+    cli.command("audit")(audit_command)
     for app in available_apps().values():
         app.register_cli(cli)
 

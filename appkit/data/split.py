@@ -10,9 +10,11 @@ from appkit.errors import ConfigError
 
 
 def _rank(seed: int, index: int, conv: Conversation) -> tuple[str, int]:
-    # sha256, not hash(): the split must not change with PYTHONHASHSEED. Keyed by id and source,
-    # so adding conversations to a file keeps most earlier ones on the side they were on.
-    digest = hashlib.sha256(f"{seed}\x00{conv.id}\x00{conv.source}".encode()).hexdigest()
+    # sha256, not hash(): the split must not change with PYTHONHASHSEED. Keyed by id alone (not
+    # the source, which holds the path as typed): `../data/x.csv` and `/abs/data/x.csv` must split
+    # alike, so an evaluation finds the same held-out conversations as training did. Adding
+    # conversations to a file keeps most earlier ones on the side they were on.
+    digest = hashlib.sha256(f"{seed}\x00{conv.id}".encode()).hexdigest()
     return (digest, index)
 
 

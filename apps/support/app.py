@@ -30,6 +30,11 @@ class SupportApp:
 
         return SupportBot.open(model=model, settings=settings, **options)
 
+    def evaluate(self, *, data: str | Path, models: list[str | None], settings: Settings, **kwargs: Any) -> Any:
+        from apps.support.evaluate import evaluate_support
+
+        return evaluate_support(data, models, settings, **kwargs)
+
     def train(self, **kwargs: Any) -> Any:
         from apps.support.train import train_support
 

@@ -1,0 +1,184 @@
+"""Quality of support models on held-out conversations, next to a retrieval baseline.
+
+The held-out set is the validation split training made (same curation, same seed), so a
+model is never scored on conversations it learned from. For each held-out exchange (a
+customer message and the agent's reference reply) every system answers the message:
+
+- each bot, greedy, with its own prompt (system prompt + retrieved cases if it was trained so);
+- the retrieval baseline: the stored reply of the most similar training message (TF-IDF).
+
+Scores: validation perplexity (bots only), corpus BLEU (sacrebleu) and mean ROUGE-L F1
+(rouge-score) against the reference, and intent accuracy: a TF-IDF + logistic-regression
+classifier trained on the training replies' ``intent`` column labels each answer, and an
+answer counts when its label is the held-out conversation's intent.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from appkit.config import Settings
+from appkit.data import Conversation, read_history
+from appkit.errors import DataError
+from appkit.train.pipeline import ChatTrainingOptions, prepare_conversations
+
+
+@dataclass
+class SystemScore:
+    """One row of the evaluation table."""
+
+    system: str
+    n: int
+    perplexity: float | None
+    bleu: float
+    rouge_l: float
+    intent_accuracy: float | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in vars(self).items()}
+
+
+@dataclass(frozen=True)
+class Exchange:
+    """A held-out customer message, its context, the reference reply and the intent."""
+
+    context: list[dict[str, str]]  # earlier turns
+    message: str
+    reference: str
+    intent: str | None
+
+
+def held_out_exchanges(conversations: Sequence[Conversation]) -> list[Exchange]:
+    """The last customer turn -> agent reply of every held-out conversation."""
+    out = []
+    for conv in conversations:
+        messages = [m for m in conv.as_messages() if m["role"] != "system"]
+        for i in range(len(messages) - 1, 0, -1):
+            if messages[i]["role"] == "assistant" and messages[i - 1]["role"] == "user":
+                out.append(Exchange(messages[: i - 1], messages[i - 1]["content"], messages[i]["content"],
+                                    conv.meta.get("intent")))
+                break
+    return out
+
+
+class IntentClassifier:
+    """TF-IDF + logistic regression from a reply's text to its intent."""
+
+    def __init__(self, texts: Sequence[str], intents: Sequence[str]) -> None:
+        from sklearn.feature_extraction.text import TfidfVectorizer
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.pipeline import make_pipeline
+
+        self.pipeline = make_pipeline(TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=2),
+                                      LogisticRegression(max_iter=2000, C=10.0))
+        self.pipeline.fit(list(texts), list(intents))
+
+    def predict(self, texts: Sequence[str]) -> list[str]:
+        return list(self.pipeline.predict(list(texts)))
+
+
+def text_scores(hypotheses: Sequence[str], references: Sequence[str]) -> tuple[float, float]:
+    """(corpus BLEU 0-100, mean ROUGE-L F1 0-1)."""
+    import sacrebleu
+    from rouge_score import rouge_scorer
+
+    bleu = sacrebleu.corpus_bleu(list(hypotheses), [list(references)]).score
+    scorer = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=True)
+    rouge = [scorer.score(r, h)["rougeL"].fmeasure for h, r in zip(hypotheses, references)]
+    return bleu, sum(rouge) / max(len(rouge), 1)
+
+
+def evaluate_support(
+    data: str | Path,
+    models: Sequence[str | None],
+    settings: Settings,
+    *,
+    limit: int | None = 300,
+    seed: int | None = None,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> list[SystemScore]:
+    """Score each of ``models`` (names or directories; None = the active one) and the baseline."""
+    from apps.support.bot import SupportBot
+    from apps.support.cases import CaseIndex, cases_from
+
+    bots = [SupportBot.open(model=m, settings=settings, policy=None) for m in models]
+    try:
+        train_cfg = bots[0].engine.metadata.get("train_config", {}) if bots else {}
+        options = ChatTrainingOptions(seed=seed if seed is not None else int(train_cfg.get("seed", 0)))
+        train, val, _ = prepare_conversations(read_history(data), options, log=lambda _: None)
+        exchanges = held_out_exchanges(val)[:limit]
+        if not exchanges:
+            raise DataError(f"{data}: no held-out exchange to evaluate on.")
+        intents = [c.meta.get("intent") for c in train]
+        classifier = None
+        if all(exchanges[i].intent for i in range(len(exchanges))) and all(intents):
+            replies = [next(m["content"] for m in reversed(c.as_messages()) if m["role"] == "assistant") for c in train]
+            classifier = IntentClassifier(replies, intents)  # type: ignore[arg-type]
+
+        def score(name: str, answers: Sequence[str], perplexity: float | None) -> SystemScore:
+            bleu, rouge = text_scores(answers, [e.reference for e in exchanges])
+            accuracy = None
+            if classifier is not None:
+                predicted = classifier.predict(answers)
+                accuracy = sum(p == e.intent for p, e in zip(predicted, exchanges)) / len(exchanges)
+            return SystemScore(name, len(exchanges), perplexity, bleu, rouge, accuracy)
+
+        rows = []
+        for bot in bots:
+            answers = _answers(bot, exchanges, progress)
+            rows.append(score(bot.model_name, answers, validation_perplexity(bot, exchanges)))
+        index = CaseIndex(cases_from(train))
+        baseline = [(index.search(e.message, 1, min_score=0.0) or [None])[0] for e in exchanges]
+        rows.append(score("retrieval baseline (TF-IDF)", [c.agent if c else "" for c in baseline], None))
+        return rows
+    finally:
+        for bot in bots:
+            bot.close()
+
+
+def _answers(bot: Any, exchanges: Sequence[Exchange], progress: Callable[[str, int, int], None] | None) -> list[str]:
+    """Greedy answers, submitted 8 at a time so the engine batches them."""
+    from appkit.engine import GenerationParams
+
+    params = GenerationParams(temperature=0.0, repetition_penalty=1.1, max_new_tokens=256)
+    done = 0
+
+    def answer(e: Exchange) -> str:
+        nonlocal done
+        messages, _ = bot.prompt([*e.context, {"role": "user", "content": e.message}])
+        text = bot.engine.reply(messages, params).text
+        done += 1
+        if progress:
+            progress(bot.model_name, done, len(exchanges))
+        return text
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        return list(pool.map(answer, exchanges))
+
+
+def validation_perplexity(bot: Any, exchanges: Sequence[Exchange]) -> float:
+    """exp(mean negative log-likelihood per reference-reply token), prompted as the bot prompts."""
+    import torch
+
+    from appkit.tokenizer import encode_conversation
+
+    total, count = 0.0, 0
+    model, tok = bot.engine.model, bot.engine.tokenizer
+    with torch.inference_mode():
+        for e in exchanges:
+            messages, _ = bot.prompt([*e.context, {"role": "user", "content": e.message}])
+            ids, mask = encode_conversation(tok, [*messages, {"role": "assistant", "content": e.reference}])
+            ids, mask = ids[: bot.engine.context_length], mask[: bot.engine.context_length]
+            labels = torch.tensor([t if m else -100 for t, m in zip(ids, mask)], device=bot.engine.device)
+            n = int((labels != -100).sum())
+            if n == 0:
+                continue
+            out = model(torch.tensor([ids], device=bot.engine.device), labels=labels[None], num_items_in_batch=1)
+            total += float(out.loss)
+            count += n
+    return math.exp(total / max(count, 1))
