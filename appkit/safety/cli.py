@@ -1,0 +1,195 @@
+"""``appkit safety score|status|train|download`` and ``appkit audit``.
+
+Mounted by appkit.cli. Everything heavy (torch, detoxify, matplotlib) is imported inside the
+commands, so ``appkit --help`` stays instant.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+
+safety_app = typer.Typer(help="Toxicity backends and the reply policy: score, status, train.", no_args_is_help=True)
+
+
+def _settings(ctx: typer.Context) -> Any:
+    from appkit.cli import _settings as root_settings
+
+    return root_settings(ctx)
+
+
+@safety_app.command("score")
+def score_command(
+    ctx: typer.Context,
+    text: str = typer.Argument(..., help="The text to score ('-' reads it from stdin)."),
+    app: str = typer.Option("support", "--app", help="Whose policy decides the actions."),
+    backend: Optional[str] = typer.Option(None, "--backend", help="auto, official, trained or lexicon (default: configured)."),
+    as_json: bool = typer.Option(False, "--json", help="One JSON object on stdout."),
+) -> None:
+    """Each label's score, the backend in use, and what the policy does with TEXT as input and as output."""
+    import sys
+
+    from appkit.safety.policy import load_policy
+
+    if text == "-":
+        text = sys.stdin.read()
+    policy = load_policy(app, _settings(ctx), backend=backend)
+    decisions = {d: policy.check(text, d) for d in ("input", "output")}
+    scores = decisions["input"].scores
+    if as_json:
+        typer.echo(json.dumps({"backend": policy.backend, "reason": policy.backend_reason, "scores": scores,
+                               "input": {**decisions["input"].as_dict(), "text": decisions["input"].text},
+                               "output": {**decisions["output"].as_dict(), "text": decisions["output"].text}}))
+        return
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    console = Console(highlight=False)
+    console.print(Text(f"backend: {policy.backend}  ({policy.backend_reason})", style="dim"))
+    table = Table("label", "score", box=None)
+    for label, value in sorted(scores.items(), key=lambda kv: -kv[1]):
+        table.add_row(label, Text(f"{value:.3f}", style="bold red" if value >= 0.5 else ""))
+    console.print(table)
+    for direction, d in decisions.items():
+        line = Text(f"as {direction}: ") + Text(d.action, style="bold" if d.action != "allow" else "green")
+        line += Text(f"  ({d.reason})", style="dim")
+        console.print(line)
+        if d.changed:
+            console.print(Text(f"  delivered: {d.text}"))
+
+
+@safety_app.command("status")
+def status_command(
+    ctx: typer.Context,
+    app: str = typer.Option("support", "--app", help="Whose policy to show."),
+    as_json: bool = typer.Option(False, "--json", help="One JSON object on stdout."),
+) -> None:
+    """Which backend `auto` picked and why; the caches and checkpoints it looked at; the policy."""
+    from appkit.safety.backends import choose_backend, list_trained, safety_config
+    from appkit.safety.detox import OFFICIAL, official_cached
+    from appkit.safety.policy import load_policy
+    from appkit.safety.train import read_classifier_metadata
+
+    settings = _settings(ctx)
+    cfg = safety_config(settings)
+    choice = choose_backend(settings)
+    policy = load_policy(app, settings)
+    official = {m: official_cached(m)[1] for m in OFFICIAL}
+    trained = []
+    for path in list_trained(settings):
+        meta = read_classifier_metadata(path)
+        metrics = meta.get("metrics", {})
+        aucs = {k: v.get("roc_auc") for k, v in metrics.get("labels", {}).items()}
+        trained.append({"path": str(path), "labels": meta.get("labels"), "created_at": meta.get("created_at"),
+                        "roc_auc": aucs, "weighted_f1": metrics.get("weighted_f1")})
+    info = {**choice.as_dict(), "configured": cfg["backend"], "official": official, "trained": trained,
+            "policy": policy.describe()["rules"]}
+    if as_json:
+        typer.echo(json.dumps(info, indent=2))
+        return
+    typer.echo(f"active backend: {choice.name} (configured: {cfg['backend']})")
+    typer.echo(f"why: {choice.reason}")
+    for b, why in choice.tried:
+        typer.echo(f"  not {b}: {why}")
+    typer.echo("official detoxify models:")
+    for m, why in official.items():
+        typer.echo(f"  {m}: {why}")
+    typer.echo(f"self-trained checkpoints ({len(trained)}, newest first):" if trained else
+               "self-trained checkpoints: none (train one: `appkit safety train --data labelled.csv`)")
+    for t in trained:
+        aucs = ", ".join(f"{k} AUC {v:.3f}" for k, v in t["roc_auc"].items() if v is not None)
+        typer.echo(f"  {t['path']}  [{aucs}]")
+    typer.echo(f"policy for {app}:")
+    for direction, rules in info["policy"].items():
+        typer.echo(f"  {direction}: " + ", ".join(f"{r['label']}>={r['threshold']:.2f} {r['action']}" for r in rules))
+
+
+@safety_app.command("train")
+def train_command(
+    ctx: typer.Context,
+    data: Path = typer.Option(..., "--data", help="Labelled texts: CSV, TSV, JSONL or JSON."),
+    text_col: Optional[str] = typer.Option(None, "--text-col", help="Column of the text (default: text, comment_text, tweet ...)."),
+    label_cols: Optional[str] = typer.Option(None, "--label-cols", help="Comma-separated label columns of 0..1 values; 'class' for Davidson's 0/1/2."),
+    name: Optional[str] = typer.Option(None, "--name", help="Checkpoint name (default: toxicity-<date>-<time>)."),
+    max_minutes: Optional[float] = typer.Option(None, "--max-minutes", help="Stop training after this many minutes."),
+    max_steps: Optional[int] = typer.Option(None, "--max-steps", min=1, help="Stop after this many optimizer steps."),
+    epochs: float = typer.Option(4.0, "--epochs", min=0.01, help="Passes over the data (early stopping may end sooner)."),
+    hidden_size: int = typer.Option(128, "--hidden-size", min=16, help="Model width."),
+    layers: int = typer.Option(2, "--layers", min=1, help="Transformer layers."),
+    batch_size: int = typer.Option(32, "--batch-size", min=1),
+    learning_rate: float = typer.Option(1e-3, "--learning-rate"),
+    mitigate_identity: bool = typer.Option(True, "--mitigate-identity/--no-mitigate-identity", help="Add neutral identity statements as non-toxic examples."),
+    threads: Optional[int] = typer.Option(None, "--threads", min=1, help="CPU threads for torch (1 is fastest on a busy machine)."),
+    seed: int = typer.Option(0, "--seed"),
+    encoding: str = typer.Option("utf-8", "--encoding"),
+) -> None:
+    """Train a toxicity classifier on labelled data; saved in detoxify's format under APPKIT_HOME/safety."""
+    import time
+
+    from appkit.safety.backends import clear_cache, trained_root
+    from appkit.safety.train import ClassifierOptions, read_labelled, train_classifier
+
+    settings = _settings(ctx)
+    cols = [c.strip() for c in label_cols.split(",") if c.strip()] if label_cols else None
+    labelled = read_labelled(data, text_col=text_col, label_cols=cols, encoding=encoding)
+    typer.echo(f"{data}: {len(labelled.texts)} texts, labels {', '.join(labelled.labels)} ({labelled.scheme})"
+               + (f", {labelled.skipped} empty rows skipped" if labelled.skipped else ""))
+    options = ClassifierOptions(hidden_size=hidden_size, num_layers=layers, num_heads=max(1, hidden_size // 32),
+                                epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
+                                max_minutes=max_minutes, max_steps=max_steps, seed=seed,
+                                mitigate_identity=mitigate_identity, threads=threads)
+    name = name or time.strftime("toxicity-%Y%m%d-%H%M%S")
+    trained = train_classifier(labelled, name=name, out_root=trained_root(settings), options=options, log=typer.echo)
+    clear_cache()
+    m = trained.metrics
+    typer.echo("validation:")
+    for label, v in m["labels"].items():
+        auc = "n/a" if v["roc_auc"] is None else f"{v['roc_auc']:.3f}"
+        typer.echo(f"  {label}: ROC-AUC {auc}, F1 {v['f1']:.3f} (precision {v['precision']:.3f}, recall "
+                   f"{v['recall']:.3f}; {v['positives']} positive of {m['val_texts']})")
+    if "weighted_f1" in m:
+        typer.echo(f"  3-class weighted F1 (hate/offensive/neither): {m['weighted_f1']:.3f} (Davidson et al. 2017: 0.90)")
+    typer.echo(f"saved {trained.path} (detoxify format; `appkit safety status` shows whether `auto` uses it)")
+
+
+@safety_app.command("download")
+def download_command(
+    model: str = typer.Option("original", "--model", help="original, unbiased, multilingual, original-small, unbiased-small."),
+) -> None:
+    """Fetch detoxify's official weights into the torch/Hugging Face caches (needs internet)."""
+    from appkit.safety.detox import load_official
+
+    clf = load_official(model, download=True)
+    typer.echo(f"{clf.name} is cached; labels: {', '.join(clf.labels)}")
+
+
+def audit_command(
+    ctx: typer.Context,
+    app: str = typer.Option("support", "--app", help="The app whose model is audited."),
+    model: Optional[str] = typer.Option(None, "--model", help="A registered model name or directory (default: the app's active one)."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Report directory (default: APPKIT_HOME/audits/<app>-<date>-<time>)."),
+    gate: Optional[list[str]] = typer.Option(None, "--gate", help="NAME=LIMIT, repeatable: max_identity_fpr, max_reply_toxicity, max_escalation_gap, max_crows_bias."),
+    no_gate: bool = typer.Option(False, "--no-gate", help="Report only; always exit 0."),
+    descriptors: Optional[Path] = typer.Option(None, "--descriptors", help="HolisticBias descriptors.json for a wider identity list."),
+    crows: Optional[Path] = typer.Option(None, "--crows", help="CrowS-Pairs CSV (default ../shared/data/bias/crows_pairs/crows_pairs_anonymized.csv if present)."),
+    crows_limit: Optional[int] = typer.Option(None, "--crows-limit", min=1, help="Use only the first N pairs."),
+    compare: Optional[list[Path]] = typer.Option(None, "--compare", help="Other toxicity checkpoints to compare (before/after mitigation)."),
+    max_messages: int = typer.Option(120, "--max-messages", min=1, help="Identity-swapped customer messages to send to the bot."),
+) -> None:
+    """Bias and toxicity audit of an app's model: identity swap, classifier FPR, CrowS-Pairs; exit 3 if a gate fails."""
+    from appkit.safety.audit import parse_gates, run_audit
+
+    settings = _settings(ctx)
+    result = run_audit(app, settings=settings, model=model, out_dir=out, gates=parse_gates(gate or [], settings),
+                       descriptors=descriptors, crows=crows, crows_limit=crows_limit, compare=list(compare or []),
+                       max_messages=max_messages, log=typer.echo)
+    typer.echo(f"report: {result.report_path}")
+    typer.echo(f"chart:  {result.chart_path}")
+    for g in result.gates:
+        typer.echo(f"  gate {g.name}: {g.describe()}")
+    if not no_gate:
+        result.raise_if_failed()
