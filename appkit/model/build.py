@@ -72,13 +72,19 @@ def load_base(path: str | Path) -> tuple[PreTrainedModel, PreTrainedTokenizerBas
     return model, tokenizer
 
 
-def add_lora(model: PreTrainedModel, *, rank: int = 16, alpha: int = 32, dropout: float = 0.05) -> PreTrainedModel:
-    """Wrap ``model`` with a LoRA adapter on its attention and MLP projections (peft)."""
+def add_lora(model: PreTrainedModel, *, rank: int = 16, alpha: int = 32, dropout: float = 0.05,
+             new_token_ids: list[int] | None = None) -> PreTrainedModel:
+    """Wrap ``model`` with a LoRA adapter on its attention and MLP projections (peft).
+
+    ``new_token_ids``: tokens added to the base's vocabulary (appkit's chat tokens); their
+    embedding rows are trained too, or the model could never learn to say end-of-turn.
+    """
     from peft import LoraConfig, get_peft_model
 
     names = {n.rsplit(".", 1)[-1] for n, _ in model.named_modules()}
     targets = [n for n in ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj") if n in names]
     if not targets:
         targets = "all-linear"  # other architectures: let peft find the linear layers
-    config = LoraConfig(r=rank, lora_alpha=alpha, lora_dropout=dropout, target_modules=targets, task_type="CAUSAL_LM")
+    config = LoraConfig(r=rank, lora_alpha=alpha, lora_dropout=dropout, target_modules=targets, task_type="CAUSAL_LM",
+                        trainable_token_indices=list(new_token_ids) if new_token_ids else None)
     return get_peft_model(model, config)

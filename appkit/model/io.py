@@ -51,19 +51,22 @@ def save_model(
     tokenizer: PreTrainedTokenizerBase,
     out_dir: str | Path,
     metadata: dict[str, Any],
-    *,
-    adapter: Any | None = None,
 ) -> Path:
-    """Save ``model`` + ``tokenizer`` + metadata to ``out_dir`` atomically (replacing it)."""
+    """Save ``model`` + ``tokenizer`` + metadata to ``out_dir`` atomically (replacing it).
+
+    A peft (LoRA) model is saved twice: its adapter alone in ``adapter/`` (to share a base),
+    and merged into the base weights at the top, so plain transformers loads it.
+    """
     quiet_transformers()
     out_dir = Path(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.staging-"))
     try:
+        if hasattr(model, "merge_and_unload"):  # a peft model: adapter first, merging changes it
+            model.save_pretrained(staging / "adapter")
+            model = model.merge_and_unload()
         model.save_pretrained(staging, safe_serialization=True)
         tokenizer.save_pretrained(staging)
-        if adapter is not None:
-            adapter.save_pretrained(staging / "adapter")
         write_json_atomic(staging / METADATA_FILE, metadata)
         # Swap in the new directory; the old one (if any) is removed only after the swap.
         old = None

@@ -77,6 +77,7 @@ class TrainResult:
     val_perplexity: float | None
     stopped: str  # epochs | max_steps | max_minutes | early_stop | interrupted
     padding_fraction: float
+    final_loss: float | None = None  # the last step's loss, averaged over all processes
     history: list[dict[str, Any]] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
@@ -264,6 +265,7 @@ class Trainer:
         last_checkpoint = time.perf_counter()
         window_tokens, window_start, window_losses = 0, time.perf_counter(), []
         session_steps = 0
+        last_loss: float | None = None
 
         with _StopOnSigint() as sigint, progress:
             while True:
@@ -295,6 +297,7 @@ class Trainer:
                     st.elapsed_s = elapsed_before + time.perf_counter() - session_start
                     window_tokens += tokens
                     window_losses.append(step_loss)
+                    last_loss = step_loss
 
                     session_steps += 1
                     if budget_s and (session_steps == 10 or st.step % eval_every == 0):
@@ -364,6 +367,7 @@ class Trainer:
             val_perplexity=None if best is None else round(math.exp(min(best, 50)), 3),
             stopped=stopped,
             padding_fraction=round(self.train_data.padding_fraction, 4),
+            final_loss=last_loss,
             history=history,
         )
 

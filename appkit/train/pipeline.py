@@ -153,10 +153,6 @@ def train_chat_model(
         f"{result.best_val_loss} (perplexity {result.val_perplexity})"
     )
 
-    adapter = None
-    if options.base:
-        adapter = model  # the peft wrapper: save its adapter, and the merged weights for plain loading
-        model = model.merge_and_unload()
     metrics = {**result.as_dict(), "train_conversations": len(train_convs), "val_conversations": len(val_convs)}
     data = {"fingerprint": data_print, "conversations": len(train_convs) + len(val_convs),
             "train_tokens": train_data.n_tokens}
@@ -174,7 +170,7 @@ def train_chat_model(
         "train_config": asdict(cfg),
         **(extra_metadata or {}),
     }
-    path = save_model(model, tokenizer, models_dir / name, metadata, adapter=adapter)
+    path = save_model(model, tokenizer, models_dir / name, metadata)
     return TrainedChatModel(name, path, run_dir, preset_name, options.base, params, metrics, report, data,
                             train_convs, val_convs)
 
@@ -215,12 +211,14 @@ def _model_and_tokenizer(
     tok_dir = run_dir / "tokenizer"
     if options.base:
         model, tokenizer = load_base(options.base)
+        new_ids: list[int] = []
         if tokenizer.chat_template is None:
-            added = add_chat_tokens(tokenizer)
-            if added:
+            before = len(tokenizer)
+            if add_chat_tokens(tokenizer):
                 model.resize_token_embeddings(len(tokenizer))
+                new_ids = list(range(before, len(tokenizer)))
         context = min(int(getattr(model.config, "max_position_embeddings", 2048)), 2048)
-        model = add_lora(model, rank=options.lora_rank)
+        model = add_lora(model, rank=options.lora_rank, new_token_ids=new_ids)
         return model, tokenizer, "lora", context, {"batch_size": 8, "learning_rate": 5e-4}
 
     texts = [t.text for c in train_convs for t in c.turns]
