@@ -1,0 +1,199 @@
+"""``appkit chat``: the Textual app that holds the three app panes, the status bar and the keys.
+
+The app itself only routes: a key binding becomes ``do_<action>`` on the active pane (support,
+writer or sentiment), and the status bar shows whatever the active pane last reported.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from textual import on
+from textual.app import App, SystemCommand
+from textual.binding import BindingType
+from textual.widgets import Footer, TabbedContent, TabPane
+
+from appkit.tui.apps_panels import APP_NAMES, CATALOGUE, Opener
+from appkit.tui.bindings import BY_ID, GLOBAL, KEYS, bindings, display, keymap_from_settings
+from appkit.tui.screens.chat import ChatPane
+from appkit.tui.screens.help import HelpScreen
+from appkit.tui.screens.sentiment import SentimentPane
+from appkit.tui.screens.writer import WriterPane
+from appkit.tui.widgets.status import StatusBar, StatusChanged, StatusInfo
+
+if TYPE_CHECKING:
+    from textual.app import ComposeResult
+    from textual.screen import Screen
+
+    from appkit.config import Settings
+
+DARK, LIGHT = "textual-dark", "textual-light"
+# Actions that do not depend on the active pane (and work on any pane).
+APP_ACTIONS = {"help", "toggle_theme", "switch_app", "quit"}
+
+
+class ChatApp(App[None]):
+    """The terminal UI for appkit's apps."""
+
+    CSS_PATH = "chat.tcss"
+    TITLE = "appkit chat"
+    BINDINGS: ClassVar[list[BindingType]] = bindings(GLOBAL)
+
+    def __init__(self, settings: Settings, *, app: str = "support", model: str | None = None,
+                 conversation: int | None = None, opener: Opener | None = None) -> None:
+        super().__init__()
+        self.settings = settings
+        self.initial_app = app if app in APP_NAMES else "support"
+        self.model = model
+        self.conversation = conversation
+        self.opener = opener  # tests pass a loader; by default appkit.apps.load_app
+        self.bindings_map, self.binding_problems = keymap_from_settings(settings)
+        tui = settings.section("tui")
+        self.configured_theme = str(tui.get("theme") or DARK)
+
+    def compose(self) -> ComposeResult:
+        # --model applies to the app named on the command line; the others use their active model.
+        model_for = {name: self.model if name == self.initial_app else None for name in APP_NAMES}
+        with TabbedContent(initial=self.initial_app, id="apps"):
+            with TabPane(f"{CATALOGUE['support'].title} {_key('app_support', self.bindings_map)}", id="support"):
+                yield ChatPane(settings=self.settings, model=model_for["support"], conversation=self.conversation,
+                               opener=self.opener, id="support-pane")
+            with TabPane(f"{CATALOGUE['writer'].title} {_key('app_writer', self.bindings_map)}", id="writer"):
+                yield WriterPane(settings=self.settings, model=model_for["writer"], opener=self.opener,
+                                 id="writer-pane")
+            with TabPane(f"{CATALOGUE['sentiment'].title} {_key('app_sentiment', self.bindings_map)}",
+                         id="sentiment"):
+                yield SentimentPane(settings=self.settings, model=model_for["sentiment"], opener=self.opener,
+                                    id="sentiment-pane")
+        yield StatusBar(id="status")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        if self.configured_theme in self.available_themes:
+            self.theme = self.configured_theme
+        else:
+            self.notify(f"appkit.toml [tui] theme {self.configured_theme!r} is not one of "
+                        f"{', '.join(sorted(self.available_themes))}.", severity="warning", timeout=10)
+        self.set_keymap(self.bindings_map)
+        for problem in self.binding_problems:
+            self.notify(problem, severity="warning", timeout=10)
+        self.active_pane.activate()
+        self.query_one(StatusBar).show(self.active_pane.status)
+
+    # -- panes -------------------------------------------------------------------------------
+
+    @property
+    def active_pane(self) -> Any:
+        active = self.query_one("#apps", TabbedContent).active or self.initial_app
+        return self.query_one(f"#{active}-pane")
+
+    @on(TabbedContent.TabActivated)
+    def _tab_activated(self) -> None:
+        pane = self.active_pane
+        pane.activate()
+        self.query_one(StatusBar).show(pane.status)
+        self.refresh_bindings()
+
+    @on(StatusChanged)
+    def _status_changed(self, event: StatusChanged) -> None:
+        if event.info.app == self.active_pane.app_name:
+            self.query_one(StatusBar).show(event.info)
+
+    def on_unmount(self) -> None:
+        for pane in self.query("ChatPane, WriterPane, SentimentPane"):
+            pane.close()  # type: ignore[attr-defined]
+
+    # -- actions: routed to the active pane ----------------------------------------------------
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action not in {k.action.removeprefix("app.").split("(")[0] for k in KEYS if k.scope == GLOBAL}:
+            return True  # Textual's own actions (command palette, quit ...)
+        if len(self.screen_stack) > 1 and action != "quit":
+            return False  # a dialog is open: its keys only
+        if action in APP_ACTIONS:
+            return True
+        # None greys the key out in the footer: it exists, but not in this app.
+        return True if hasattr(self.active_pane, f"do_{action}") else None
+
+    async def _route(self, action: str) -> None:
+        handler = getattr(self.active_pane, f"do_{action}", None)
+        if handler is None:
+            return
+        result = handler()
+        if inspect.isawaitable(result):
+            await result
+
+    async def action_new_conversation(self) -> None:
+        await self._route("new_conversation")
+
+    async def action_search(self) -> None:
+        await self._route("search")
+
+    async def action_stop(self) -> None:
+        await self._route("stop")
+
+    async def action_regenerate(self) -> None:
+        await self._route("regenerate")
+
+    async def action_export(self) -> None:
+        await self._route("export")
+
+    async def action_rename(self) -> None:
+        await self._route("rename")
+
+    async def action_archive(self) -> None:
+        await self._route("archive")
+
+    async def action_show_archived(self) -> None:
+        await self._route("show_archived")
+
+    async def action_toggle_sidebar(self) -> None:
+        await self._route("toggle_sidebar")
+
+    async def action_run(self) -> None:
+        await self._route("run")
+
+    def action_switch_app(self, name: str) -> None:
+        self.query_one("#apps", TabbedContent).active = name
+
+    def action_help(self) -> None:
+        self.push_screen(HelpScreen(self.bindings_map))
+
+    def action_toggle_theme(self) -> None:
+        tui = self.settings.section("tui")
+        if self.current_theme.dark:
+            self.theme = str(tui.get("light_theme") or LIGHT)
+        else:
+            self.theme = str(tui.get("dark_theme") or DARK)
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        """The command palette (ctrl+p) offers every action by name, with its key."""
+        yield from super().get_system_commands(screen)
+        for k in KEYS:
+            if k.scope != GLOBAL or k.id in ("help", "quit", "stop"):
+                continue
+            action = k.action.removeprefix("app.")
+            yield SystemCommand(f"{k.description} ({display(self.bindings_map.get(k.id, k.key))})",
+                                f"binding id: {k.id}", _runner(self, action))
+
+
+def _runner(app: ChatApp, action: str) -> Any:
+    async def run() -> None:
+        await app.run_action(action)
+
+    return run
+
+
+def _key(binding_id: str, keymap: dict[str, str]) -> str:
+    return display(keymap.get(binding_id, BY_ID[binding_id].key)).upper()
+
+
+def run_chat_app(settings: Settings, *, app: str = "support", model: str | None = None,
+                 conversation: int | None = None) -> None:
+    """Build and run the UI (blocks until the user quits)."""
+    ChatApp(settings, app=app, model=model, conversation=conversation).run()
+
+
+__all__ = ["ChatApp", "StatusInfo", "run_chat_app"]

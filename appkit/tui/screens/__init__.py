@@ -1,0 +1,1 @@
+"""The panes (support chat, writer, sentiment) and the dialogs of the chat UI."""

@@ -1,0 +1,589 @@
+"""The support app's pane: the conversation list and the chat with the bot.
+
+The model loads in a worker thread while the screen is already usable (the list shows, the
+prompt takes text). A reply is generated in another worker thread that iterates
+``bot.stream(...)`` (which stores the customer's message and the reply as it goes) and hands
+batched text to the UI with ``call_from_thread``; Esc cancels it and the partial reply is stored
+as "stopped". Everything shown comes back from the database once a turn ends, so the screen
+shows what was stored (flags, handoff notices), not what the UI guessed.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from textual import on, work
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.content import Content
+from textual.widgets import Button, Input, Static
+
+from appkit.errors import AppkitError
+from appkit.tui.apps_panels import CATALOGUE, MissingPanel, Opened, Opener, open_app
+from appkit.tui.export import FORMATS, default_path, export_conversation
+from appkit.tui.screens.dialogs import ConfirmDialog, ExportDialog, TextDialog
+from appkit.tui.streaming import stream_batched
+from appkit.tui.widgets.message import MessageView
+from appkit.tui.widgets.sidebar import ConversationList, Sidebar
+from appkit.tui.widgets.status import StatusChanged, StatusInfo
+
+if TYPE_CHECKING:
+    from textual.app import ComposeResult
+
+    from appkit.config import Settings
+    from appkit.store import ConversationRecord, MessageRecord, Store
+
+APP = "support"
+# Regenerating marks the replaced turn with this error (status "error"): the bot's history and
+# the JSONL export leave error messages out, so the replaced reply neither conditions the new one
+# nor becomes training data, yet stays in the database for audit.
+REGENERATED = "regenerated: replaced by a newer reply"
+LIST_LIMIT = 200
+
+
+def visible(m: MessageRecord) -> bool:
+    return not (m.status == "error" and (m.error or "").startswith(REGENERATED))
+
+
+def generation_params(settings: Settings) -> Any:
+    """Sampling settings from appkit.toml [tui] (temperature, top_p, top_k, max_tokens, seed)."""
+    from appkit.engine import GenerationParams
+
+    tui = settings.section("tui")
+    fields = {"temperature": "temperature", "top_p": "top_p", "top_k": "top_k", "max_tokens": "max_new_tokens",
+              "repetition_penalty": "repetition_penalty", "seed": "seed"}
+    return GenerationParams(**{dst: tui[src] for src, dst in fields.items() if src in tui})
+
+
+class ChatPane(Horizontal):
+    """Sidebar + chat for the support bot."""
+
+    app_name = APP
+
+    def __init__(self, *, settings: Settings, model: str | None = None, conversation: int | None = None,
+                 opener: Opener | None = None, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.settings = settings
+        self.model = model
+        self.initial_conversation = conversation
+        self.opener = opener
+        self.store: Store | None = None
+        self.opened: Opened | None = None
+        self.info: dict[str, Any] = {}
+        self.params: Any = None
+        self.conversation: ConversationRecord | None = None
+        self.status = StatusInfo(APP)
+        self.generating = False
+        self._turn: Any = None
+        self._stop_requested = False
+        self._pending: tuple[str, MessageView] | None = None
+        self._tokens_per_second: float | None = None
+
+    # -- layout ------------------------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        yield Sidebar(id="sidebar")
+        with Vertical(id="chat"):
+            yield Static(id="chat-title")
+            yield VerticalScroll(id="messages")
+            yield Input(placeholder="Type the customer's message and press Enter (the model is loading)", id="prompt")
+
+    def on_mount(self) -> None:
+        self._show_title()
+        self.query_one("#messages").mount(self._welcome())
+        self.query_one("#prompt").focus()
+        self.load()
+
+    @property
+    def bot(self) -> Any:
+        return self.opened.app if self.opened is not None and self.opened.ok else None
+
+    def activate(self) -> None:
+        """Called when the tab is shown; support loads at start, so there is nothing to do."""
+
+    # -- loading -----------------------------------------------------------------------------
+
+    @work(thread=True, exclusive=True, group="support-load", exit_on_error=False)
+    def load(self) -> None:
+        """Open the database, then the model (seconds: torch, weights); never blocks the screen."""
+        from appkit.store import open_store
+
+        try:
+            store = open_store(self.settings)
+        except AppkitError as e:
+            self._post(self._store_failed, str(e))
+            return
+        self._post(self._store_ready, store)
+        opened = open_app(APP, settings=self.settings, model=self.model, opener=self.opener)
+        info: dict[str, Any] = {}
+        params = None
+        if opened.ok:
+            try:
+                info = opened.app.describe()
+                params = generation_params(self.settings)
+            except AppkitError as e:
+                opened = Opened(APP, problem="failed", detail=str(e))
+        self._post(self._app_ready, opened, info, params)
+
+    def _post(self, callback: Any, *args: Any) -> None:
+        """call_from_thread, quiet when the app has already gone (quit during a load or a reply)."""
+        try:
+            self.app.call_from_thread(callback, *args)
+        except RuntimeError:
+            pass
+
+    async def _store_failed(self, error: str) -> None:
+        self.opened = Opened(APP, problem="failed", detail=error)
+        self._set_status(state="failed")
+        self._update_prompt()
+        await self._show_empty()
+
+    async def _store_ready(self, store: Store) -> None:
+        self.store = store
+        self.reload_list()
+        if self.initial_conversation is not None:
+            await self.open_conversation(self.initial_conversation)
+
+    async def _app_ready(self, opened: Opened, info: dict[str, Any], params: Any) -> None:
+        self.opened, self.info, self.params = opened, info, params
+        if not opened.ok:
+            self._set_status(state=opened.problem)
+            if self.conversation is None:
+                await self._show_empty()
+            else:
+                self.notify(f"No {APP} model: {CATALOGUE[APP].train}", severity="warning", timeout=10)
+            self._update_prompt()
+            return
+        self._set_status(state="ready")
+        if self.conversation is None:
+            await self._show_empty()
+        self._update_prompt()
+        if self._pending is not None:
+            text, view = self._pending
+            self._pending = None
+            await self._send(text, view)
+
+    @on(Button.Pressed, "#retry")
+    def _retry(self) -> None:
+        self.opened = None
+        self._set_status(state="loading")
+        self._update_prompt()
+        self.load()
+
+    # -- status and title --------------------------------------------------------------------
+
+    def _set_status(self, *, state: str) -> None:
+        info = self.info
+        self.status = StatusInfo(
+            APP, state=state, model=str(getattr(self.bot, "model_name", "") or info.get("name") or ""),
+            parameters=info.get("parameters"), device=str(info.get("device") or ""),
+            tokens_per_second=self._tokens_per_second, safety=str(info.get("safety") or ""),
+        )
+        self.post_message(StatusChanged(self.status))
+
+    def _show_title(self) -> None:
+        conv = self.conversation
+        if conv is None:
+            text = Content.styled("new conversation", "bold")
+        else:
+            text = Content.styled(conv.title or f"untitled #{conv.id}", "bold") + Content.styled(
+                f"  #{conv.id} · ", "$text-muted")
+            style = "bold $text-warning" if conv.status == "escalated" else "$text-muted"
+            text += Content.styled(("⚠ escalated to a human" if conv.status == "escalated" else conv.status), style)
+        self.query_one("#chat-title", Static).update(text)
+
+    def _update_prompt(self) -> None:
+        prompt = self.query_one("#prompt", Input)
+        conv = self.conversation
+        if conv is not None and conv.status in ("archived", "closed"):
+            prompt.disabled, prompt.placeholder = True, f"This conversation is {conv.status}: ctrl+o restores it."
+        elif self.opened is not None and not self.opened.ok:
+            prompt.disabled, prompt.placeholder = True, "No model yet: see above for how to train one."
+        else:
+            prompt.disabled = False
+            prompt.placeholder = ("Type the customer's message and press Enter" if self.bot is not None
+                                  else "Type the customer's message (it is sent once the model has loaded)")
+
+    def _welcome(self) -> Static:
+        return Static(Content.assemble(
+            ("New conversation", "bold"), "\n\n",
+            "Type a customer's message below and press Enter: the reply streams in as the model writes it. ",
+            "Esc stops it. Up selects a message to copy (c) or rate (+ / -). F1 lists every key.",
+        ), id="welcome")
+
+    async def _show_empty(self) -> None:
+        """The messages area of a new conversation: a welcome, or what to train when there is no model."""
+        messages = self.query_one("#messages")
+        await messages.remove_children()
+        if self.opened is not None and not self.opened.ok:
+            await messages.mount(MissingPanel(self.opened))
+        else:
+            await messages.mount(self._welcome())
+
+    # -- the list ----------------------------------------------------------------------------
+
+    def reload_list(self) -> None:
+        if self.store is None:
+            return
+        sidebar = self.query_one(Sidebar)
+        try:
+            found = self.store.list_conversations(app=APP, search=sidebar.search_text or None, limit=LIST_LIMIT,
+                                                  status="archived" if sidebar.archived else None)
+        except AppkitError as e:
+            self.notify(str(e), severity="error")
+            return
+        if not sidebar.archived:
+            found = [c for c in found if c.status != "archived"]
+        sidebar.show(found, self.conversation.id if self.conversation else None)
+
+    @on(Sidebar.Search)
+    def _search(self) -> None:
+        self.reload_list()
+
+    @on(ConversationList.OptionSelected)
+    async def _selected(self, event: ConversationList.OptionSelected) -> None:
+        if event.option.id:
+            await self.open_conversation(int(event.option.id))
+            self.query_one("#prompt").focus()
+
+    async def open_conversation(self, conversation_id: int) -> None:
+        """Show a stored conversation (stopping a reply in progress: its partial text is kept)."""
+        if self.store is None:
+            return
+        self._cancel_turn()
+        try:
+            conv = self.store.get_conversation(conversation_id)
+            records = self.store.messages(conversation_id)
+            ratings = {f.message_id: f.rating for f in self.store.feedback_for(conversation_id)}
+        except AppkitError as e:
+            self.notify(str(e), severity="error")
+            return
+        if conv.app != APP:
+            self.notify(f"Conversation {conv.id} belongs to the {conv.app} app, not {APP}.", severity="warning")
+        self.conversation = conv
+        messages = self.query_one("#messages")
+        with self.app.batch_update():
+            await messages.remove_children()
+            await messages.mount_all([MessageView(m.role, m.content, record=m, rating=ratings.get(m.id))
+                                      for m in records if visible(m)])
+        messages.scroll_end(animate=False)
+        self._show_title()
+        self._update_prompt()
+        self.reload_list()
+
+    def _target(self) -> ConversationRecord | None:
+        """The conversation an action applies to: the highlighted one in the list, else the open one."""
+        listing = self.query_one(ConversationList)
+        if listing.has_focus and listing.highlighted_id is not None and self.store is not None:
+            return self.store.get_conversation(listing.highlighted_id)
+        return self.conversation
+
+    # -- sending -----------------------------------------------------------------------------
+
+    @on(Input.Submitted, "#prompt")
+    async def _submitted(self, event: Input.Submitted) -> None:
+        text = event.value.strip()
+        if not text:
+            return
+        if self.generating:
+            self.notify("A reply is still being written: wait, or press Esc to stop it.", severity="warning")
+            return
+        event.input.clear()
+        if self.bot is None:  # still loading: show the message now, send it when the model is ready
+            if self._pending is not None:
+                self.notify("One message is already waiting for the model.", severity="warning")
+                return
+            view = MessageView("user", text)
+            await self._mount_views(view)
+            self._pending = (text, view)
+            return
+        await self._send(text)
+
+    async def _mount_views(self, *views: MessageView) -> None:
+        messages = self.query_one("#messages")
+        for stale in messages.query("#welcome, .missing-panel"):
+            await stale.remove()
+        await messages.mount_all(views)
+        messages.scroll_end(animate=False)
+
+    async def _send(self, text: str, user_view: MessageView | None = None) -> None:
+        bot = self.bot
+        try:
+            if self.conversation is None:
+                self.conversation = bot.start()
+        except AppkitError as e:
+            self.notify(str(e), severity="error")
+            return
+        conv_id = self.conversation.id
+        records = self.store.messages(conv_id) if self.store is not None else []
+        after = max((m.seq for m in records), default=0)
+        reply_view = MessageView("assistant", streaming=True, model=bot.model_name)
+        if user_view is None:
+            user_view = MessageView("user", text)
+            await self._mount_views(user_view, reply_view)
+        else:
+            await self._mount_views(reply_view)
+        self.generating, self._stop_requested = True, False
+        self._set_status(state="busy")
+        self._generate(conv_id, text, after, user_view, reply_view)
+
+    @work(thread=True, exclusive=True, group="support-generate", exit_on_error=False)
+    def _generate(self, conv_id: int, text: str, after: int, user_view: MessageView, reply_view: MessageView) -> None:
+        """Iterate the bot's stream in this thread; the UI gets batched text through call_from_thread."""
+        turn = None
+        try:
+            turn = self.bot.stream(conv_id, text, params=self.params)
+            self._turn = turn
+            if self._stop_requested:  # Esc came before the turn existed
+                turn.cancel()
+            stream_batched(turn, lambda chunk: self._post(reply_view.append, chunk))
+        except Exception as e:  # shown on the reply; the bot has stored the failure
+            error = str(e) if isinstance(e, AppkitError) else f"{type(e).__name__}: {e}"
+            self._post(self._turn_done, conv_id, turn, after, [user_view, reply_view], error)
+            return
+        self._post(self._turn_done, conv_id, turn, after, [user_view, reply_view], "")
+
+    async def _turn_done(self, conv_id: int, turn: Any, after: int, views: list[MessageView], error: str) -> None:
+        self.generating, self._turn = False, None
+        stats = getattr(turn, "stats", None)
+        if stats is not None and stats.completion_tokens:
+            self._tokens_per_second = stats.tokens_per_second
+        self._set_status(state="ready")
+        if error:
+            self.notify(error, severity="error", timeout=10)
+        if self.store is None or self.conversation is None or self.conversation.id != conv_id:
+            self.reload_list()
+            return  # the user moved to another conversation meanwhile; the turn is stored
+        self.conversation = self.store.get_conversation(conv_id)
+        await self._sync_tail(after, views, error)
+        if turn is not None and turn.escalated:
+            self.notify(f"Handed to a human ({turn.reason.replace('_', ' ')}).", severity="warning", timeout=8)
+        self._show_title()
+        self._update_prompt()
+        self.reload_list()
+
+    async def _sync_tail(self, after: int, views: list[MessageView], error: str) -> None:
+        """Replace this turn's provisional views with the stored messages (and any extra ones)."""
+        stored = [m for m in self.store.messages(self.conversation.id) if m.seq > after and visible(m)]
+        pending = [v for v in views if v.is_attached]  # in order: the customer's, then the reply
+        extra: list[MessageView] = []
+        for record in stored:
+            if pending and pending[0].role == record.role:
+                await pending.pop(0).finish(record)
+            else:  # e.g. the handoff notice the bot added after a low-confidence reply
+                extra.append(MessageView(record.role, record.content, record=record))
+        for view in pending:  # nothing stored for it: the reply failed before it could be stored
+            await view.finish(None, error=error or "no reply")
+        if extra:
+            await self._mount_views(*extra)
+        self.query_one("#messages").scroll_end(animate=False)
+
+    def _cancel_turn(self) -> None:
+        if self.generating:
+            self._stop_requested = True
+            if self._turn is not None:
+                self._turn.cancel()
+        if self._pending is not None:
+            self._pending = None
+
+    # -- actions (the app routes its key bindings here) ---------------------------------------
+
+    async def do_new_conversation(self) -> None:
+        self._cancel_turn()
+        self.conversation = None
+        await self._show_empty()
+        self._show_title()
+        self._update_prompt()
+        self.reload_list()
+        self.query_one("#prompt").focus()
+
+    def do_stop(self) -> None:
+        if self.generating:
+            self._cancel_turn()
+            self.notify("Stopped: the partial reply is kept.", timeout=3)
+            return
+        sidebar = self.query_one(Sidebar)
+        if self.query_one("#search", Input).has_focus and sidebar.clear_search():
+            return
+        prompt = self.query_one("#prompt", Input)
+        if not prompt.has_focus:
+            prompt.focus()
+
+    def do_search(self) -> None:
+        sidebar = self.query_one(Sidebar)
+        sidebar.display = True
+        self.query_one("#search", Input).focus()
+
+    def do_toggle_sidebar(self) -> None:
+        sidebar = self.query_one(Sidebar)
+        sidebar.display = not sidebar.display
+
+    def do_show_archived(self) -> None:
+        sidebar = self.query_one(Sidebar)
+        sidebar.display = True
+        sidebar.toggle_archived()
+        self.notify("Showing archived conversations (ctrl+o restores one)." if sidebar.archived
+                    else "Showing active conversations.", timeout=3)
+
+    async def do_regenerate(self) -> None:
+        if self.bot is None or self.store is None or self.conversation is None:
+            self.notify("Nothing to regenerate yet.", severity="warning")
+            return
+        if self.generating:
+            self.notify("A reply is still being written: Esc stops it first.", severity="warning")
+            return
+        records = [m for m in self.store.messages(self.conversation.id) if visible(m)]
+        last_user = next((m for m in reversed(records) if m.role == "user"), None)
+        if last_user is None:
+            self.notify("Nothing to regenerate yet.", severity="warning")
+            return
+        try:
+            for m in records:
+                if m.seq >= last_user.seq:
+                    self.store.update_message(m.id, status="error", error=REGENERATED)
+        except AppkitError as e:
+            self.notify(str(e), severity="error")
+            return
+        for view in list(self.query(MessageView)):
+            if view.record is not None and view.record.seq >= last_user.seq:
+                await view.remove()
+        await self._send(last_user.content)
+
+    def do_rename(self) -> None:
+        conv = self._target()
+        if conv is None or self.store is None:
+            self.notify("Send a message first: a new conversation is stored with its first message.")
+            return
+
+        def done(title: str | None) -> None:
+            if title is None:
+                return
+            self._apply(conv.id, lambda: self.store.rename(conv.id, title.strip() or None), "Renamed.")
+
+        self.app.push_screen(TextDialog("Rename conversation", value=conv.title or "", placeholder="title"), done)
+
+    def do_archive(self) -> None:
+        conv = self._target()
+        if conv is None or self.store is None:
+            self.notify("No conversation selected.")
+            return
+        if conv.status == "archived":
+            self._apply(conv.id, lambda: self.store.set_status(conv.id, "open"), f"Restored “{conv.title or conv.id}”.")
+        else:
+            self._apply(conv.id, lambda: self.store.set_status(conv.id, "archived"),
+                        f"Archived “{conv.title or conv.id}” (ctrl+l lists archived conversations).")
+
+    def _apply(self, conv_id: int, change: Any, message: str) -> None:
+        try:
+            record = change()
+        except AppkitError as e:
+            self.notify(str(e), severity="error")
+            return
+        if self.conversation is not None and self.conversation.id == conv_id:
+            self.conversation = record
+            self._show_title()
+            self._update_prompt()
+        self.reload_list()
+        self.notify(message, timeout=3)
+
+    @on(ConversationList.Delete)
+    def _delete_requested(self, event: ConversationList.Delete) -> None:
+        self.do_delete(event.conversation_id)
+
+    def do_delete(self, conversation_id: int | None = None) -> None:
+        if self.store is None:
+            return
+        conv = self.store.get_conversation(conversation_id) if conversation_id else self._target()
+        if conv is None:
+            self.notify("No conversation selected.")
+            return
+
+        async def done(yes: bool | None) -> None:
+            if not yes:
+                return
+            try:
+                self.store.delete_conversation(conv.id)
+            except AppkitError as e:
+                self.notify(str(e), severity="error")
+                return
+            if self.conversation is not None and self.conversation.id == conv.id:
+                await self.do_new_conversation()
+            self.reload_list()
+            self.notify(f"Deleted conversation {conv.id}.", timeout=3)
+
+        question = (f"Delete “{conv.title or f'untitled #{conv.id}'}” and its {conv.message_count} messages "
+                    "(with their ratings)? This cannot be undone.")
+        self.app.push_screen(ConfirmDialog(question), done)
+
+    def do_export(self) -> None:
+        conv = self.conversation
+        if conv is None or self.store is None:
+            self.notify("Nothing to export: open or start a conversation first.", severity="warning")
+            return
+        folder = self.settings.section("tui").get("export_dir")
+        directory = Path(str(folder)).expanduser() if folder else None
+        paths = {fmt: str(default_path(conv.id, fmt, directory)) for fmt in FORMATS}
+
+        def done(answer: tuple[str, str] | None) -> None:
+            if answer is None:
+                return
+            fmt, path = answer
+            try:
+                written = export_conversation(self.store, conv.id, path, fmt)
+            except AppkitError as e:
+                self.notify(str(e), severity="error", timeout=10)
+                return
+            self.notify(f"Exported to {written}", title="Export", timeout=10)
+
+        self.app.push_screen(ExportDialog(conv.id, paths), done)
+
+    @on(MessageView.Rate)
+    def _rate(self, event: MessageView.Rate) -> None:
+        view, rating = event.view, event.rating
+        if view.record is None or self.store is None:
+            return
+        label = "good" if rating > 0 else "bad"
+
+        def done(comment: str | None) -> None:
+            if comment is None:
+                return
+            try:
+                self.store.add_feedback(view.record.id, rating, comment.strip() or None)
+            except AppkitError as e:
+                self.notify(str(e), severity="error")
+                return
+            view.set_rating(rating)
+            self.notify(f"Rated {label}: saved as feedback.", timeout=3)
+
+        self.app.push_screen(TextDialog(f"Rate this reply {label}", placeholder="comment (optional)",
+                                        hint="enter: save the rating · esc: cancel"), done)
+
+    # -- moving between the prompt and the messages -------------------------------------------
+
+    def on_key(self, event: Any) -> None:
+        focused = self.app.focused
+        views = list(self.query(MessageView))
+        if not views:
+            return
+        if event.key == "up" and isinstance(focused, Input) and focused.id == "prompt":
+            views[-1].focus()
+            views[-1].scroll_visible()
+        elif isinstance(focused, MessageView) and event.key in ("up", "down"):
+            i = views.index(focused) + (-1 if event.key == "up" else 1)
+            if i >= len(views):
+                self.query_one("#prompt").focus()
+            elif i >= 0:
+                views[i].focus()
+                views[i].scroll_visible()
+        else:
+            return
+        event.stop()
+
+    def close(self) -> None:
+        """Stop a reply in progress and release the model and the database."""
+        self._cancel_turn()
+        bot = self.bot
+        if bot is not None:
+            bot.close()
+        if self.store is not None:
+            self.store.close()
