@@ -239,6 +239,10 @@ def _model_and_tokenizer(
 
 
 def _check_budgets(options: ChatTrainingOptions) -> None:
+    from appkit.model.presets import get_preset
+
+    if options.preset != "auto" and not options.base:
+        get_preset(options.preset)  # an unknown name fails here, before anything is written
     if options.max_steps is not None and options.max_steps < 1:
         raise TrainingError(f"--max-steps must be at least 1, got {options.max_steps}.")
     if options.max_minutes is not None and options.max_minutes <= 0:
