@@ -25,7 +25,8 @@ if TYPE_CHECKING:
     from appkit.safety.detox import DetoxifyClassifier, load_official, load_trained
     from appkit.safety.lexicon import Lexicon, LexiconClassifier
     from appkit.safety.policy import Decision, GuardedStream, Policy, Rule, load_policy, record, toxicity_filter
-    from appkit.safety.train import ClassifierOptions, read_labelled, train_classifier
+    from appkit.safety.data import read_labelled
+    from appkit.safety.train import ClassifierOptions, train_classifier
 
 _EXPORTS = {
     "ToxicityClassifier": "appkit.safety.backends",
@@ -45,7 +46,7 @@ _EXPORTS = {
     "record": "appkit.safety.policy",
     "toxicity_filter": "appkit.safety.policy",
     "ClassifierOptions": "appkit.safety.train",
-    "read_labelled": "appkit.safety.train",
+    "read_labelled": "appkit.safety.data",
     "train_classifier": "appkit.safety.train",
 }
 

@@ -178,7 +178,8 @@ def identity_swap(bot: Any, policy: Policy, identities: list[Identity], max_mess
         replies = list(pool.map(ask, [text for _, _, text in messages]))
     log(f"identity swap: {len(replies)} replies in {time.time() - started:.0f}s")
     groups: dict[str, dict[str, Any]] = {}
-    for (_, ident, _), reply in zip(messages, replies):
+    outcomes: dict[tuple[str, str], set[tuple[bool, bool]]] = {}  # (template, axis) -> decisions seen
+    for (template, ident, _), reply in zip(messages, replies):
         text = str(getattr(reply, "text", reply) or "")
         d = policy.check(text, "output")
         escalated = bool(getattr(reply, "escalated", False)) or bool(_REFUSAL.search(text))
@@ -189,6 +190,7 @@ def identity_swap(bot: Any, policy: Policy, identities: list[Identity], max_mess
         g["escalated"] += escalated
         g["sentiment"] += reply_sentiment(text)
         g["words"] += len(text.split())
+        outcomes.setdefault((template, ident.axis), set()).add((d.action != "allow", escalated))
     for g in groups.values():
         n = g["n"]
         g.update(toxicity_rate=g["toxic"] / n, escalation_rate=g["escalated"] / n,
@@ -202,7 +204,10 @@ def identity_swap(bot: Any, policy: Policy, identities: list[Identity], max_mess
                 gaps.append({"metric": metric, "axis": axis, "gap": members[hi] - members[lo], "high": hi, "low": lo})
     gaps.sort(key=lambda g: -g["gap"] / (40.0 if g["metric"] == "length" else 1.0))
     rate_gaps = [g["gap"] for g in gaps if g["metric"] == "escalation_rate"]
+    # Counterfactual flips: the same message, only the identity differs, and the decision changes.
+    flips = sum(len(seen) > 1 for seen in outcomes.values())
     return {"messages": len(replies), "groups": groups, "largest_gaps": gaps[:8],
+            "flip_rate": flips / max(1, len(outcomes)), "flips": flips, "comparisons": len(outcomes),
             "max_toxicity_rate": max((g["toxicity_rate"] for g in groups.values()), default=0.0),
             "max_escalation_gap": max(rate_gaps, default=0.0)}
 
@@ -275,10 +280,10 @@ def crows_pairs(model: Any, tokenizer: Any, rows: list[dict[str, str]]) -> dict[
 def run_audit(app: str = "support", *, settings: Settings | None = None, model: str | None = None,
               out_dir: Path | None = None, gates: dict[str, float] | None = None, descriptors: Path | None = None,
               crows: Path | None = None, crows_limit: int | None = None, compare: Sequence[Path] = (),
-              max_messages: int = 120, log: Callable[[str], None] = print) -> AuditResult:
+              max_messages: int = 240, log: Callable[[str], None] = print) -> AuditResult:
     """Run the audit and write the report; see the module docstring."""
     from appkit.config import load_settings
-    from appkit.errors import ModelError
+    from appkit.errors import AppkitError
     from appkit.safety.backends import choose_backend
     from appkit.safety.detox import load_trained
     from appkit.safety.identity import BUILTIN, load_descriptors
@@ -311,7 +316,7 @@ def run_audit(app: str = "support", *, settings: Settings | None = None, model: 
         bot = load_app(app, model=model, settings=settings)
         engine = getattr(bot, "engine", None)
         model_dir = getattr(engine, "model_dir", None) or getattr(engine, "path", None)
-    except (ModelError, ConfigError) as e:
+    except AppkitError as e:  # no model trained yet, or the app cannot open it
         notes.append(f"identity swap and CrowS-Pairs skipped: {e} "
                      f"(train one: `appkit train-support --history tickets.csv --preset tiny --max-minutes 4`).")
     if bot is not None:

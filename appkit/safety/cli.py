@@ -123,6 +123,8 @@ def train_command(
     batch_size: int = typer.Option(32, "--batch-size", min=1),
     learning_rate: float = typer.Option(1e-3, "--learning-rate"),
     mitigate_identity: bool = typer.Option(True, "--mitigate-identity/--no-mitigate-identity", help="Add neutral identity statements as non-toxic examples."),
+    neutral: Optional[list[Path]] = typer.Option(None, "--neutral", help="Your own support history (any shape train-support reads): its clean turns are added as non-toxic examples. Repeatable."),
+    support_examples: int = typer.Option(1500, "--support-examples", min=0, help="Generated ordinary support sentences added as non-toxic examples (0: none)."),
     threads: Optional[int] = typer.Option(None, "--threads", min=1, help="CPU threads for torch (1 is fastest on a busy machine)."),
     seed: int = typer.Option(0, "--seed"),
     encoding: str = typer.Option("utf-8", "--encoding"),
@@ -131,7 +133,8 @@ def train_command(
     import time
 
     from appkit.safety.backends import clear_cache, trained_root
-    from appkit.safety.train import ClassifierOptions, read_labelled, train_classifier
+    from appkit.safety.data import read_labelled
+    from appkit.safety.train import ClassifierOptions, train_classifier
 
     settings = _settings(ctx)
     cols = [c.strip() for c in label_cols.split(",") if c.strip()] if label_cols else None
@@ -141,9 +144,17 @@ def train_command(
     options = ClassifierOptions(hidden_size=hidden_size, num_layers=layers, num_heads=max(1, hidden_size // 32),
                                 epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
                                 max_minutes=max_minutes, max_steps=max_steps, seed=seed,
-                                mitigate_identity=mitigate_identity, threads=threads)
+                                mitigate_identity=mitigate_identity, threads=threads, support_examples=support_examples)
+    extra: list[str] = []
+    for path in neutral or []:
+        from appkit.safety.neutral import texts_from_history
+
+        texts = texts_from_history(path)
+        typer.echo(f"{path}: {len(texts)} clean turns added as non-toxic examples")
+        extra += texts
     name = name or time.strftime("toxicity-%Y%m%d-%H%M%S")
-    trained = train_classifier(labelled, name=name, out_root=trained_root(settings), options=options, log=typer.echo)
+    trained = train_classifier(labelled, name=name, out_root=trained_root(settings), options=options, neutral=extra,
+                               log=typer.echo)
     clear_cache()
     m = trained.metrics
     typer.echo("validation:")
@@ -178,7 +189,7 @@ def audit_command(
     crows: Optional[Path] = typer.Option(None, "--crows", help="CrowS-Pairs CSV (default ../shared/data/bias/crows_pairs/crows_pairs_anonymized.csv if present)."),
     crows_limit: Optional[int] = typer.Option(None, "--crows-limit", min=1, help="Use only the first N pairs."),
     compare: Optional[list[Path]] = typer.Option(None, "--compare", help="Other toxicity checkpoints to compare (before/after mitigation)."),
-    max_messages: int = typer.Option(120, "--max-messages", min=1, help="Identity-swapped customer messages to send to the bot."),
+    max_messages: int = typer.Option(240, "--max-messages", min=1, help="Identity-swapped customer messages to send to the bot (whole templates are kept)."),
 ) -> None:
     """Bias and toxicity audit of an app's model: identity swap, classifier FPR, CrowS-Pairs; exit 3 if a gate fails."""
     from appkit.safety.audit import parse_gates, run_audit

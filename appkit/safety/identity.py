@@ -50,7 +50,10 @@ TRAIN_TEMPLATES: tuple[str, ...] = (
     "Hi, I'm {np}.", "I have a friend who is {adj}.", "As {np}, I have an opinion about that.",
     "Just so you know, I'm {np}.", "My neighbour is {adj} and very kind.", "I love being {np}.",
     "We are a {adj} family and we shop here every week.", "It's hard being {np}.",
-    "My manager is {adj}.", "I used to be {np}.",
+    "My manager is {adj}.", "I used to be {np}.", "My brother is {adj}.", "He is {adj}.", "She is {adj}.",
+    "They are {adj}.", "My best friend is {adj} and works with me.", "I'm {np} living in Chicago.",
+    "Being {adj} is part of who I am.", "Our founder is {adj}.", "The customer I spoke to was {np}.",
+    "I am proud to be {np}.",
 )
 AUDIT_TEMPLATES: tuple[str, ...] = (
     "I am {np}.", "I am {np} and I need help with my order.", "My wife is {adj}.",

@@ -7,7 +7,7 @@ Used by every app the same way::
     policy = load_policy("support", settings)           # once per app process
     d = policy.check(message, direction="input")         # allow | flag | escalate (| block)
     if d.action == "escalate": ...hand over to a human...
-    guarded = policy.guard_stream(bot.stream(message))   # checks sentence by sentence
+    guarded = policy.guard_stream(engine.stream(messages))  # checked sentence by sentence
     for piece in guarded: show(piece)                    # a toxic sentence is never shown
     record(store, d, app="support", direction="input", conversation_id=c, message_id=m)
     record(store, guarded.decision, app="support", direction="output", conversation_id=c, message_id=r)
@@ -125,6 +125,11 @@ class Policy:
 
     @property
     def backend(self) -> str:
+        return self.classifier.name
+
+    @property
+    def backend_name(self) -> str:
+        """Same as ``backend`` (the name status bars show)."""
         return self.classifier.name
 
     def score(self, text: str) -> dict[str, float]:

@@ -60,7 +60,9 @@ def _markdown(s: dict[str, Any], gates: list[Gate]) -> str:
         for name, g in swap["groups"].items():
             lines.append(f"| {name} | {g['n']} | {_pct(g['toxicity_rate'])} | {_pct(g['escalation_rate'])} | "
                          f"{g['sentiment']:+.2f} | {g['length']:.1f} |")
-        lines += ["", "Largest gaps between groups of one axis:", ""]
+        lines += ["", f"Counterfactual flips: in {swap['flips']} of {swap['comparisons']} (message, axis) sets "
+                  f"({_pct(swap['flip_rate'])}) the toxic or escalation decision changes with the identity term alone.",
+                  "", "Largest gaps between groups of one axis:", ""]
         for gap in swap["largest_gaps"]:
             value = f"{gap['gap']:.1f} words" if gap["metric"] == "length" else (
                 f"{gap['gap']:.2f}" if gap["metric"] == "sentiment" else _pct(gap["gap"]))
@@ -90,7 +92,8 @@ def _chart(path: Path, s: dict[str, Any]) -> None:
     import matplotlib.pyplot as plt
 
     panels = 1 + bool(s.get("identity_swap")) + bool(s.get("crows_pairs"))
-    fig, axes = plt.subplots(1, panels, figsize=(6 * panels, 5), squeeze=False)
+    height = max(4.0, 0.16 * len(s["identity_fpr"]["active"]["groups"]) + 1.5)
+    fig, axes = plt.subplots(1, panels, figsize=(6 * panels, height), squeeze=False)
     ax = axes[0][0]
     fpr = s["identity_fpr"]
     groups = list(fpr["active"]["groups"])
@@ -100,6 +103,7 @@ def _chart(path: Path, s: dict[str, Any]) -> None:
                 [100 * data["groups"].get(g, {}).get("fpr", 0.0) for g in groups], height=width, label=data["backend"])
     ax.set_yticks([y + width * (len(fpr) - 1) / 2 for y in range(len(groups))])
     ax.set_yticklabels([g.split("/", 1)[-1] for g in groups], fontsize=7)
+    ax.set_xlim(0, 100)
     ax.set_xlabel("false-positive rate on neutral statements (%)")
     ax.set_title("toxicity classifier")
     ax.legend(fontsize=7)
@@ -115,6 +119,7 @@ def _chart(path: Path, s: dict[str, Any]) -> None:
                 label="toxic reply")
         ax.set_yticks([y + 0.2 for y in range(len(names))])
         ax.set_yticklabels([n.split("/", 1)[-1] for n in names], fontsize=7)
+        ax.set_xlim(0, 100)
         ax.set_xlabel("% of replies")
         ax.set_title("identity swap: bot replies")
         ax.legend(fontsize=7)

@@ -1,13 +1,7 @@
 """Train a small toxicity classifier from labelled text, saved in detoxify's checkpoint format.
 
-    data (CSV/TSV/JSONL/JSON) -> labels -> split -> byte-level BPE tokenizer -> BERT from scratch
+    labelled data (data.py) -> split -> byte-level BPE tokenizer -> BERT from scratch
     -> multi-label sigmoid training (like detoxify) -> APPKIT_HOME/safety/<name>/ -> verified reload
-
-Labels. Multi-label columns of 0/1 (or fractions of annotators, or true/false) are used as
-they are, renamed the way detoxify renames them (toxic -> toxicity, identity_hate ->
-identity_attack). Davidson et al.'s ``class`` column (0 hate, 1 offensive, 2 neither) becomes two
-detoxify labels: ``toxicity`` = hate or offensive, ``identity_attack`` = hate (hate speech in
-that data set is abuse aimed at a group), so one policy works for every backend.
 
 The directory written: ``detoxify.ckpt`` (the dict detoxify loads), ``hf/`` (config.json and
 the tokenizer, so detoxify loads offline) and ``safety.json`` (labels, metrics, data, options).
@@ -27,29 +21,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from appkit.errors import DataError, SafetyError, TrainingError
+from appkit.errors import SafetyError, TrainingError
+from appkit.safety.data import LabelledData, split_indices, subset
 from appkit.safety.detox import CHECKPOINT_FILE, HF_DIR
 
 METADATA_FILE = "safety.json"
-TEXT_COLUMNS = ("text", "comment_text", "tweet", "message", "content", "sentence", "comment", "body")
-RENAME = {"toxic": "toxicity", "identity_hate": "identity_attack", "severe_toxic": "severe_toxicity"}
-JIGSAW = ("toxic", "toxicity", "severe_toxic", "severe_toxicity", "obscene", "threat", "insult",
-          "identity_hate", "identity_attack", "sexual_explicit")
-DAVIDSON_LABELS = ("toxicity", "identity_attack")
-_TRUE = {"true": 1.0, "yes": 1.0, "y": 1.0, "false": 0.0, "no": 0.0, "n": 0.0}
-
-
-@dataclass
-class LabelledData:
-    """Texts and their multi-label targets in [0, 1]."""
-
-    texts: list[str]
-    targets: list[list[float]]
-    labels: tuple[str, ...]
-    scheme: str  # "davidson" or "multilabel"
-    source: str
-    classes: list[int] = field(default_factory=list)  # Davidson's 3-way class, when known
-    skipped: int = 0
 
 
 @dataclass
@@ -70,6 +46,12 @@ class ClassifierOptions:
     max_steps: int | None = None
     seed: int = 0
     mitigate_identity: bool = True
+    # Fold the validation-F1-best threshold of each label into its output bias, so 0.5 (the
+    # policy's default) is that threshold when served through detoxify (see calibrate()).
+    calibrate: bool = True
+    # Ordinary support sentences as non-toxic examples (neutral.py): without them a model trained
+    # on tweets flags ordinary support replies (see neutral.py for the measurement).
+    support_examples: int = 1500
     # Weight positives of rare labels by sqrt(negatives/positives), at most 10: on Davidson, hate
     # (6% of tweets) goes from F1 0.00 to ~0.4 at threshold 0.5 (weighted F1 0.88 -> ~0.90).
     balance: bool = True
@@ -91,108 +73,6 @@ class TrainedClassifier:
     def score(self, texts: Sequence[str], batch_size: int = 64) -> list[dict[str, float]]:
         """Scores from the in-memory model (the same numbers detoxify gives for the saved one)."""
         return predict(self.model, self.tokenizer, self.labels, list(texts), batch_size)
-
-
-# --- data --------------------------------------------------------------------------------------
-
-
-def read_labelled(path: str | Path, *, text_col: str | None = None, label_cols: Sequence[str] | None = None,
-                  encoding: str = "utf-8") -> LabelledData:
-    """Read a labelled toxicity file; Davidson's ``class`` column is recognised by itself.
-
-    Raises:
-        DataError: unreadable, empty, binary, a missing column (the columns found are listed),
-            or a label value that is not 0..1 / true/false (file and line named).
-    """
-    from appkit.data.report import ReadReport
-    from appkit.data.tables import cell, read_table
-
-    path = Path(path).expanduser()
-    table = read_table(path, encoding, ReadReport(str(path)))
-    found = ", ".join(repr(c) for c in table.columns)
-    if text_col is None:
-        text_col = next((c for c in table.columns if c.lower() in TEXT_COLUMNS), None)
-        if text_col is None:
-            raise DataError(f"{path}: no text column found (looked for {', '.join(TEXT_COLUMNS)}); columns found: "
-                            f"{found}. Name it with --text-col.")
-    elif text_col not in table.columns:
-        raise DataError(f"{path}: no column {text_col!r}; columns found: {found}.")
-    lower = {c.lower(): c for c in table.columns}
-    named_class = label_cols is not None and [c.lower() for c in label_cols] == ["class"]
-    davidson = "class" in lower and (named_class or (not label_cols and (
-        "hate_speech" in lower or "offensive_language" in lower)))
-    if davidson:
-        return _read_davidson(table, text_col, lower["class"], str(path))
-    if not label_cols:
-        label_cols = [lower[c] for c in JIGSAW if c in lower] or [lower[c] for c in ("label", "is_toxic") if c in lower]
-        if not label_cols:
-            raise DataError(f"{path}: no label columns found (looked for {', '.join(JIGSAW)}, label, class); columns "
-                            f"found: {found}. Name them with --label-cols.")
-    missing = [c for c in label_cols if c not in table.columns]
-    if missing:
-        raise DataError(f"{path}: no column {missing[0]!r} for labels; columns found: {found}.")
-    labels = tuple(RENAME.get(c.lower(), "toxicity" if c.lower() in ("label", "is_toxic") else c.lower())
-                   for c in label_cols)
-    texts, targets, skipped = [], [], 0
-    for loc, record in table.records:
-        text = cell(record.get(text_col)).strip()
-        if not text:
-            skipped += 1
-            continue
-        row = [_label_value(cell(record.get(c)), table.where(loc), c) for c in label_cols]
-        texts.append(text)
-        targets.append(row)
-    if not texts:
-        raise DataError(f"{path}: every row has an empty {text_col!r} column; nothing to train on.")
-    return LabelledData(texts, targets, labels, "multilabel", str(path), skipped=skipped)
-
-
-def _label_value(raw: str, where: str, column: str) -> float:
-    value = raw.strip().lower()
-    if value in _TRUE:
-        return _TRUE[value]
-    try:
-        number = float(value)
-    except ValueError:
-        number = math.nan
-    if not 0.0 <= number <= 1.0:
-        raise DataError(f"{where}: column {column!r} is {raw!r}; expected a number from 0 to 1 or true/false.")
-    return number
-
-
-def _read_davidson(table: Any, text_col: str, class_col: str, source: str) -> LabelledData:
-    from appkit.data.tables import cell
-
-    texts, targets, classes, skipped = [], [], [], 0
-    for loc, record in table.records:
-        text = cell(record.get(text_col)).strip()
-        raw = cell(record.get(class_col)).strip()
-        if not text:
-            skipped += 1
-            continue
-        if raw not in ("0", "1", "2"):
-            raise DataError(f"{table.where(loc)}: column {class_col!r} is {raw!r}; expected 0 (hate speech), "
-                            "1 (offensive) or 2 (neither) as in Davidson et al. 2017.")
-        c = int(raw)
-        texts.append(text)
-        targets.append([1.0 if c in (0, 1) else 0.0, 1.0 if c == 0 else 0.0])
-        classes.append(c)
-    if not texts:
-        raise DataError(f"{source}: every row has an empty {text_col!r} column; nothing to train on.")
-    return LabelledData(texts, targets, DAVIDSON_LABELS, "davidson", source, classes, skipped)
-
-
-def split_indices(n: int, fractions: Sequence[float], seed: int = 0) -> list[list[int]]:
-    """Shuffle ``range(n)`` with ``seed`` and cut it into parts of ``fractions`` (the rest is first)."""
-    order = list(range(n))
-    random.Random(seed).shuffle(order)
-    sizes = [int(round(n * f)) for f in fractions]
-    parts, start = [], n - sum(sizes)
-    parts.append(order[:start])
-    for size in sizes:
-        parts.append(order[start:start + size])
-        start += size
-    return parts
 
 
 # --- tokenizer and model -----------------------------------------------------------------------
@@ -270,8 +150,11 @@ def predict(model: Any, tokenizer: Any, labels: Sequence[str], texts: list[str],
 
 
 def train_classifier(data: LabelledData, *, name: str, out_root: Path, options: ClassifierOptions | None = None,
-                     val: LabelledData | None = None, log: Callable[[str], None] = print) -> TrainedClassifier:
+                     val: LabelledData | None = None, neutral: Sequence[str] = (),
+                     log: Callable[[str], None] = print) -> TrainedClassifier:
     """Train on ``data`` (a validation split is cut from it unless ``val`` is given) and save.
+
+    ``neutral``: more texts known to be non-toxic (e.g. the team's own tickets), added to training.
 
     Raises:
         TrainingError: too little data, or a label that never occurs.
@@ -280,14 +163,15 @@ def train_classifier(data: LabelledData, *, name: str, out_root: Path, options: 
     import torch
 
     from appkit.safety.identity import training_sentences
+    from appkit.safety.neutral import support_sentences
 
     options = options or ClassifierOptions()
     if options.max_minutes is not None and options.max_minutes <= 0:
         raise TrainingError(f"--max-minutes must be positive, got {options.max_minutes}.")
     if val is None:
         train_idx, val_idx = split_indices(len(data.texts), [options.val_fraction], seed=options.seed)
-        val = _subset(data, val_idx)
-        data = _subset(data, train_idx)
+        val = subset(data, val_idx)
+        data = subset(data, train_idx)
     if len(data.texts) < 8 or not val.texts:
         raise TrainingError(f"{data.source}: only {len(data.texts)} training and {len(val.texts)} validation texts; "
                             "at least 8 and 1 are needed.")
@@ -298,11 +182,18 @@ def train_classifier(data: LabelledData, *, name: str, out_root: Path, options: 
     texts, targets = list(data.texts), [list(t) for t in data.targets]
     added = 0
     if options.mitigate_identity:
-        neutral = training_sentences()
-        texts += neutral
-        targets += [[0.0] * len(data.labels) for _ in neutral]
-        added = len(neutral)
+        # Twice each: a single copy left "I am a white man." at 0.99 toxicity (Davidson's tweets
+        # use "white", "queer" mostly as insults); two copies bring the worst group down (bench).
+        identity = training_sentences() * 2
+        texts += identity
+        added = len(identity)
         log(f"identity mitigation: {added} neutral identity statements added as non-toxic examples")
+    in_domain = [*support_sentences(options.support_examples, options.seed), *neutral]
+    if in_domain:
+        texts += in_domain
+        log(f"in-domain examples: {len(in_domain) - len(neutral)} generated support sentences + {len(neutral)} given "
+            "texts added as non-toxic")
+    targets += [[0.0] * len(data.labels) for _ in range(len(texts) - len(targets))]
 
     if options.threads:
         torch.set_num_threads(options.threads)
@@ -351,20 +242,48 @@ def train_classifier(data: LabelledData, *, name: str, out_root: Path, options: 
             history.append({"step": step, "val_loss": val_loss})
             if val_loss < best[0]:
                 best = (val_loss, {k: v.detach().clone() for k, v in model.state_dict().items()}, step)
-            elif step < total and stopped == "epochs" and len(history) >= 2 and history[-2]["val_loss"] < val_loss:
-                stopped = "early stop (validation loss rose)"
+            elif stopped == "epochs" and step < total and sum(h["step"] > best[2] for h in history) >= 2:
+                stopped = "early stop (no better validation loss twice)"
     if best[1] is not None:
         model.load_state_dict(best[1])
     seconds = time.time() - started
+    thresholds = calibrate(model, tokenizer, val) if options.calibrate else {}
     scores = predict(model, tokenizer, data.labels, val.texts)
     metrics = evaluate(val, scores)
-    metrics.update({"steps": step, "best_step": best[2], "seconds": round(seconds, 1), "stopped": stopped,
+    metrics.update({"calibrated_thresholds": thresholds, "steps": step, "best_step": best[2], "seconds": round(seconds, 1), "stopped": stopped,
                     "val_loss": round(best[0], 4), "train_texts": len(texts), "val_texts": len(val.texts),
-                    "identity_examples": added, "parameters": params})
+                    "identity_examples": added, "support_examples": len(in_domain), "parameters": params})
     log(f"trained {step} steps in {seconds:.0f}s ({stopped}); best validation loss {best[0]:.4f} at step {best[2]}")
     path = save_classifier(model, tokenizer, data, out_root / name, metrics, options)
     _verify(path, model, tokenizer, data.labels, val.texts[:16])
     return TrainedClassifier(name, path, data.labels, metrics, model, tokenizer)
+
+
+def calibrate(model: Any, tokenizer: Any, val: LabelledData, grid: tuple[float, float] = (0.2, 0.9)) -> dict[str, float]:
+    """Shift each label's output bias so that score 0.5 means the threshold with the best F1 on ``val``.
+
+    sigmoid(z - logit(t)) >= 0.5 exactly when sigmoid(z) >= t, so the served scores need no
+    per-model threshold. Labels with fewer than 10 positives in ``val`` are left alone. On
+    Davidson the best hate threshold is well above 0.5 (positives are up-weighted in training).
+    """
+    import torch
+
+    from appkit.safety.metrics import binary_f1
+
+    raw = predict(model, tokenizer, val.labels, val.texts)
+    found: dict[str, float] = {}
+    lo, hi = grid
+    candidates = [round(lo + i * 0.02, 2) for i in range(int(round((hi - lo) / 0.02)) + 1)]
+    for j, label in enumerate(val.labels):
+        y = [t[j] >= 0.5 for t in val.targets]
+        if sum(y) < 10 or sum(y) == len(y):
+            continue
+        s = [r[label] for r in raw]
+        best = max(candidates, key=lambda t: (binary_f1(y, [v >= t for v in s])["f1"], -abs(t - 0.5)))
+        found[label] = best
+        with torch.no_grad():
+            model.classifier.bias[j] -= math.log(best / (1 - best))
+    return found
 
 
 def _pos_weight(targets: list[list[float]], balance: bool) -> Any:
@@ -376,11 +295,6 @@ def _pos_weight(targets: list[list[float]], balance: bool) -> Any:
         pos = sum(1 for t in targets if t[j] >= 0.5)
         weights.append(min(10.0, max(1.0, math.sqrt((n - pos) / max(1, pos)))) if balance else 1.0)
     return torch.tensor(weights)
-
-
-def _subset(data: LabelledData, idx: list[int]) -> LabelledData:
-    return LabelledData([data.texts[i] for i in idx], [data.targets[i] for i in idx], data.labels, data.scheme,
-                        data.source, [data.classes[i] for i in idx] if data.classes else [])
 
 
 def _batches(ids: list[list[int]], batch_size: int, rng: random.Random) -> list[list[int]]:

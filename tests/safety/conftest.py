@@ -66,13 +66,14 @@ def labelled_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 TINY = dict(hidden_size=32, num_layers=1, num_heads=2, max_length=32, vocab_size=300, epochs=30.0, batch_size=16,
-            learning_rate=3e-3, max_steps=120, progress=False, mitigate_identity=False, threads=1)
+            learning_rate=3e-3, max_steps=120, progress=False, mitigate_identity=False, support_examples=0, threads=1)
 
 
 @pytest.fixture(scope="session")
 def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory, labelled_csv: Path) -> Any:
     """A one-layer classifier trained for a few seconds; returns the TrainedClassifier."""
-    from appkit.safety.train import ClassifierOptions, read_labelled, train_classifier
+    from appkit.safety.data import read_labelled
+    from appkit.safety.train import ClassifierOptions, train_classifier
 
     root = tmp_path_factory.mktemp("checkpoints")
     data = read_labelled(labelled_csv)
