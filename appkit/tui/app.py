@@ -8,11 +8,15 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Iterable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual import on
 from textual.app import App, SystemCommand
 from textual.binding import BindingType
+from textual.css.query import NoMatches
+from textual.lazy import Lazy
+from textual.widget import Widget
 from textual.widgets import Footer, TabbedContent, TabPane
 
 from appkit.tui.apps_panels import APP_NAMES, CATALOGUE, Opener
@@ -37,7 +41,7 @@ APP_ACTIONS = {"help", "toggle_theme", "switch_app", "quit"}
 class ChatApp(App[None]):
     """The terminal UI for appkit's apps."""
 
-    CSS_PATH = "chat.tcss"
+    CSS_PATH = Path(__file__).with_name("chat.tcss")  # absolute: subclasses elsewhere find it too
     TITLE = "appkit chat"
     BINDINGS: ClassVar[list[BindingType]] = bindings(GLOBAL)
 
@@ -56,23 +60,27 @@ class ChatApp(App[None]):
     def compose(self) -> ComposeResult:
         # --model applies to the app named on the command line; the others use their active model.
         model_for = {name: self.model if name == self.initial_app else None for name in APP_NAMES}
+        panes: dict[str, Widget] = {
+            "support": ChatPane(settings=self.settings, model=model_for["support"], conversation=self.conversation,
+                                opener=self.opener, id="support-pane"),
+            "writer": WriterPane(settings=self.settings, model=model_for["writer"], opener=self.opener,
+                                 id="writer-pane"),
+            "sentiment": SentimentPane(settings=self.settings, model=model_for["sentiment"], opener=self.opener,
+                                       id="sentiment-pane"),
+        }
         with TabbedContent(initial=self.initial_app, id="apps"):
-            with TabPane(f"{CATALOGUE['support'].title} {_key('app_support', self.bindings_map)}", id="support"):
-                yield ChatPane(settings=self.settings, model=model_for["support"], conversation=self.conversation,
-                               opener=self.opener, id="support-pane")
-            with TabPane(f"{CATALOGUE['writer'].title} {_key('app_writer', self.bindings_map)}", id="writer"):
-                yield WriterPane(settings=self.settings, model=model_for["writer"], opener=self.opener,
-                                 id="writer-pane")
-            with TabPane(f"{CATALOGUE['sentiment'].title} {_key('app_sentiment', self.bindings_map)}",
-                         id="sentiment"):
-                yield SentimentPane(settings=self.settings, model=model_for["sentiment"], opener=self.opener,
-                                    id="sentiment-pane")
+            for name, pane in panes.items():
+                with TabPane(f"{CATALOGUE[name].title} {_key(f'app_{name}', self.bindings_map)}", id=name):
+                    # Hidden tabs mount after the first frame: styling their widgets took about
+                    # half of the time to a usable screen.
+                    yield pane if name == self.initial_app else Lazy(pane)
         yield StatusBar(id="status")
         yield Footer()
 
     def on_mount(self) -> None:
         if self.configured_theme in self.available_themes:
-            self.theme = self.configured_theme
+            if self.theme != self.configured_theme:  # a theme change restyles every widget
+                self.theme = self.configured_theme
         else:
             self.notify(f"appkit.toml [tui] theme {self.configured_theme!r} is not one of "
                         f"{', '.join(sorted(self.available_themes))}.", severity="warning", timeout=10)
@@ -80,25 +88,34 @@ class ChatApp(App[None]):
         for problem in self.binding_problems:
             self.notify(problem, severity="warning", timeout=10)
         self.active_pane.activate()
+        self.active_pane.focus_default()
         self.query_one(StatusBar).show(self.active_pane.status)
 
     # -- panes -------------------------------------------------------------------------------
 
     @property
     def active_pane(self) -> Any:
+        """The pane of the shown tab (None for the moment a lazy pane is not mounted yet)."""
         active = self.query_one("#apps", TabbedContent).active or self.initial_app
-        return self.query_one(f"#{active}-pane")
+        try:
+            return self.query_one(f"#{active}-pane")
+        except NoMatches:
+            return None
 
     @on(TabbedContent.TabActivated)
     def _tab_activated(self) -> None:
         pane = self.active_pane
+        if pane is None:
+            self.call_after_refresh(self._tab_activated)
+            return
         pane.activate()
+        pane.focus_default()
         self.query_one(StatusBar).show(pane.status)
         self.refresh_bindings()
 
     @on(StatusChanged)
     def _status_changed(self, event: StatusChanged) -> None:
-        if event.info.app == self.active_pane.app_name:
+        if event.info.app == getattr(self.active_pane, "app_name", None):
             self.query_one(StatusBar).show(event.info)
 
     def on_unmount(self) -> None:
@@ -151,9 +168,6 @@ class ChatApp(App[None]):
 
     async def action_toggle_sidebar(self) -> None:
         await self._route("toggle_sidebar")
-
-    async def action_run(self) -> None:
-        await self._route("run")
 
     def action_switch_app(self, name: str) -> None:
         self.query_one("#apps", TabbedContent).active = name

@@ -91,8 +91,9 @@ class ChatPane(Horizontal):
     def on_mount(self) -> None:
         self._show_title()
         self.query_one("#messages").mount(self._welcome())
-        self.query_one("#prompt").focus()
-        self.load()
+        # After the first frame: the loader's imports (sqlalchemy, torch) hold the GIL for
+        # seconds, and the screen should be up before they start.
+        self.call_after_refresh(self.load)
 
     @property
     def bot(self) -> Any:
@@ -100,6 +101,11 @@ class ChatPane(Horizontal):
 
     def activate(self) -> None:
         """Called when the tab is shown; support loads at start, so there is nothing to do."""
+
+    def focus_default(self) -> None:
+        """The prompt, or the list when there is nothing to type into."""
+        prompt = self.query_one("#prompt", Input)
+        (prompt if not prompt.disabled else self.query_one(ConversationList)).focus()
 
     # -- loading -----------------------------------------------------------------------------
 
@@ -203,6 +209,8 @@ class ChatPane(Horizontal):
             prompt.disabled = False
             prompt.placeholder = ("Type the customer's message and press Enter" if self.bot is not None
                                   else "Type the customer's message (it is sent once the model has loaded)")
+        if prompt.disabled and self.app.focused is None:  # focus never stays on nothing
+            self.query_one(ConversationList).focus()
 
     def _welcome(self) -> Static:
         return Static(Content.assemble(

@@ -10,15 +10,17 @@ from __future__ import annotations
 import csv
 from collections import Counter
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual import on, work
+from textual.binding import BindingType
 from textual.containers import Horizontal, Vertical
 from textual.content import Content
 from textual.widgets import Button, DataTable, Static, TextArea
 
 from appkit.errors import AppkitError, DataError
 from appkit.tui.apps_panels import MissingPanel, Opened, Opener, open_app
+from appkit.tui.bindings import TOOL, bindings
 from appkit.tui.widgets.status import StatusChanged, StatusInfo
 
 if TYPE_CHECKING:
@@ -75,6 +77,7 @@ class SentimentPane(Vertical):
     """Input on top, distribution bar and per-line table below."""
 
     app_name = APP
+    BINDINGS: ClassVar[list[BindingType]] = bindings(TOOL)
 
     def __init__(self, *, settings: Settings, model: str | None = None, opener: Opener | None = None,
                  id: str | None = None) -> None:
@@ -103,6 +106,9 @@ class SentimentPane(Vertical):
         if self.opened is None and not self._load_started:
             self._load_started = True
             self.load()
+
+    def focus_default(self) -> None:
+        self.query_one("#sentiment-input").focus()
 
     @work(thread=True, exclusive=True, group="sentiment-load", exit_on_error=False)
     def load(self) -> None:
@@ -133,7 +139,8 @@ class SentimentPane(Vertical):
     def _report(self, state: str) -> None:
         info = self.info
         self.status = StatusInfo(APP, state=state, model=str(info.get("name") or ""),
-                                 parameters=info.get("parameters"), device=str(info.get("device") or ""))
+                                 parameters=info.get("parameters"), device=str(info.get("device") or ""),
+                                 speed=False)
         self.post_message(StatusChanged(self.status))
 
     @on(Button.Pressed, "#retry")
@@ -144,6 +151,9 @@ class SentimentPane(Vertical):
 
     @on(Button.Pressed, "#analyze")
     def _pressed(self) -> None:
+        self.do_run()
+
+    def action_run(self) -> None:
         self.do_run()
 
     def do_run(self) -> None:

@@ -7,14 +7,16 @@ place that calls it is ``_write`` below, so adjusting to the final API is a one-
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual import on, work
+from textual.binding import BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Button, Input, Markdown, Select, Static
 
 from appkit.errors import AppkitError
 from appkit.tui.apps_panels import MissingPanel, Opened, Opener, open_app
+from appkit.tui.bindings import TOOL, bindings
 from appkit.tui.streaming import stream_batched
 from appkit.tui.widgets.status import StatusChanged, StatusInfo
 
@@ -31,6 +33,7 @@ class WriterPane(Vertical):
     """Brief form on top, draft below."""
 
     app_name = APP
+    BINDINGS: ClassVar[list[BindingType]] = bindings(TOOL)
 
     def __init__(self, *, settings: Settings, model: str | None = None, opener: Opener | None = None,
                  id: str | None = None) -> None:
@@ -62,6 +65,9 @@ class WriterPane(Vertical):
             self._load_started = True
             self.load()
 
+    def focus_default(self) -> None:
+        self.query_one("#writer-title").focus()
+
     @work(thread=True, exclusive=True, group="writer-load", exit_on_error=False)
     def load(self) -> None:
         opened = open_app(APP, settings=self.settings, model=self.model, opener=self.opener)
@@ -89,13 +95,12 @@ class WriterPane(Vertical):
                                  id="draft-note"))
         self.query_one("#write", Button).disabled = False
         self._report("ready")
-        self.query_one("#writer-title").focus()
 
     def _report(self, state: str) -> None:
         info = self.info
         self.status = StatusInfo(APP, state=state, model=str(info.get("name") or getattr(self.writer, "model_name", "")),
                                  parameters=info.get("parameters"), device=str(info.get("device") or ""),
-                                 safety=str(info.get("safety") or ""))
+                                 safety=str(info.get("safety") or ""), speed=False)
         self.post_message(StatusChanged(self.status))
 
     @property
@@ -121,6 +126,9 @@ class WriterPane(Vertical):
             "tone": self.query_one("#writer-tone", Input).value.strip() or None,
             "words": int(words) if words.strip().isdigit() else None,
         }
+
+    async def action_run(self) -> None:
+        await self.do_run()
 
     async def do_run(self) -> None:
         if self.writer is None:

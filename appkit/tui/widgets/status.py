@@ -20,6 +20,7 @@ class StatusInfo:
     device: str = ""
     tokens_per_second: float | None = None
     safety: str = ""
+    speed: bool = True  # whether tokens/s means something here (a chat reply does; a label does not)
 
 
 def human_size(n: int | None) -> str:
@@ -43,11 +44,13 @@ def status_content(info: StatusInfo) -> Content:
         parts.append(Content.styled(text[info.state], "$text-error"))
     else:
         size = human_size(info.parameters)
-        parts.append(Content.styled(info.model or "?", "bold") + Content(f" · {size} params" if size else ""))
+        parts.append(Content.styled(info.model or "model loaded", "bold")
+                     + Content(f" · {size} params" if size else ""))
         if info.device:
             parts.append(Content(info.device))
-        speed = "-" if info.tokens_per_second is None else f"{info.tokens_per_second:.1f}"
-        parts.append(Content(f"{speed} tok/s"))
+        if info.speed:
+            speed = "-" if info.tokens_per_second is None else f"{info.tokens_per_second:.1f}"
+            parts.append(Content(f"{speed} tok/s"))
         if info.state == "busy":
             parts.append(Content.styled("generating…", "italic $text-accent"))
     if info.safety:

@@ -1,0 +1,171 @@
+"""Pilot tests of everything around the chat: no model, app switching, writer and sentiment, keys, theme."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from appkit.errors import ModelError
+from appkit.tui.app import ChatApp
+from tests.tui.conftest import wait_for, wait_ready
+
+pytestmark = pytest.mark.anyio
+
+
+def panel_text(app: ChatApp, pane_id: str) -> str:
+    return "\n".join(str(s.render()) for s in app.query_one(f"#{pane_id}").query(".missing-text"))
+
+
+async def test_no_model_shows_the_train_command(empty_settings: Any) -> None:
+    app = ChatApp(empty_settings)
+    async with app.run_test(size=(80, 24)) as pilot:
+        pane = await wait_ready(pilot)
+        await wait_for(pilot, lambda: app.query_one("#support-pane").query(".missing-text"), what="the panel")
+        assert not pane.opened.ok and pane.opened.problem == "no_model"
+        text = panel_text(app, "support-pane")
+        assert "No support model is trained yet" in text
+        assert "appkit train-support --history tickets.csv" in text and "appkit demo" in text
+        assert app.query_one("#prompt").disabled
+        assert "no model trained" in app.query_one("#status").render().plain
+
+
+async def test_switching_to_apps_that_are_not_there(empty_settings: Any) -> None:
+    app = ChatApp(empty_settings)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_ready(pilot)
+        await pilot.press("f3")
+        await wait_for(pilot, lambda: app.query_one("#writer-pane").opened is not None, what="the writer")
+        await pilot.pause()
+        text = panel_text(app, "writer-pane")
+        assert "writer" in text and "appkit train-writer --corpus posts/" in text
+        assert app.query_one("#write").disabled
+        assert app.query_one("#status").render().plain.startswith(" writer ")
+        await pilot.press("f5")  # Write with no writer: a notice, no crash
+        await pilot.press("f4")
+        await wait_for(pilot, lambda: app.query_one("#sentiment-pane").opened is not None, what="sentiment")
+        await pilot.pause()
+        assert "appkit sentiment train --data labeled.csv" in panel_text(app, "sentiment-pane")
+        await pilot.press("f5")
+        await pilot.press("ctrl+g", "ctrl+s", "ctrl+n")  # support-only keys do nothing here
+        await pilot.press("f2")
+        await pilot.pause()
+        assert app.query_one("#apps").active == "support"
+
+
+@dataclass
+class Draft:
+    text: str
+
+
+@dataclass
+class FakeWriter:
+    """The writer API issue 6 describes: write(title, format, tone, words) -> object with .text."""
+
+    briefs: list[dict[str, Any]] = field(default_factory=list)
+    model_name: str = "writer-toy"
+
+    def write(self, **brief: Any) -> Draft:
+        self.briefs.append(brief)
+        return Draft(f"# {brief['title']}\n\nA {brief['format']} post in a {brief.get('tone', 'plain')} tone.")
+
+    def describe(self) -> dict[str, Any]:
+        return {"name": self.model_name, "parameters": 2_500_000, "device": "cpu", "safety": "lexicon"}
+
+
+@dataclass
+class Label:
+    label: str
+    probabilities: dict[str, float]
+
+
+class FakeSentiment:
+    """The sentiment API issue 6 describes: analyze(texts) -> objects with .label and .probabilities."""
+
+    def analyze(self, texts: list[str]) -> list[Label]:
+        out = []
+        for t in texts:
+            label = "negative" if "bad" in t else "positive"
+            out.append(Label(label, {label: 0.9, "negative" if label == "positive" else "positive": 0.1}))
+        return out
+
+
+def fake_opener(writer: FakeWriter) -> Any:
+    def open_fake(name: str, **kwargs: Any) -> Any:
+        if name == "writer":
+            return writer
+        if name == "sentiment":
+            return FakeSentiment()
+        raise ModelError(f"no {name} model is trained yet: run `appkit train-support --history tickets.csv`.")
+
+    return open_fake
+
+
+async def test_writer_form_and_draft(empty_settings: Any) -> None:
+    writer = FakeWriter()
+    app = ChatApp(empty_settings, app="writer", opener=fake_opener(writer))
+    async with app.run_test(size=(80, 24)) as pilot:
+        pane = app.query_one("#writer-pane")
+        await wait_for(pilot, lambda: pane.opened is not None, what="the writer")
+        await pilot.pause()
+        assert "writer-toy" in app.query_one("#status").render().plain
+        await pilot.press(*"Spring sale")
+        app.query_one("#writer-tone").value = "playful"
+        await pilot.press("f5")
+        await wait_for(pilot, lambda: writer.briefs and not pane.writing, what="the draft")
+        await pilot.pause()
+        assert writer.briefs == [{"title": "Spring sale", "format": "blog", "tone": "playful", "words": 300}]
+        assert "A blog post in a playful tone." in app.query_one("#draft-text").source
+
+
+async def test_sentiment_labels_and_distribution(empty_settings: Any, tmp_path: Path) -> None:
+    app = ChatApp(empty_settings, app="sentiment", opener=fake_opener(FakeWriter()))
+    async with app.run_test(size=(80, 24)) as pilot:
+        pane = app.query_one("#sentiment-pane")
+        await wait_for(pilot, lambda: pane.opened is not None, what="the classifier")
+        await pilot.pause()
+        app.query_one("#sentiment-input").text = "great service\nbad delivery\nlove it"
+        await pilot.press("f5")
+        table = app.query_one("#sentiment-table")
+        await wait_for(pilot, lambda: table.row_count == 3, what="the labels")
+        assert [table.get_row_at(i)[1] for i in range(3)] == ["positive", "negative", "positive"]
+        bar = str(app.query_one("#distribution").render())
+        assert "positive 67% (2)" in bar and "negative 33% (1)" in bar
+        # A file path instead of text: a CSV's text column.
+        data = tmp_path / "reviews.csv"
+        data.write_text("id,text\n1,bad bad\n2,fine\n", encoding="utf-8")
+        app.query_one("#sentiment-input").text = str(data)
+        await pilot.press("f5")
+        await wait_for(pilot, lambda: table.row_count == 2, what="the file's labels")
+        assert table.get_row_at(0)[3] == "bad bad"
+
+
+async def test_help_lists_every_binding_and_toml_overrides_keys(appkit_home: Path) -> None:
+    from appkit.config import load_settings
+    from appkit.tui.bindings import KEYS
+
+    appkit_home.mkdir(parents=True)
+    (appkit_home / "appkit.toml").write_text(
+        '[tui]\ntheme = "textual-light"\n[tui.bindings]\nexport = "f6"\nbogus = "x"\n', encoding="utf-8")
+    app = ChatApp(load_settings())
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_ready(pilot)
+        assert app.theme == "textual-light"
+        assert any("unknown binding 'bogus'" in str(n.message) for n in app._notifications)
+        await pilot.press("f1")
+        await pilot.pause()
+        help_text = str(app.screen.query_one("#help-text").render())
+        for k in KEYS:
+            assert k.description in help_text, k.id
+        assert "f6" in help_text and "ctrl+s" not in help_text
+        await pilot.press("escape")
+        await pilot.pause()
+        assert app.screen is app.screen_stack[0]
+        await pilot.press("ctrl+t")
+        assert app.theme == "textual-dark"
+        await pilot.press("ctrl+t")
+        assert app.theme == "textual-light"
+        await pilot.press("ctrl+b")
+        assert not app.query_one("#sidebar").display
