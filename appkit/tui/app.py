@@ -56,6 +56,7 @@ class ChatApp(App[None]):
         self.bindings_map, self.binding_problems = keymap_from_settings(settings)
         tui = settings.section("tui")
         self.configured_theme = str(tui.get("theme") or DARK)
+        self.panes: dict[str, Widget] = {}
 
     def compose(self) -> ComposeResult:
         # --model applies to the app named on the command line; the others use their active model.
@@ -68,6 +69,7 @@ class ChatApp(App[None]):
             "sentiment": SentimentPane(settings=self.settings, model=model_for["sentiment"], opener=self.opener,
                                        id="sentiment-pane"),
         }
+        self.panes = panes  # kept: on exit the screens are gone before the app's Unmount runs
         with TabbedContent(initial=self.initial_app, id="apps"):
             for name, pane in panes.items():
                 with TabPane(f"{CATALOGUE[name].title} {_key(f'app_{name}', self.bindings_map)}", id=name):
@@ -118,9 +120,11 @@ class ChatApp(App[None]):
         if event.info.app == getattr(self.active_pane, "app_name", None):
             self.query_one(StatusBar).show(event.info)
 
-    def on_unmount(self) -> None:
-        for pane in self.query("ChatPane, WriterPane, SentimentPane"):
-            pane.close()  # type: ignore[attr-defined]
+    async def on_unmount(self) -> None:
+        for pane in self.panes.values():
+            closing = pane.aclose() if hasattr(pane, "aclose") else pane.close()  # type: ignore[attr-defined]
+            if inspect.isawaitable(closing):
+                await closing
 
     # -- actions: routed to the active pane ----------------------------------------------------
 

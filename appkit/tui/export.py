@@ -34,8 +34,8 @@ def with_format(path: str, fmt: str) -> str:
 def conversation_markdown(conv: ConversationRecord, messages: list[MessageRecord]) -> str:
     """The conversation as a Markdown document (failed replies left out, flags kept)."""
     title = conv.title or f"Conversation {conv.id}"
-    lines = [f"# {title}", "",
-             f"*{conv.app} conversation {conv.id} · status {conv.status} · started {conv.created_at:%Y-%m-%d %H:%M}*", ""]
+    started = f"{conv.created_at:%Y-%m-%d %H:%M}"
+    lines = [f"# {title}", "", f"*{conv.app} conversation {conv.id} · status {conv.status} · started {started}*", ""]
     for m in messages:
         if m.status == "error":
             continue

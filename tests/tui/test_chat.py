@@ -268,3 +268,24 @@ async def test_export_markdown_and_jsonl(settings: Any, fixed_conversations: dic
         assert len(lines) == 1 and json.loads(lines[0])["messages"][0]["role"] == "user"
         conversations = read_history(path)
         assert len(conversations) == 1
+
+
+async def test_quitting_during_a_reply_keeps_it_as_stopped(settings: Any) -> None:
+    app = ChatApp(settings, opener=slow_opener(0.15))
+    async with app.run_test(size=(80, 24)) as pilot:
+        pane = await wait_ready(pilot)
+        await pilot.press(*"where is my order", "enter")
+        await wait_for(pilot, lambda: pane.generating and pane._turn is not None, what="the reply to start")
+        conv_id = pane.conversation.id
+        await pilot.press("ctrl+q")
+    # The app is gone (no hang on the generating thread) and the partial reply was stored.
+    last = stored(settings, conv_id)[-1]
+    assert last.role == "assistant" and last.status == "stopped"
+
+
+async def test_command_palette_offers_the_actions(settings: Any) -> None:
+    app = ChatApp(settings, opener=no_policy_opener)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_ready(pilot)
+        titles = [c.title for c in app.get_system_commands(app.screen)]
+        assert "Export (ctrl+s)" in titles and "Regenerate (ctrl+g)" in titles

@@ -107,3 +107,19 @@ def test_sentiment_results(snap_compare: Any, empty_settings: Any, size: tuple[i
         steady(pilot)
 
     assert snap_compare(app, terminal_size=size, run_before=analyzed)
+
+
+def test_writer_draft(snap_compare: Any, empty_settings: Any) -> None:
+    app = ChatApp(empty_settings, app="writer", opener=fake_opener(FakeWriter()))
+
+    async def drafted(pilot: Any) -> None:
+        pane = pilot.app.query_one("#writer-pane")
+        await wait_for(pilot, lambda: pane.opened is not None)
+        pilot.app.query_one("#writer-title").value = "Spring sale"
+        pilot.app.query_one("#writer-tone").value = "playful"
+        await pilot.press("f5")
+        await wait_for(pilot, lambda: not pane.writing and pilot.app.query("#draft-text"))
+        await pilot.pause()
+        steady(pilot)
+
+    assert snap_compare(app, terminal_size=(80, 24), run_before=drafted)

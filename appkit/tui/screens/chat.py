@@ -10,6 +10,8 @@ shows what was stored (flags, handoff notices), not what the UI guessed.
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -78,6 +80,8 @@ class ChatPane(Horizontal):
         self._stop_requested = False
         self._pending: tuple[str, MessageView] | None = None
         self._tokens_per_second: float | None = None
+        self._turn_stored = threading.Event()  # set by the generating thread once the turn is stored
+        self._closing = False
 
     # -- layout ------------------------------------------------------------------------------
 
@@ -332,6 +336,7 @@ class ChatPane(Horizontal):
         else:
             await self._mount_views(reply_view)
         self.generating, self._stop_requested = True, False
+        self._turn_stored.clear()
         self._set_status(state="busy")
         self._generate(conv_id, text, after, user_view, reply_view)
 
@@ -339,6 +344,7 @@ class ChatPane(Horizontal):
     def _generate(self, conv_id: int, text: str, after: int, user_view: MessageView, reply_view: MessageView) -> None:
         """Iterate the bot's stream in this thread; the UI gets batched text through call_from_thread."""
         turn = None
+        error = ""
         try:
             turn = self.bot.stream(conv_id, text, params=self.params)
             self._turn = turn
@@ -347,9 +353,10 @@ class ChatPane(Horizontal):
             stream_batched(turn, lambda chunk: self._post(reply_view.append, chunk))
         except Exception as e:  # shown on the reply; the bot has stored the failure
             error = str(e) if isinstance(e, AppkitError) else f"{type(e).__name__}: {e}"
+        finally:
+            self._turn_stored.set()  # the turn is in the database: quitting may close it now
+        if not self._closing:
             self._post(self._turn_done, conv_id, turn, after, [user_view, reply_view], error)
-            return
-        self._post(self._turn_done, conv_id, turn, after, [user_view, reply_view], "")
 
     async def _turn_done(self, conv_id: int, turn: Any, after: int, views: list[MessageView], error: str) -> None:
         self.generating, self._turn = False, None
@@ -587,11 +594,18 @@ class ChatPane(Horizontal):
             return
         event.stop()
 
-    def close(self) -> None:
-        """Stop a reply in progress and release the model and the database."""
-        self._cancel_turn()
-        bot = self.bot
-        if bot is not None:
-            bot.close()
-        if self.store is not None:
-            self.store.close()
+    async def aclose(self) -> None:
+        """Stop a reply in progress, wait until it is stored (as "stopped"), release model and database."""
+        self._closing = True
+        if self.generating:
+            self._cancel_turn()
+            # In a thread: the event loop must stay free to run the worker's last callbacks.
+            await asyncio.to_thread(self._turn_stored.wait, 10)
+        bot, store = self.bot, self.store
+        await asyncio.to_thread(_close_all, bot, store)
+
+
+def _close_all(*things: Any) -> None:
+    for thing in things:
+        if thing is not None:
+            thing.close()

@@ -30,7 +30,9 @@ if TYPE_CHECKING:
 
 APP = "sentiment"
 MAX_TEXTS = 5000  # the UI is for a look; `appkit sentiment analyze` streams files of any size
-BAR_STYLES = ("$success", "$error", "$warning", "$primary", "$secondary", "$accent")
+BAR_STYLES = ("$primary", "$secondary", "$accent", "$warning")
+LABEL_STYLES = {"positive": "$success", "pos": "$success", "negative": "$error", "neg": "$error",
+                "neutral": "$warning"}
 
 
 def texts_from_input(value: str) -> list[str]:
@@ -66,7 +68,7 @@ def distribution(labels: list[str], width: int = 40) -> Content:
     total = sum(counts.values()) or 1
     bar, legend = Content(""), []
     for i, (label, n) in enumerate(counts.most_common()):
-        style = BAR_STYLES[i % len(BAR_STYLES)]
+        style = LABEL_STYLES.get(label.lower()) or BAR_STYLES[i % len(BAR_STYLES)]
         cells = max(1, round(width * n / total))
         bar += Content.styled("█" * cells, style)
         legend.append(Content.styled("■ ", style) + Content(f"{label} {100 * n / total:.0f}% ({n})"))

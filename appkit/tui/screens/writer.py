@@ -98,7 +98,8 @@ class WriterPane(Vertical):
 
     def _report(self, state: str) -> None:
         info = self.info
-        self.status = StatusInfo(APP, state=state, model=str(info.get("name") or getattr(self.writer, "model_name", "")),
+        name = info.get("name") or getattr(self.writer, "model_name", "")
+        self.status = StatusInfo(APP, state=state, model=str(name),
                                  parameters=info.get("parameters"), device=str(info.get("device") or ""),
                                  safety=str(info.get("safety") or ""), speed=False)
         self.post_message(StatusChanged(self.status))
