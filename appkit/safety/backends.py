@@ -20,6 +20,7 @@ A named backend that cannot load falls back the same way, with the reason record
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from collections.abc import Sequence
@@ -138,6 +139,7 @@ def choose_backend(settings: Settings | None = None, backend: str | None = None,
             return _CACHE[before]
         choice = _choose(requested, cfg, checkpoint, trained)
         _CACHE[before] = _CACHE[key()] = choice  # loading may rewrite a moved checkpoint (new mtime)
+        logging.getLogger("appkit.safety").info("toxicity backend: %s (%s)", choice.name, choice.reason)
         return choice
 
 

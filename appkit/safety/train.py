@@ -259,12 +259,15 @@ def train_classifier(data: LabelledData, *, name: str, out_root: Path, options: 
     return TrainedClassifier(name, path, data.labels, metrics, model, tokenizer)
 
 
-def calibrate(model: Any, tokenizer: Any, val: LabelledData, grid: tuple[float, float] = (0.2, 0.9)) -> dict[str, float]:
+def calibrate(model: Any, tokenizer: Any, val: LabelledData, grid: tuple[float, float] = (0.5, 0.9)) -> dict[str, float]:
     """Shift each label's output bias so that score 0.5 means the threshold with the best F1 on ``val``.
 
     sigmoid(z - logit(t)) >= 0.5 exactly when sigmoid(z) >= t, so the served scores need no
-    per-model threshold. Labels with fewer than 10 positives in ``val`` are left alone. On
-    Davidson the best hate threshold is well above 0.5 (positives are up-weighted in training).
+    per-model threshold. Labels with fewer than 10 positives in ``val`` are left alone. Only
+    upwards (t >= 0.5): it undoes the over-prediction that up-weighting rare positives causes
+    (Davidson's hate: t = 0.62), while a lower threshold, best for F1 where toxic is the
+    majority (83% of Davidson; t = 0.26), raised false alarms on support replies from 1 to 11
+    of 237 (bench/safety_davidson.py).
     """
     import torch
 
