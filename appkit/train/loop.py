@@ -319,7 +319,7 @@ class Trainer:
                     progress.advance(st.step)
 
                     evaluated = False
-                    if st.step % eval_every == 0:
+                    if st.step % eval_every == 0 and self.val_data is not None:
                         evaluated = True
                         if self._evaluate_and_track():
                             stopped = "early_stop"

@@ -91,7 +91,7 @@ class SupportBot:
             index=CaseIndex.load(path) if meta.get("retrieval", True) else None,
             company=str(config.get("company") or meta.get("company") or DEFAULT_COMPANY),
             min_confidence=float(config.get("min_confidence", DEFAULT_MIN_CONFIDENCE)),
-            policy=options.get("policy", _load_policy(settings)),
+            policy=options["policy"] if "policy" in options else _load_policy(settings),
         )
 
     @property
@@ -128,8 +128,22 @@ class SupportBot:
         _check_message(message)
         if asks_for_human(message):
             return self._handoff_reply("asked_for_human")
+        moderation: dict[str, Any] = {}
+        if self.policy is not None:
+            decision = self.policy.check(message, direction="input")
+            moderation["input"] = decision.as_dict()
+            if decision.action == "escalate":
+                return self._handoff_reply("safety")
+            if decision.action == "block":
+                return BotReply(decision.text, moderation=moderation)
         messages, system = self.prompt([*history, {"role": "user", "content": message}])
         result = self.engine.reply(messages, params)
+        if self.policy is not None:
+            decision = self.policy.check(result.text, direction="output")
+            moderation["output"] = decision.as_dict()
+            result.text = decision.text
+            if decision.action == "escalate":
+                return self._handoff_reply("safety")
         confidence = result.stats.mean_logprob
         if confidence is not None and confidence < self.min_confidence:
             handoff = self._handoff_reply("low_confidence")
@@ -137,7 +151,7 @@ class SupportBot:
             handoff.confidence, handoff.stats = confidence, result.stats
             return handoff
         return BotReply(result.text, confidence=confidence, template=system.name,
-                        template_version=system.version, stats=result.stats)
+                        template_version=system.version, stats=result.stats, moderation=moderation)
 
     def _handoff_reply(self, reason: str) -> BotReply:
         notice = self.prompts.render(HANDOFF_TEMPLATE, reason=reason)
@@ -228,8 +242,11 @@ class SupportTurn:
         # Everything that can reject the message runs before anything is written.
         messages, system = bot.prompt([*bot.history(conv.id), {"role": "user", "content": self.message}])
         bot.engine.check_fits(messages)
-        moderation_in = _check(bot.policy, self.message, "input")
+        decision_in = bot.policy.check(self.message, direction="input") if bot.policy is not None else None
+        moderation_in = decision_in.as_dict() if decision_in is not None else None
         self.user_message = store.append_message(conv.id, "user", self.message, moderation=moderation_in)
+        if decision_in is not None:
+            _record(bot, decision_in, conv.id, self.user_message.id)
         if conv.title is None:
             store.rename(conv.id, _title(self.message))
 
@@ -246,6 +263,12 @@ class SupportTurn:
         if reason:
             yield from self._handoff(reason, self.user_message.id)
             return
+        if decision_in is not None and decision_in.action == "block":
+            self.text = decision_in.text
+            self.reply_message = store.append_message(conv.id, "assistant", self.text, moderation=moderation_in,
+                                                      template_name="safety/blocked.j2")
+            yield self.text
+            return
 
         started = time.perf_counter()
         pieces: list[str] = []
@@ -253,7 +276,10 @@ class SupportTurn:
             self._stream = bot.engine.stream(messages, self.params)
             if self._cancelled:
                 self._stream.cancel()
-            for piece in self._stream:
+            # The output is checked a sentence at a time as it streams: a toxic sentence is
+            # replaced before it is shown in full.
+            guarded = bot.policy.guard_stream(self._stream) if bot.policy is not None else self._stream
+            for piece in guarded:
                 pieces.append(piece)
                 yield piece
         except (AppkitError, Exception) as e:
@@ -267,12 +293,20 @@ class SupportTurn:
         self.stats = stats = self._stream.stats
         self.text = "".join(pieces).strip()
         stopped = self._cancelled or stats.finish_reason == "cancelled"
+        decision_out = getattr(guarded, "decision", None)
         self.reply_message = store.append_message(
             conv.id, "assistant", self.text, status="stopped" if stopped else "ok", model_name=bot.model_name,
+            moderation=decision_out.as_dict() if decision_out is not None else None,
             template_name=system.name, template_version=system.version,
             latency_ms=int((time.perf_counter() - started) * 1000), prompt_tokens=stats.prompt_tokens,
             completion_tokens=stats.completion_tokens,
         )
+        if decision_out is not None:
+            _record(bot, decision_out, conv.id, self.reply_message.id)
+            if decision_out.action == "escalate":
+                yield "\n\n"
+                yield from self._handoff("safety", self.reply_message.id, direction="output")
+                return
         confidence = stats.mean_logprob
         if not stopped and confidence is not None and confidence < bot.min_confidence:
             yield "\n\n"
@@ -297,17 +331,15 @@ def _title(message: str, limit: int = 60) -> str:
     return line if len(line) <= limit else line[: limit - 1].rstrip() + "…"
 
 
-def _check(policy: Any, text: str, direction: str) -> dict[str, Any] | None:
-    """The safety policy's decision on ``text`` as a dict (None when no policy is active)."""
-    if policy is None:
-        return None
-    return policy.check(text, direction=direction).as_dict()
+def _record(bot: SupportBot, decision: Any, conversation_id: int, message_id: int) -> None:
+    """Every safety decision becomes a moderation event."""
+    from appkit.safety import record
+
+    record(bot.store, decision, app=APP, conversation_id=conversation_id, message_id=message_id)
 
 
 def _load_policy(settings: Settings) -> Any:
-    """The support app's safety policy, or None where the safety package is not available."""
-    try:
-        from appkit.safety import load_policy
-    except ImportError:
-        return None
+    """The support app's safety policy (its backend chosen by appkit.safety: auto by default)."""
+    from appkit.safety import load_policy
+
     return load_policy(APP, settings)

@@ -38,6 +38,7 @@ def train_support_command(
     no_scrub: bool = typer.Option(False, "--no-scrub", help="Keep personal data (emails, phones, cards, order ids) as is."),
     retrieval: bool = typer.Option(True, "--retrieval/--no-retrieval", help="Ground replies on similar past cases."),
     include_feedback: bool = typer.Option(False, "--include-feedback", help="Add stored conversations rated good; drop replies rated bad."),
+    keep_toxic: bool = typer.Option(False, "--keep-toxic", help="Keep conversations the toxicity filter flags (they are counted, not dropped)."),
 ) -> None:
     """Train the support bot on past tickets, evaluate it and make it the active support model."""
     from appkit.data import parse_speaker_map
@@ -50,7 +51,7 @@ def train_support_command(
     options = ChatTrainingOptions(
         preset=preset, base=str(base) if base else None, max_minutes=max_minutes, max_steps=max_steps,
         epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, seed=seed,
-        device=settings.resolve_device(), compile=compile, scrub_pii=not no_scrub,
+        device=settings.resolve_device(), compile=compile, scrub_pii=not no_scrub, keep_toxic=keep_toxic,
     )
     read_options = {"shape": shape, "user_col": user_col, "assistant_col": assistant_col,
                     "conversation_col": conversation_col, "role_col": role_col, "text_col": text_col,
@@ -72,7 +73,8 @@ def demo_command(
 
     settings = _settings(ctx)
     typer.echo(f"training the demo support bot on {SAMPLE_HISTORY.name} (at most {max_minutes:g} minutes)")
-    options = ChatTrainingOptions(preset="tiny", max_minutes=max_minutes, device=settings.resolve_device())
+    # The time budget, not the epoch count, ends the demo's training (early stopping still can).
+    options = ChatTrainingOptions(preset="tiny", max_minutes=max_minutes, epochs=1000, device=settings.resolve_device())
     train_support(SAMPLE_HISTORY, name="support-demo", options=options, settings=settings, log=typer.echo)
     if chat:
         from appkit.tui import run_chat

@@ -46,6 +46,13 @@ def train_support(
 
     settings = settings or load_settings()
     options = options or ChatTrainingOptions(device=settings.resolve_device())
+    if options.is_toxic is None:
+        from appkit.safety import toxicity_filter
+
+        # Tickets carry customers' worst words: score every turn and drop (or, with
+        # keep_toxic, count) toxic conversations before the model can learn them.
+        options.is_toxic = toxicity_filter(settings)
+        log(f"toxicity filter: {options.is_toxic.backend}")
     conversations, read_report = read_history_with_report(history, **(read_options or {}))
     log(read_report.summary())
 
