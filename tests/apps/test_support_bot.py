@@ -128,3 +128,17 @@ def test_stateless_reply_stores_nothing(bot):
     reply = bot.reply("where is my order?", params=GREEDY)
     assert "order" in reply.text.lower() and reply.confidence is not None and not reply.escalated
     assert bot.store.list_conversations(app="support") == []
+
+
+def test_the_safety_policy_checks_input_and_output_and_records_each_decision(bot):
+    from appkit.safety import load_policy
+
+    bot.policy = load_policy("support", bot.settings, backend="lexicon")
+    conv = bot.start()
+    "".join(bot.stream(conv.id, "where is my damn order, you idiots?", params=GREEDY))
+    user, reply = bot.store.messages(conv.id)[:2]
+    assert user.moderation["action"] in ("flag", "escalate") and user.moderation["backend"].startswith("lexicon")
+    assert reply.moderation is not None and reply.moderation["direction"] == "output"
+    events = bot.store.moderation_events(conversation_id=conv.id)
+    assert {e.direction for e in events} >= {"input"}
+    assert len(events) >= 2  # the input decision and the reply's
