@@ -12,6 +12,8 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -46,6 +48,29 @@ def write_json_atomic(path: Path, data: Any) -> None:
         raise
 
 
+@contextmanager
+def staged_directory(out_dir: Path) -> Iterator[Path]:
+    """Build a directory in a staging area, then swap it in for ``out_dir`` in one rename.
+
+    Readers see the old directory or the new one, never a half-written one; on any error the
+    staging area is removed and ``out_dir`` is left as it was.
+    """
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.staging-"))
+    try:
+        yield staging
+        old = None
+        if out_dir.exists():
+            old = out_dir.with_name(f".{out_dir.name}.old-{os.getpid()}")
+            os.replace(out_dir, old)
+        os.replace(staging, out_dir)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
 def save_model(
     model: PreTrainedModel,
     tokenizer: PreTrainedTokenizerBase,
@@ -59,26 +84,13 @@ def save_model(
     """
     quiet_transformers()
     out_dir = Path(out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.staging-"))
-    try:
+    with staged_directory(out_dir) as staging:
         if hasattr(model, "merge_and_unload"):  # a peft model: adapter first, merging changes it
             model.save_pretrained(staging / "adapter")
             model = model.merge_and_unload()
         model.save_pretrained(staging, safe_serialization=True)
         tokenizer.save_pretrained(staging)
         write_json_atomic(staging / METADATA_FILE, metadata)
-        # Swap in the new directory; the old one (if any) is removed only after the swap.
-        old = None
-        if out_dir.exists():
-            old = out_dir.with_name(f".{out_dir.name}.old-{os.getpid()}")
-            os.replace(out_dir, old)
-        os.replace(staging, out_dir)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     return out_dir
 
 

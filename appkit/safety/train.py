@@ -11,10 +11,7 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import random
-import shutil
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -377,13 +374,11 @@ def save_classifier(model: Any, tokenizer: Any, data: LabelledData, out_dir: Pat
     """Write detoxify.ckpt + hf/ + safety.json to ``out_dir`` atomically (replacing it)."""
     import torch
 
-    from appkit.model.io import quiet_transformers, write_json_atomic
+    from appkit.model.io import quiet_transformers, staged_directory, write_json_atomic
 
     quiet_transformers()
     out_dir = Path(out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.staging-"))
-    try:
+    with staged_directory(out_dir) as staging:
         model.config.save_pretrained(staging / HF_DIR)
         tokenizer.save_pretrained(staging / HF_DIR)
         checkpoint = {
@@ -407,16 +402,6 @@ def save_classifier(model: Any, tokenizer: Any, data: LabelledData, out_dir: Pat
                                                                          "texts": len(data.texts)},
             "metrics": metrics, "options": asdict(options),
         })
-        old = None
-        if out_dir.exists():
-            old = out_dir.with_name(f".{out_dir.name}.old-{os.getpid()}")
-            os.replace(out_dir, old)
-        os.replace(staging, out_dir)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     return out_dir
 
 
