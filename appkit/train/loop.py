@@ -307,6 +307,9 @@ class Trainer:
                         fits = st.step + int((budget_s - st.elapsed_s) / max(per_step, 1e-9))
                         st.total_steps = max(st.step + 1, min(planned, fits))
                         progress.set_total(st.total_steps)
+                        # Validate ~10 times within what the budget allows, not within the plan:
+                        # a 1000-epoch plan cut to 7 minutes must still early-stop and keep its best.
+                        eval_every = cfg.eval_every or max(10, st.total_steps // 10)
 
                     if st.step % cfg.log_every == 0 or st.step == 1:
                         now = time.perf_counter()
