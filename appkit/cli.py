@@ -234,7 +234,8 @@ def main(argv: list[str] | None = None) -> int:
             e.show()
             return e.exit_code
         raise
-    return 0
+    # In non-standalone mode click returns ctx.exit()'s code (or the command's return value).
+    return code if isinstance(code, int) else 0
 
 
 def _fail(message: str, code: int) -> None:

@@ -49,7 +49,6 @@ def train_tokenizer(texts: Iterable[str], vocab_size: int | None = None) -> PreT
         vocab_size: target size including special tokens; chosen from the data when None.
     """
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import PreTrainedTokenizerFast
 
     corpus = list(texts)
     if vocab_size is None:

@@ -282,7 +282,7 @@ class SupportTurn:
             for piece in guarded:
                 pieces.append(piece)
                 yield piece
-        except (AppkitError, Exception) as e:
+        except Exception as e:
             # Never leave the customer's message without an answer or a recorded failure.
             store.append_message(conv.id, "assistant", "".join(pieces), status="error", error=str(e)[:2000],
                                  model_name=bot.model_name, template_name=system.name,
