@@ -41,10 +41,9 @@ def root(
 
 
 def _settings(ctx: typer.Context):  # noqa: ANN202 - Settings, imported lazily
-    from appkit.config import Settings, load_settings
+    from appkit.config import settings_from
 
-    found = ctx.find_object(Settings)
-    return found if found is not None else load_settings()
+    return settings_from(ctx)
 
 
 @cli.command()

@@ -125,6 +125,15 @@ def load_settings(**overrides: Any) -> Settings:
     return Settings(home=home, database_url_override=database_url, device=device, sections=sections)
 
 
+def settings_from(ctx: Any) -> Settings:
+    """The Settings a CLI command runs with: those the root command resolved, else fresh ones.
+
+    ``ctx`` is a click/typer context; the root ``appkit`` callback stores its Settings there.
+    """
+    found = ctx.find_object(Settings) if ctx is not None else None
+    return found if found is not None else load_settings()
+
+
 def with_overrides(settings: Settings, **changes: Any) -> Settings:
     """A copy of ``settings`` with some fields replaced."""
     return replace(settings, **changes)

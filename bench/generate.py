@@ -41,22 +41,7 @@ import torch
 from appkit.engine.engine import Engine
 from appkit.engine.sampling import GREEDY
 
-REPO = Path(__file__).resolve().parent.parent
-DEFAULT_DATA = REPO.parent / "shared" / "data" / "support" / "bitext_llm_4.5k"
-
-
-def code_version() -> str:
-    """The appkit commit measured, marked dirty when its working tree differs (others edit it too)."""
-    import subprocess
-
-    try:
-        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True,
-                              check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "appkit"], cwd=REPO, capture_output=True, text=True,
-                               check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-    return head + ("+dirty" if dirty else "")
+from common import DEFAULT_DATA, code_version  # bench/ is on sys.path when a script runs
 
 
 class BenchEngine(Engine):

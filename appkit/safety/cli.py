@@ -16,9 +16,9 @@ safety_app = typer.Typer(help="Toxicity backends and the reply policy: score, st
 
 
 def _settings(ctx: typer.Context) -> Any:
-    from appkit.cli import _settings as root_settings
+    from appkit.config import settings_from
 
-    return root_settings(ctx)
+    return settings_from(ctx)
 
 
 @safety_app.command("score")

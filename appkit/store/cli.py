@@ -28,10 +28,9 @@ conversations_app = typer.Typer(
 
 
 def _settings(ctx: typer.Context) -> Settings:
-    from appkit.config import Settings, load_settings
+    from appkit.config import settings_from
 
-    found = ctx.find_object(Settings)
-    return found if found is not None else load_settings()
+    return settings_from(ctx)
 
 
 # --- db ---------------------------------------------------------------------------------------

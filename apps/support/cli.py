@@ -45,9 +45,9 @@ def train_support_command(
     from appkit.train.pipeline import ChatTrainingOptions
     from apps.support.train import train_support
 
-    from appkit.cli import _settings
+    from appkit.config import settings_from
 
-    settings = _settings(ctx)
+    settings = settings_from(ctx)
     options = ChatTrainingOptions(
         preset=preset, base=str(base) if base else None, max_minutes=max_minutes, max_steps=max_steps,
         epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, seed=seed,
@@ -66,12 +66,12 @@ def demo_command(
     chat: bool = typer.Option(True, "--chat/--no-chat", help="Open the chat UI when training is done."),
 ) -> None:
     """Train the support bot on the sample history shipped with appkit, then open the chat."""
-    from appkit.cli import _settings
+    from appkit.config import settings_from
     from appkit.train.pipeline import ChatTrainingOptions
     from apps.support.app import SAMPLE_HISTORY
     from apps.support.train import train_support
 
-    settings = _settings(ctx)
+    settings = settings_from(ctx)
     typer.echo(f"training the demo support bot on {SAMPLE_HISTORY.name} (at most {max_minutes:g} minutes)")
     # The time budget, not the epoch count, ends the demo's training (early stopping still can).
     options = ChatTrainingOptions(preset="tiny", max_minutes=max_minutes, epochs=1000, device=settings.resolve_device())
