@@ -39,3 +39,27 @@ def resolve_model_path(app: str, model: str | None, settings: Settings, *, train
     if not (path / "config.json").is_file():
         raise ModelError(f"model {record.name!r} is registered at {path}, but no model is there any more.")
     return record.name, path
+
+
+def resolve_base(base: str, settings: Settings) -> Path:
+    """The directory of a base model given as a directory or as a registered name (``appkit pretrain``)."""
+    candidate = Path(base).expanduser()
+    if (candidate / "config.json").is_file():
+        return candidate
+    if candidate.is_dir():
+        raise ModelError(f"--base {base}: the folder holds no config.json, so it is not a saved model.")
+    from appkit.errors import NotFoundError
+    from appkit.store import open_store
+
+    with open_store(settings) as store:
+        try:
+            record = store.get_model(base)
+        except NotFoundError:
+            raise ModelError(
+                f"--base {base}: neither a model folder nor a registered model; see `appkit models list` "
+                "(a base comes from `appkit pretrain --corpus ...`, or is any local Hugging Face checkpoint folder)."
+            ) from None
+    path = Path(record.path)
+    if not (path / "config.json").is_file():
+        raise ModelError(f"--base {base}: registered at {path}, but no model is there any more.")
+    return path

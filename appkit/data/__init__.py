@@ -3,11 +3,13 @@
 ``read_history`` turns a CSV/TSV/JSONL/JSON file of past conversations into ``Conversation``
 records, whatever its shape (pairs, long, dialogue, Twitter export); ``curate`` cleans them
 (empty turns, duplicates, overlong turns, personal data, optional toxicity filter);
-``split_conversations`` makes a deterministic train/validation split.
+``split_conversations`` makes a deterministic train/validation split. ``read_corpus`` reads raw
+text (Markdown with front matter, text files, text columns of tables) into ``Document`` records.
 """
 
 from __future__ import annotations
 
+from appkit.data.corpus import CorpusReport, read_corpus, split_front_matter
 from appkit.data.curate import CurationReport, curate, truncate_text
 from appkit.data.pii import scrub_pii
 from appkit.data.readers import read_history, read_history_with_report
@@ -20,6 +22,7 @@ __all__ = [
     "KNOWN_SPEAKERS",
     "ROLES",
     "Conversation",
+    "CorpusReport",
     "CurationReport",
     "Document",
     "ReadReport",
@@ -27,9 +30,11 @@ __all__ = [
     "Turn",
     "curate",
     "parse_speaker_map",
+    "read_corpus",
     "read_history",
     "read_history_with_report",
     "scrub_pii",
     "split_conversations",
+    "split_front_matter",
     "truncate_text",
 ]
