@@ -167,7 +167,7 @@ class Engine:
         if params.max_new_tokens > room:
             from dataclasses import replace
 
-            params = replace(params, max_new_tokens=room)
+            params = replace(params, max_new_tokens=room, min_new_tokens=min(params.min_new_tokens, room))
         request = _Request(prompt, params, submitted=submitted)
         request.stats.prompt_tokens = len(prompt)
         self._ensure_worker()
@@ -264,6 +264,7 @@ class Engine:
         generators = [self._generator(r.params) for r in batch]
         texts = [TextStream(self.tokenizer, r.params.stop) for r in batch]
         seen = [torch.tensor(r.prompt, device=self.device) for r in batch]
+        stop_ids = torch.tensor(sorted(self.stop_ids), device=self.device)
         active = list(range(n))  # batch rows still generating, in cache order
         cache = DynamicCache()
         step_ids, step_pos = ids, positions
@@ -279,6 +280,8 @@ class Engine:
                 for row, i in enumerate(active):
                     r = batch[i]
                     scores = apply_repetition_penalty(logits[row], seen[i], r.params.repetition_penalty)
+                    if r.stats.completion_tokens < r.params.min_new_tokens:
+                        scores = scores.index_fill(0, stop_ids, float("-inf"))  # too early to stop
                     token = choose_token(scores, r.params, generators[i])
                     r.stats.logprob_sum += float(logprobs[row, token])
                     if self._advance(r, texts[i], token):

@@ -13,9 +13,15 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class GenerationParams:
-    """How to sample a reply. ``temperature=0`` means greedy (deterministic)."""
+    """How to sample a reply. ``temperature=0`` means greedy (deterministic).
+
+    ``min_new_tokens``: end-of-turn (and every other stop token) cannot be chosen before the reply
+    has this many tokens, so a model that tends to stop early still reaches a length (the writer
+    app uses it for drafts that must land near a word count). Stop strings still apply.
+    """
 
     max_new_tokens: int = 200
+    min_new_tokens: int = 0
     temperature: float = 0.7
     top_p: float = 0.9
     top_k: int = 50
@@ -26,6 +32,10 @@ class GenerationParams:
     def __post_init__(self) -> None:
         if self.max_new_tokens < 1:
             raise ConfigError(f"max_new_tokens must be at least 1, got {self.max_new_tokens}.")
+        if not 0 <= self.min_new_tokens <= self.max_new_tokens:
+            raise ConfigError(
+                f"min_new_tokens must be between 0 and max_new_tokens ({self.max_new_tokens}), got {self.min_new_tokens}."
+            )
         if self.temperature < 0:
             raise ConfigError(f"temperature must be >= 0, got {self.temperature}.")
         if not 0 < self.top_p <= 1:
