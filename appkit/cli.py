@@ -163,15 +163,22 @@ def models_list(ctx: typer.Context, app: Optional[str] = typer.Option(None, "--a
     for r in records:
         metrics, data = r.metrics or {}, r.data or {}
         params = f"{r.params / 1e6:.1f}M" if r.params else "-"
-        rows = data.get("conversations")
-        source = Path(str(data.get("history", ""))).name
         table.add_row(
             r.name, r.app, "[green]active[/]" if r.status == "active" else r.status, r.preset or "-", params,
-            f"{rows} conv. ({source})" if rows else "-",
+            _data_summary(data),
             f"{metrics['val_perplexity']:.2f}" if metrics.get("val_perplexity") else "-",
             r.created_at.strftime("%Y-%m-%d %H:%M"),
         )
     Console().print(table)
+
+
+def _data_summary(data: dict[str, object]) -> str:
+    """What a model learned from, in a few words: '4514 conv. (tickets.csv)', '472 docs (posts)'."""
+    if data.get("summary"):
+        return str(data["summary"])
+    if data.get("conversations"):
+        return f"{data['conversations']} conv. ({Path(str(data.get('history', ''))).name})"
+    return "-"
 
 
 @models_cli.command("promote")
@@ -201,11 +208,13 @@ def _mount_subcommands() -> None:
     from appkit.apps import available_apps
     from appkit.safety.cli import audit_command, safety_app
     from appkit.store.cli import conversations_app, db_app
+    from appkit.train.cli import pretrain_command
 
     cli.add_typer(db_app, name="db")
     cli.add_typer(conversations_app, name="conversations")
     cli.add_typer(safety_app, name="safety")
     cli.command("audit")(audit_command)
+    cli.command("pretrain")(pretrain_command)
     for app in available_apps().values():
         app.register_cli(cli)
 

@@ -134,7 +134,7 @@ def _read_file(path: Path, text_col: str | None, encoding: str, report: CorpusRe
                 report.warnings.append(f"{e} Read without its front matter.")
                 text = _after_front_matter(text)
         return [Document(path.stem, text.strip(), str(path), meta)]
-    table = read_table(path, encoding, ReadReport())
+    table = read_table(path, encoding, ReadReport(path))
     column = _text_column(table.columns, text_col, path)
     return [
         Document(f"{path.stem}:{loc}", cell(record.get(column)).strip(), table.source(loc),

@@ -1,15 +1,23 @@
-"""Deterministic train/validation split by conversation."""
+"""Deterministic train/validation split by conversation (or document: anything with an ``id``)."""
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
+from typing import Protocol, TypeVar
 
-from appkit.data.types import Conversation
 from appkit.errors import ConfigError
 
 
-def _rank(seed: int, index: int, conv: Conversation) -> tuple[str, int]:
+class _HasId(Protocol):
+    @property
+    def id(self) -> str: ...
+
+
+Item = TypeVar("Item", bound=_HasId)
+
+
+def _rank(seed: int, index: int, conv: _HasId) -> tuple[str, int]:
     # sha256, not hash(): the split must not change with PYTHONHASHSEED. Keyed by id alone (not
     # the source, which holds the path as typed): `../data/x.csv` and `/abs/data/x.csv` must split
     # alike, so an evaluation finds the same held-out conversations as training did. Adding
@@ -19,8 +27,8 @@ def _rank(seed: int, index: int, conv: Conversation) -> tuple[str, int]:
 
 
 def split_conversations(
-    convs: Sequence[Conversation], *, val_fraction: float = 0.1, seed: int = 0, min_val: int = 1
-) -> tuple[list[Conversation], list[Conversation]]:
+    convs: Sequence[Item], *, val_fraction: float = 0.1, seed: int = 0, min_val: int = 1
+) -> tuple[list[Item], list[Item]]:
     """Split into (train, validation) by whole conversations, the same way for the same input and seed.
 
     The validation set gets ``round(len * val_fraction)`` conversations, at least ``min_val``

@@ -1,4 +1,4 @@
-"""Turn conversations into packed training rows with assistant-only labels.
+"""Turn conversations (assistant-only labels) and documents (every token) into packed training rows.
 
 Whole conversations are packed into fixed-length rows (first-fit decreasing), so almost no
 compute goes to padding (measured on bitext: ~1% of row tokens are padding at context 512).
@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     import torch
     from transformers import PreTrainedTokenizerBase
 
-    from appkit.data.types import Conversation
+    from appkit.data.types import Conversation, Document
 
 IGNORE = -100  # label value the loss skips
 
@@ -49,6 +49,26 @@ def encode_examples(
         ids, mask = ids[:max_length], mask[:max_length]
         if any(mask):
             out.append(Example(ids, [t if m else IGNORE for t, m in zip(ids, mask)]))
+    return out
+
+
+def encode_documents(
+    tokenizer: PreTrainedTokenizerBase, documents: Sequence[Document], max_length: int
+) -> list[Example]:
+    """Tokenize raw documents for language modelling: every token is learned.
+
+    Each document ends with the end-of-text token (the model learns where articles end) and is
+    cut into ``max_length`` chunks; a chunk restarts positions at 0, as a packed row does.
+    """
+    end = tokenizer.eos_token_id
+    encoded = tokenizer([d.text for d in documents], add_special_tokens=False)["input_ids"]
+    out: list[Example] = []
+    for ids in encoded:
+        ids = [*ids, end]
+        for start in range(0, len(ids), max_length):
+            chunk = ids[start:start + max_length]
+            if len(chunk) >= 2:  # a lone token predicts nothing
+                out.append(Example(chunk, list(chunk)))
     return out
 
 

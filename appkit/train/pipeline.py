@@ -12,7 +12,7 @@ import hashlib
 import json
 import shutil
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,7 +29,8 @@ class ChatTrainingOptions:
     """Choices a user makes when training a chat model (the CLI flags)."""
 
     preset: str = "auto"
-    base: str | None = None  # a local HF checkpoint directory -> LoRA fine-tune
+    base: str | None = None  # a local HF checkpoint directory to start from
+    finetune: str = "lora"  # with a base: "lora" (an adapter, merged on save) or "full" (every weight)
     lora_rank: int = 16
     max_minutes: float | None = None
     max_steps: int | None = None
@@ -46,6 +47,10 @@ class ChatTrainingOptions:
     is_toxic: Callable[[str], bool] | None = field(default=None, repr=False)
     keep_toxic: bool = False
 
+    def as_config(self) -> dict[str, Any]:
+        """The options as JSON-able values, for the runs table."""
+        return {k: v for k, v in vars(self).items() if k != "is_toxic"}
+
 
 @dataclass
 class TrainedChatModel:
@@ -60,19 +65,19 @@ class TrainedChatModel:
     metrics: dict[str, Any]
     curation: CurationReport
     data: dict[str, Any]
-    train_conversations: list[Conversation]
-    val_conversations: list[Conversation]
+    train_conversations: list[Conversation] = field(default_factory=list)
+    val_conversations: list[Conversation] = field(default_factory=list)
 
 
-def fingerprint(conversations: Sequence[Conversation], **settings: Any) -> str:
+TrainedModel = TrainedChatModel  # what a trainer returns, whatever it trained on
+
+
+def fingerprint(texts: Iterable[str], **settings: Any) -> str:
     """A short hash of the training data and the settings that shape it."""
     h = hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode())
-    for conv in conversations:
-        for turn in conv.turns:
-            h.update(turn.role.encode())
-            h.update(b"\x00")
-            h.update(turn.text.encode())
-            h.update(b"\x01")
+    for text in texts:
+        h.update(text.encode())
+        h.update(b"\x01")
     return h.hexdigest()[:16]
 
 
@@ -117,27 +122,71 @@ def train_chat_model(
         TrainingError: nothing usable to train on, or invalid budgets.
         CheckpointError: ``resume`` without a matching interrupted run.
     """
+    from appkit.train.packing import encode_examples
+
+    def encode(tokenizer: Any, context: int) -> tuple[list[Any], list[Any]]:
+        return encode_examples(tokenizer, train_convs, context), encode_examples(tokenizer, val_convs, context)
+
+    trained = train_language_model(
+        [t.text for c in train_convs for t in c.turns], encode,
+        data_print=fingerprint((f"{t.role}\x00{t.text}" for c in train_convs for t in c.turns),
+                               val=len(val_convs), seed=options.seed, base=options.base),
+        unit="conversations", name=name, models_dir=models_dir, runs_dir=runs_dir, options=options,
+        curation=curation, extra_metadata=extra_metadata, resume=resume, log=log,
+    )
+    trained.train_conversations, trained.val_conversations = list(train_convs), list(val_convs)
+    trained.metrics.update(train_conversations=len(train_convs), val_conversations=len(val_convs))
+    trained.data["conversations"] = len(train_convs) + len(val_convs)
+    return trained
+
+
+Encoder = Callable[[Any, int], tuple[list[Any], list[Any]]]  # (tokenizer, context) -> (train, val) examples
+
+
+def train_language_model(
+    texts: Sequence[str],
+    encode: Encoder,
+    *,
+    data_print: str,
+    unit: str,
+    name: str,
+    models_dir: Path,
+    runs_dir: Path,
+    options: ChatTrainingOptions,
+    curation: CurationReport | None = None,
+    extra_metadata: dict[str, Any] | None = None,
+    resume: bool = False,
+    log: Callable[[str], None] = print,
+) -> TrainedChatModel:
+    """The shared path of every trainer: tokenizer -> model -> packed rows -> Trainer -> saved model.
+
+    Args:
+        texts: the training text (the tokenizer is trained on it when no base is given).
+        encode: turns the training and validation data into Examples once the tokenizer exists.
+        data_print: fingerprint of data + settings; ``resume`` refuses a run made on other data.
+        unit: what one example is, for the log ("conversations", "chunks").
+    """
     from appkit.model.build import count_parameters
     from appkit.model.io import save_model
     from appkit.train.loop import Trainer
-    from appkit.train.packing import PackedDataset, encode_examples
+    from appkit.train.packing import PackedDataset
 
     _check_budgets(options)
     report = curation or CurationReport()
-    data_print = fingerprint(train_convs, val=len(val_convs), seed=options.seed, base=options.base)
     run_dir = runs_dir / name
     run_info = _prepare_run_dir(run_dir, data_print, options, resume)
 
-    model, tokenizer, preset_name, context, defaults = _model_and_tokenizer(train_convs, options, run_dir, resume, log)
-    train_examples = encode_examples(tokenizer, train_convs, context)
-    val_examples = encode_examples(tokenizer, val_convs, context)
+    model, tokenizer, preset_name, context, defaults = _model_and_tokenizer(texts, options, run_dir, resume, log)
+    train_examples, val_examples = encode(tokenizer, context)
+    if not train_examples:
+        raise TrainingError(f"nothing to train on: no training {unit} left after tokenizing.")
     pad = tokenizer.pad_token_id
     train_data = PackedDataset(train_examples, context, pad)
     val_data = PackedDataset(val_examples, context, pad) if val_examples else None
     params = count_parameters(model)
     log(
         f"model: {preset_name}, {params / 1e6:.2f}M parameters, context {context}, vocabulary {len(tokenizer)}; "
-        f"data: {len(train_examples)} train / {len(val_examples)} validation conversations, "
+        f"data: {len(train_examples)} train / {len(val_examples)} validation {unit}, "
         f"{train_data.n_tokens:,} train tokens in {len(train_data.rows)} rows "
         f"({train_data.padding_fraction:.1%} padding)"
     )
@@ -153,14 +202,15 @@ def train_chat_model(
         f"{result.best_val_loss} (perplexity {result.val_perplexity})"
     )
 
-    metrics = {**result.as_dict(), "train_conversations": len(train_convs), "val_conversations": len(val_convs)}
-    data = {"fingerprint": data_print, "conversations": len(train_convs) + len(val_convs),
-            "train_tokens": train_data.n_tokens}
+    metrics = {**result.as_dict(), f"train_{unit}": len(train_examples), f"val_{unit}": len(val_examples)}
+    data = {"fingerprint": data_print, "train_tokens": train_data.n_tokens,
+            "examples": len(train_examples) + len(val_examples)}
     metadata = {
         "appkit_format": 1,
         "name": name,
         "preset": preset_name,
         "base": options.base,
+        "finetune": options.finetune if options.base else None,
         "parameters": params,
         "context_length": context,
         "created_at": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),
@@ -171,8 +221,7 @@ def train_chat_model(
         **(extra_metadata or {}),
     }
     path = save_model(model, tokenizer, models_dir / name, metadata)
-    return TrainedChatModel(name, path, run_dir, preset_name, options.base, params, metrics, report, data,
-                            train_convs, val_convs)
+    return TrainedChatModel(name, path, run_dir, preset_name, options.base, params, metrics, report, data)
 
 
 def _prepare_run_dir(run_dir: Path, data_print: str, options: ChatTrainingOptions, resume: bool) -> dict[str, Any]:
@@ -198,10 +247,9 @@ def _prepare_run_dir(run_dir: Path, data_print: str, options: ChatTrainingOption
 
 
 def _model_and_tokenizer(
-    train_convs: Sequence[Conversation], options: ChatTrainingOptions, run_dir: Path, resume: bool,
-    log: Callable[[str], None],
+    texts: Sequence[str], options: ChatTrainingOptions, run_dir: Path, resume: bool, log: Callable[[str], None],
 ) -> tuple[Any, Any, str, int, dict[str, Any]]:
-    """Build (or load for LoRA) the model and tokenizer; returns (model, tokenizer, preset name, context, defaults)."""
+    """Build (or load a base for) the model and tokenizer; returns (model, tokenizer, preset name, context, defaults)."""
     from transformers import AutoTokenizer
 
     from appkit.model.build import add_lora, build_model, load_base
@@ -218,10 +266,12 @@ def _model_and_tokenizer(
                 model.resize_token_embeddings(len(tokenizer))
                 new_ids = list(range(before, len(tokenizer)))
         context = min(int(getattr(model.config, "max_position_embeddings", 2048)), 2048)
+        if options.finetune == "full":
+            # Every weight moves, so the learning rate is a fine-tune's, well below from-scratch.
+            return model, tokenizer, "full", context, {"batch_size": 8, "learning_rate": 3e-4}
         model = add_lora(model, rank=options.lora_rank, new_token_ids=new_ids)
         return model, tokenizer, "lora", context, {"batch_size": 8, "learning_rate": 5e-4}
 
-    texts = [t.text for c in train_convs for t in c.turns]
     if resume and tok_dir.is_dir():
         tokenizer = AutoTokenizer.from_pretrained(tok_dir, local_files_only=True)
     else:
@@ -243,6 +293,8 @@ def _check_budgets(options: ChatTrainingOptions) -> None:
 
     if options.preset != "auto" and not options.base:
         get_preset(options.preset)  # an unknown name fails here, before anything is written
+    if options.finetune not in ("lora", "full"):
+        raise TrainingError(f"--finetune must be lora or full, got {options.finetune!r}.")
     if options.max_steps is not None and options.max_steps < 1:
         raise TrainingError(f"--max-steps must be at least 1, got {options.max_steps}.")
     if options.max_minutes is not None and options.max_minutes <= 0:

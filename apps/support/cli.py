@@ -7,6 +7,11 @@ from typing import Optional
 
 import typer
 
+from appkit.train.cli_options import (
+    Base, BatchSize, Compile, Epochs, Finetune, LearningRate, MaxMinutes, MaxSteps, Name, Preset, Resume, Seed,
+    training_options,
+)
+
 
 def register(cli: typer.Typer) -> None:
     """Add the support commands to the root CLI."""
@@ -17,17 +22,18 @@ def register(cli: typer.Typer) -> None:
 def train_support_command(
     ctx: typer.Context,
     history: Path = typer.Option(..., "--history", help="Past conversations: CSV, TSV, JSONL or JSON (pairs, long or dialogue shape)."),
-    preset: str = typer.Option("auto", "--preset", help="Model size: auto, nano, tiny, small, base."),
-    base: Optional[Path] = typer.Option(None, "--base", help="Start from a local Hugging Face checkpoint directory (LoRA fine-tune)."),
-    max_minutes: Optional[float] = typer.Option(None, "--max-minutes", help="Stop training after this many minutes."),
-    max_steps: Optional[int] = typer.Option(None, "--max-steps", help="Stop training after this many optimizer steps."),
-    epochs: float = typer.Option(10.0, "--epochs", help="Upper bound on passes over the data (early stopping may end sooner)."),
-    name: Optional[str] = typer.Option(None, "--name", help="Model name (default: support-<date>-<time>)."),
-    resume: bool = typer.Option(False, "--resume", help="Continue the interrupted run (the same --name, or the latest)."),
-    batch_size: Optional[int] = typer.Option(None, "--batch-size", min=1),
-    learning_rate: Optional[float] = typer.Option(None, "--learning-rate"),
-    seed: int = typer.Option(0, "--seed"),
-    compile: bool = typer.Option(False, "--compile", help="torch.compile the model (faster on GPU after a warm-up)."),
+    preset: Preset = "auto",
+    base: Base = None,
+    finetune: Finetune = "lora",
+    max_minutes: MaxMinutes = None,
+    max_steps: MaxSteps = None,
+    epochs: Epochs = 10.0,
+    name: Name = None,
+    resume: Resume = False,
+    batch_size: BatchSize = None,
+    learning_rate: LearningRate = None,
+    seed: Seed = 0,
+    compile: Compile = False,
     shape: str = typer.Option("auto", "--shape", help="History shape: auto, pairs, long, dialogue."),
     user_col: Optional[str] = typer.Option(None, "--user-col", help="Column of the customer's message (pairs)."),
     assistant_col: Optional[str] = typer.Option(None, "--assistant-col", help="Column of the agent's reply (pairs)."),
@@ -41,17 +47,15 @@ def train_support_command(
     keep_toxic: bool = typer.Option(False, "--keep-toxic", help="Keep conversations the toxicity filter flags (they are counted, not dropped)."),
 ) -> None:
     """Train the support bot on past tickets, evaluate it and make it the active support model."""
+    from appkit.config import settings_from
     from appkit.data import parse_speaker_map
-    from appkit.train.pipeline import ChatTrainingOptions
     from apps.support.train import train_support
 
-    from appkit.config import settings_from
-
     settings = settings_from(ctx)
-    options = ChatTrainingOptions(
-        preset=preset, base=str(base) if base else None, max_minutes=max_minutes, max_steps=max_steps,
-        epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, seed=seed,
-        device=settings.resolve_device(), compile=compile, scrub_pii=not no_scrub, keep_toxic=keep_toxic,
+    options = training_options(
+        settings, preset=preset, base=base, finetune=finetune, max_minutes=max_minutes, max_steps=max_steps,
+        epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, seed=seed, compile=compile,
+        scrub_pii=not no_scrub, keep_toxic=keep_toxic,
     )
     read_options = {"shape": shape, "user_col": user_col, "assistant_col": assistant_col,
                     "conversation_col": conversation_col, "role_col": role_col, "text_col": text_col,

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from appkit.config import Settings, load_settings
 from appkit.data import Conversation, Turn, read_history_with_report
-from appkit.errors import CheckpointError
 from appkit.train.pipeline import ChatTrainingOptions, TrainedChatModel, prepare_conversations, train_chat_model
 from apps.support.prompting import SYSTEM_TEMPLATE
 
@@ -39,8 +37,10 @@ def train_support(
         include_feedback: add stored conversations rated good, drop replies rated bad.
         read_options: shape/column/speaker-map overrides for the reader.
     """
+    from appkit.models import resolve_base
     from appkit.prompts import prompts_for
     from appkit.store import open_store
+    from appkit.train.tracking import latest_unfinished_run, run_name, tracked_run
     from apps.support.cases import CaseIndex, cases_from
     from apps.support.prompting import DEFAULT_COMPANY, with_system_prompt
 
@@ -56,17 +56,18 @@ def train_support(
     conversations, read_report = read_history_with_report(history, **(read_options or {}))
     log(read_report.summary())
 
-    with open_store(settings) as store:
-        if include_feedback:
+    if include_feedback:
+        with open_store(settings) as store:
             rated = conversations_from_feedback(store)
-            log(f"feedback: {len(rated)} stored conversations with good ratings added")
-            conversations = [*conversations, *rated]
-        if resume and name is None:
-            name = _latest_unfinished_run(store)
-        name = name or time.strftime(f"{APP_NAME}-%Y%m%d-%H%M%S")
-        run = store.start_run(APP_NAME, name, config={"history": str(history), "options": _plain(options),
-                                                    "resume": resume, "retrieval": retrieval})
-    try:
+        log(f"feedback: {len(rated)} stored conversations with good ratings added")
+        conversations = [*conversations, *rated]
+    if resume and name is None:
+        name = latest_unfinished_run(settings, APP_NAME, "appkit train-support")
+    name = run_name(APP_NAME, name)
+    config = {"history": str(history), "options": options.as_config(), "resume": resume, "retrieval": retrieval}
+    if options.base:  # a wrong --base fails here, before a run is recorded
+        options.base = str(resolve_base(options.base, settings))
+    with tracked_run(settings, APP_NAME, name, config) as run:
         train, val, curation = prepare_conversations(conversations, options, log=log)
         company = str(settings.section("support").get("company") or DEFAULT_COMPANY)
         index = CaseIndex(cases_from(train)) if retrieval else None
@@ -79,23 +80,8 @@ def train_support(
         )
         if index is not None:
             index.save(trained.path)
-    except BaseException as e:
-        from appkit.train.loop import TrainingInterrupted
-
-        status = "interrupted" if isinstance(e, (TrainingInterrupted, KeyboardInterrupt)) else "failed"
-        with open_store(settings) as store:
-            store.finish_run(run.id, status)
-        raise
-
-    with open_store(settings) as store:
-        store.finish_run(run.id, "finished", metrics=trained.metrics, model_name=name)
-        store.register_model(
-            name, APP_NAME, str(trained.path), base=trained.base, preset=trained.preset,
-            params=trained.parameters, metrics=trained.metrics,
-            data={**trained.data, "history": str(history), "retrieval": retrieval,
-                  "curation": trained.curation.as_dict()},
-            status="active", replace=True,
-        )
+        run.register(trained, data={"history": str(history), "retrieval": retrieval,
+                                    "curation": trained.curation.as_dict()})
     log(f"saved {trained.path} and made it the active support model")
     return trained
 
@@ -121,14 +107,3 @@ def conversations_from_feedback(store: Any) -> list[Conversation]:
         if any(t.role == "assistant" for t in turns):
             out.append(Conversation(f"stored-{conv.id}", turns, source=f"database conversation {conv.id}"))
     return out
-
-
-def _latest_unfinished_run(store: Any) -> str:
-    for run in store.list_runs(APP_NAME):
-        if run.status in ("running", "interrupted") and run.model_name:
-            return run.model_name
-    raise CheckpointError("--resume: no interrupted support run to continue. Run without --resume to start fresh.")
-
-
-def _plain(options: ChatTrainingOptions) -> dict[str, Any]:
-    return {k: v for k, v in vars(options).items() if k != "is_toxic"}
