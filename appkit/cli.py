@@ -111,8 +111,9 @@ def evaluate(
     model: Optional[list[str]] = typer.Option(None, "--model", help="Model name or directory; repeat to compare (default: active)."),
     limit: int = typer.Option(300, "--limit", min=1, help="Score at most this many held-out conversations."),
     json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the table as JSON here."),
+    other: Optional[Path] = typer.Option(None, "--other", help="Writer: text in another voice, whose perplexity is compared with the brand's."),
 ) -> None:
-    """Score models on held-out conversations: perplexity, BLEU, ROUGE-L, intent accuracy, vs. a retrieval baseline."""
+    """Score models on held-out data (support: perplexity, BLEU, ROUGE-L, intent accuracy vs. a retrieval baseline)."""
     import json
 
     from rich.console import Console
@@ -130,20 +131,23 @@ def evaluate(
 
         def progress(name: str, done: int, total: int) -> None:
             if name not in tasks:
-                tasks[name] = bar.add_task(f"answering ({name})", total=total)
+                tasks[name] = bar.add_task(name, total=total)
             bar.update(tasks[name], completed=done)
 
-        rows = target.evaluate(data=data, models=list(model or [None]), settings=_settings(ctx), limit=limit,
-                               progress=progress)
-    table = Table("system", "n", "val ppl", "BLEU", "ROUGE-L", "intent acc.", title=f"{app} on held-out {data.name}")
-    for r in rows:
-        table.add_row(r.system, str(r.n), f"{r.perplexity:.2f}" if r.perplexity else "-", f"{r.bleu:.1f}",
-                      f"{r.rouge_l:.3f}", f"{r.intent_accuracy:.1%}" if r.intent_accuracy is not None else "-")
-    Console().print(table)
-    payload = [r.as_dict() for r in rows]
+        extra = {"other": other} if other is not None else {}
+        result = target.evaluate(data=data, models=list(model or [None]), settings=_settings(ctx), limit=limit,
+                                 progress=progress, **extra)
+    table = Table(*result.columns, title=result.title)
+    for row in result.rows:
+        table.add_row(*row)
+    console = Console()
+    console.print(table)
+    for note in result.notes:
+        console.print(note, highlight=False)
+    payload = {"eval": app, **result.as_dict()}
     if json_out:
         json_out.write_text(json.dumps(payload, indent=2))
-    typer.echo(json.dumps({"eval": app, "data": str(data), "rows": payload}))
+    typer.echo(json.dumps(payload))
 
 
 @models_cli.command("list")

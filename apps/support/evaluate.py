@@ -25,6 +25,7 @@ from typing import Any
 from appkit.config import Settings
 from appkit.data import Conversation, read_history
 from appkit.errors import DataError
+from appkit.eval import EvalTable, fmt
 from appkit.train.pipeline import ChatTrainingOptions, prepare_conversations
 
 
@@ -101,8 +102,28 @@ def evaluate_support(
     limit: int | None = 300,
     seed: int | None = None,
     progress: Callable[[str, int, int], None] | None = None,
-) -> list[SystemScore]:
+) -> EvalTable:
     """Score each of ``models`` (names or directories; None = the active one) and the baseline."""
+    rows = score_support(data, models, settings, limit=limit, seed=seed, progress=progress)
+    table = EvalTable(f"support on held-out {Path(data).name}",
+                      ["system", "n", "val ppl", "BLEU", "ROUGE-L", "intent acc."],
+                      data={"data": str(data), "rows": [r.as_dict() for r in rows]})
+    for r in rows:
+        table.rows.append([r.system, str(r.n), fmt(r.perplexity, ".2f"), f"{r.bleu:.1f}", f"{r.rouge_l:.3f}",
+                           fmt(r.intent_accuracy, ".1%")])
+    return table
+
+
+def score_support(
+    data: str | Path,
+    models: Sequence[str | None],
+    settings: Settings,
+    *,
+    limit: int | None = 300,
+    seed: int | None = None,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> list[SystemScore]:
+    """One SystemScore per model, then the retrieval baseline's."""
     from apps.support.bot import SupportBot
     from apps.support.cases import CaseIndex, cases_from
 
