@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from appkit.prompts import Prompts, Rendered
     from appkit.store import ConversationRecord, FeedbackRecord, MessageRecord, Store
     from apps.support.cases import CaseIndex
+    from apps.support.mood import CustomerMood
 
 Message = dict[str, str]
 APP = "support"
@@ -45,7 +46,7 @@ class BotReply:
 
     text: str
     escalated: bool = False
-    reason: str = ""  # why it escalated: asked_for_human | low_confidence | safety
+    reason: str = ""  # why it escalated: asked_for_human | low_confidence | safety | sentiment_drop
     confidence: float | None = None
     template: str = ""
     template_version: str = ""
@@ -58,7 +59,7 @@ class SupportBot:
 
     def __init__(self, engine: Engine, *, model_name: str, settings: Settings, prompts: Prompts,
                  index: CaseIndex | None, company: str, min_confidence: float = DEFAULT_MIN_CONFIDENCE,
-                 policy: Any = None) -> None:
+                 policy: Any = None, mood: CustomerMood | None = None) -> None:
         self.engine = engine
         self.model_name = model_name
         self.settings = settings
@@ -67,6 +68,7 @@ class SupportBot:
         self.company = company
         self.min_confidence = min_confidence
         self.policy = policy
+        self.mood = mood
         self._store: Store | None = None
 
     @classmethod
@@ -78,6 +80,7 @@ class SupportBot:
         from appkit.prompts import prompts_for
         from apps.support.app import TRAIN_HINT
         from apps.support.cases import CaseIndex
+        from apps.support.mood import open_mood
         from apps.support.prompting import DEFAULT_COMPANY
 
         settings = settings or load_settings()
@@ -92,6 +95,7 @@ class SupportBot:
             company=str(config.get("company") or meta.get("company") or DEFAULT_COMPANY),
             min_confidence=float(config.get("min_confidence", DEFAULT_MIN_CONFIDENCE)),
             policy=options["policy"] if "policy" in options else _load_policy(settings),
+            mood=options["mood"] if "mood" in options else open_mood(settings),
         )
 
     @property
@@ -198,6 +202,8 @@ class SupportBot:
     def close(self) -> None:
         """Stop the engine and release the database."""
         self.engine.close()
+        if self.mood is not None:
+            self.mood.close()
         if self._store is not None:
             self._store.close()
 
@@ -206,6 +212,7 @@ class SupportBot:
         info = self.engine.describe()
         info["retrieval"] = self.index is not None
         info["safety"] = getattr(self.policy, "backend_name", None) or "off"
+        info["sentiment"] = self.mood.model_name if self.mood is not None else "off"
         return info
 
 
@@ -244,7 +251,10 @@ class SupportTurn:
         bot.engine.check_fits(messages)
         decision_in = bot.policy.check(self.message, direction="input") if bot.policy is not None else None
         moderation_in = decision_in.as_dict() if decision_in is not None else None
-        self.user_message = store.append_message(conv.id, "user", self.message, moderation=moderation_in)
+        sentiment = bot.mood.score(self.message) if bot.mood is not None else None
+        before = _last_customer_sentiment(store, conv.id) if sentiment is not None else None
+        self.user_message = store.append_message(conv.id, "user", self.message, moderation=moderation_in,
+                                                 sentiment=sentiment)
         if decision_in is not None:
             _record(bot, decision_in, conv.id, self.user_message.id)
         if conv.title is None:
@@ -260,6 +270,8 @@ class SupportTurn:
         reason = "asked_for_human" if asks_for_human(self.message) else ""
         if moderation_in and moderation_in.get("action") == "escalate":
             reason = "safety"
+        if not reason and sentiment is not None and bot.mood is not None and bot.mood.dropped(before, sentiment):
+            reason = "sentiment_drop"
         if reason:
             yield from self._handoff(reason, self.user_message.id)
             return
@@ -319,6 +331,13 @@ class SupportTurn:
             self.reply_message = notice
             self.text = notice.content
         yield notice.content
+
+
+def _last_customer_sentiment(store: Any, conversation_id: int) -> dict[str, Any] | None:
+    for m in reversed(store.messages(conversation_id)):
+        if m.role == "user":
+            return m.sentiment
+    return None
 
 
 def _check_message(message: str) -> None:

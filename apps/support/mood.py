@@ -1,0 +1,94 @@
+"""The customer's mood, read by the sentiment app, stored on each customer message.
+
+When a sentiment model is trained (``appkit sentiment train``), the support bot scores every
+customer message with it and stores the result on the message; the TUI shows it. A sharp
+drop between two customer messages of a conversation (``[support] escalate_on_sentiment_drop``,
+a fall of the score in [-1, 1]) hands the conversation to a human: a customer going from
+neutral to furious is worth a person's attention even if they never asked for one.
+Without a sentiment model nothing is scored and nothing changes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from appkit.config import Settings
+
+# A fall of 1.0 is e.g. from +0.5 (pleased) to -0.5 (upset) between two messages.
+DEFAULT_DROP = 1.0
+_POSITIVE = ("pos", "happy", "good", "satisf")
+_NEGATIVE = ("neg", "angry", "bad", "unhappy", "dissatisf", "frustrat")
+
+
+def mood_score(label: str, probabilities: Mapping[str, float]) -> float | None:
+    """A score in [-1, 1] (negative .. positive) from a classifier's probabilities, if its labels say.
+
+    Named labels: P(positive) - P(negative). Numeric labels (0/1, 1-5 stars): the expected value
+    rescaled so the lowest label is -1 and the highest +1. Other label sets have no direction.
+    """
+    if not probabilities:
+        return None
+    try:
+        values = {float(k): p for k, p in probabilities.items()}
+    except ValueError:
+        values = {}
+    if len(values) >= 2:
+        low, high = min(values), max(values)
+        expected = sum(v * p for v, p in values.items()) / max(sum(values.values()), 1e-9)
+        return round(2 * (expected - low) / (high - low) - 1, 4)
+    positive = sum(p for k, p in probabilities.items() if k.lower().startswith(_POSITIVE))
+    negative = sum(p for k, p in probabilities.items() if k.lower().startswith(_NEGATIVE))
+    if not any(k.lower().startswith(_POSITIVE + _NEGATIVE) for k in probabilities):
+        return None
+    return round(positive - negative, 4)
+
+
+class CustomerMood:
+    """Scores customer messages with the active sentiment model."""
+
+    def __init__(self, analyzer: Any, *, drop: float = DEFAULT_DROP) -> None:
+        self.analyzer = analyzer
+        self.drop = drop
+
+    @property
+    def model_name(self) -> str:
+        return str(getattr(self.analyzer, "model_name", "sentiment"))
+
+    def score(self, text: str) -> dict[str, Any]:
+        """What is stored on the message: label, probabilities, score in [-1, 1] and the model."""
+        result = self.analyzer.analyze([text])[0]
+        probabilities = {str(k): round(float(v), 4) for k, v in dict(result.probabilities).items()}
+        score = getattr(result, "score", None)
+        if score is None:
+            score = mood_score(str(result.label), probabilities)
+        return {"label": str(result.label), "score": score, "probabilities": probabilities, "model": self.model_name}
+
+    def dropped(self, before: Mapping[str, Any] | None, now: Mapping[str, Any]) -> bool:
+        """Whether the mood fell by at least ``drop`` since the customer's previous message."""
+        if self.drop <= 0 or not before or before.get("score") is None or now.get("score") is None:
+            return False
+        return float(before["score"]) - float(now["score"]) >= self.drop
+
+    def close(self) -> None:
+        closer = getattr(self.analyzer, "close", None)
+        if callable(closer):
+            closer()
+
+
+def open_mood(settings: Settings) -> CustomerMood | None:
+    """The active sentiment model as a CustomerMood, or None when there is none (or it is off)."""
+    from appkit.apps import available_apps
+    from appkit.errors import ModelError
+
+    config = settings.section("support")
+    if config.get("sentiment", True) is False or "sentiment" not in available_apps():
+        return None
+    try:
+        from appkit.apps import load_app
+
+        analyzer = load_app("sentiment", settings=settings)
+    except ModelError:
+        return None  # no sentiment model trained: the bot works as before
+    return CustomerMood(analyzer, drop=float(config.get("escalate_on_sentiment_drop", DEFAULT_DROP)))
