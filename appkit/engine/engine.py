@@ -125,6 +125,7 @@ class Engine:
         self._queue: queue.Queue[_Request] = queue.Queue()
         self._worker: threading.Thread | None = None
         self._lock = threading.Lock()
+        self._start_lock = threading.Lock()  # requests from many threads must start one worker, not one each
         self._closed = False
 
     @classmethod
@@ -205,9 +206,10 @@ class Engine:
     def _ensure_worker(self) -> None:
         if self._closed:
             raise GenerationError("this engine was closed; load the model again.")
-        if self._worker is None or not self._worker.is_alive():
-            self._worker = threading.Thread(target=self._serve, name=f"appkit-engine-{self.name}", daemon=True)
-            self._worker.start()
+        with self._start_lock:
+            if self._worker is None or not self._worker.is_alive():
+                self._worker = threading.Thread(target=self._serve, name=f"appkit-engine-{self.name}", daemon=True)
+                self._worker.start()
 
     def _serve(self) -> None:
         while True:

@@ -47,3 +47,24 @@ def test_a_minimum_beyond_the_room_left_is_clipped_with_the_maximum(engine):
 def test_an_impossible_minimum_is_a_clear_error(minimum, maximum):
     with pytest.raises(ConfigError, match="min_new_tokens"):
         GenerationParams(min_new_tokens=minimum, max_new_tokens=maximum)
+
+
+def test_requests_started_from_many_threads_share_one_worker(tiny_model_dir):
+    import threading
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    before = set(threading.enumerate())
+    eng = Engine.load(tiny_model_dir)
+    barrier = threading.Barrier(8)
+
+    def ask(_):
+        barrier.wait()  # all eight submit at once: the first request of a fresh engine races to start a worker
+        return eng.reply(ORDER, GenerationParams(temperature=0, max_new_tokens=5)).text
+
+    with ThreadPoolExecutor(8) as pool:
+        assert len(set(pool.map(ask, range(8)))) == 1
+    workers = [t for t in threading.enumerate() if t not in before and t.name.startswith("appkit-engine-")]
+    started = time.perf_counter()
+    eng.close()
+    assert len(workers) == 1 and time.perf_counter() - started < 2
