@@ -19,7 +19,7 @@ import re
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
-from apps.writer.brief import Brief, brief_messages, count_words, last_words
+from apps.writer.brief import TAIL_WORDS, Brief, brief_messages, count_words, last_words
 
 if TYPE_CHECKING:
     from appkit.prompts import Prompts
@@ -44,12 +44,11 @@ def article_parts(article: Article, brief: Brief, tokenizer: Any, prompts: Promp
     todo = pieces(article.text)
     done = ""
     while todo:
-        tail = last_words(done) if done else ""
-        messages = brief_messages(prompts, brief, written=count_words(done), tail=tail)
-        prompt = generation_prompt_ids(tokenizer, messages)
-        budget = context - len(prompt) - 1  # one for the end-of-text token
-        if budget < MIN_PART_TOKENS:
+        found = part_prompt(tokenizer, prompts, brief, done, context)
+        if found is None:
             return  # a brief this long leaves no room: the rest of this article is not learned
+        prompt = generation_prompt_ids(tokenizer, found)
+        budget = context - len(prompt) - 1  # one for the end-of-text token
         taken: list[str] = []
         used = 0
         while todo:
@@ -67,6 +66,23 @@ def article_parts(article: Article, brief: Brief, tokenizer: Any, prompts: Promp
         ids = tokenizer.encode(text.strip(), add_special_tokens=False)[:budget]
         done += text
         yield prompt, ids, not todo
+
+
+def part_prompt(tokenizer: Any, prompts: Prompts, brief: Brief, done: str, context: int) -> list[dict[str, str]] | None:
+    """The messages that prompt the next part: the brief, and after the first part the text so far.
+
+    The end of the text so far is repeated (40 words, or 20, 10, none) so that the part keeps
+    at least a third of the context to write in; None when even the bare brief leaves too little.
+    """
+    from appkit.tokenizer import generation_prompt_ids
+
+    written = count_words(done)
+    tails = (TAIL_WORDS, TAIL_WORDS // 2, TAIL_WORDS // 4) if done else ()
+    for n, room in [*((n, max(MIN_PART_TOKENS, context // 3)) for n in tails), (0, MIN_PART_TOKENS)]:
+        messages = brief_messages(prompts, brief, written=written, tail=last_words(done, n) if n else "")
+        if context - len(generation_prompt_ids(tokenizer, messages)) - 1 >= room:
+            return messages
+    return None
 
 
 def encode_article(article: Article, tokenizer: Any, prompts: Prompts, context: int,

@@ -22,9 +22,9 @@ from typing import TYPE_CHECKING, Any
 
 from appkit.config import Settings, load_settings
 from appkit.errors import ConfigError, GenerationError, ModelError, SafetyError
-from apps.writer.brief import BRIEF_TEMPLATE, Brief, brief_messages, count_words, last_words, make_brief
+from apps.writer.brief import BRIEF_TEMPLATE, Brief, count_words, make_brief
 from apps.writer.length import DraftText, LengthPlan
-from apps.writer.segments import MIN_PART_TOKENS
+from apps.writer.segments import part_prompt
 
 if TYPE_CHECKING:
     from appkit.engine import Engine, GenerationParams
@@ -263,12 +263,11 @@ class DraftStream:
         max_parts = 3 + math.ceil(plan.high * tpw * 2 / engine.context_length)
         try:
             while not text.done and self._parts < max_parts and not self.cancelled:
-                messages = brief_messages(writer.prompts, brief, written=text.words,
-                                          tail=last_words(text.text) if text.text else "")
-                room = engine.context_length - len(engine.check_fits(messages))
-                if room < MIN_PART_TOKENS:
-                    raise GenerationError(f"the brief leaves only {room} tokens of the model's context to write in: "
+                messages = part_prompt(engine.tokenizer, writer.prompts, brief, text.text, engine.context_length)
+                if messages is None:
+                    raise GenerationError("the brief leaves almost none of the model's context to write in: "
                                           "shorten the title, tone or tags.")
+                room = engine.context_length - len(engine.check_fits(messages))
                 # Tokens for "not before 80%"; the most a part may take is generous: DraftText ends
                 # the draft by words, the token cap only guards against a part that never ends.
                 need = max(0, plan.low - text.words)
