@@ -223,10 +223,15 @@ class DraftStream:
         body = self._body()
         guarded = writer.policy.guard_stream(body) if writer.policy is not None else body
         shown: list[str] = []
+        held = ""  # trailing whitespace waits for more text: the pieces join to exactly ``draft.text``
         try:
             for piece in guarded:
                 shown.append(piece)
-                yield piece
+                piece = held + piece
+                text = piece.rstrip()
+                held = piece[len(text):]
+                if text:
+                    yield text
         finally:
             body.close()  # stopped early: closing the generator cancels the model's stream
         if self.cancelled:  # cancel(): a stopped draft is not stored

@@ -131,7 +131,7 @@ def test_write_returns_a_stored_markdown_draft_with_its_brief_model_and_template
 def test_stream_yields_the_draft_piece_by_piece(writer):
     stream = writer.stream(title="Open source at work", words=40, seed=2)
     pieces = list(stream)
-    assert len(pieces) > 2 and "".join(pieces).strip() == stream.draft.text
+    assert len(pieces) > 2 and "".join(pieces) == stream.draft.text
 
 
 def test_length_lands_within_25_percent_for_every_brief(writer):
