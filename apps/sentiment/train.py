@@ -1,0 +1,379 @@
+"""Train a sentiment classifier on labelled texts and make it the sentiment app's active model.
+
+    labelled file -> stratified train/validation split -> tokenizer + encoder (or --base)
+    -> cross-entropy with label smoothing, AdamW, warmup + cosine over the step or time budget
+    -> ~10 validations, keep the best, stop early -> temperature scaling -> save -> reload check
+    -> register as active
+
+The loop is written out (nothing hidden): length-bucketed batches, so short phrases are not
+padded to the longest text in a random batch (SST-2: ~2x fewer tokens per epoch than random
+batches, measured in the bench).
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from appkit.config import Settings, load_settings
+from appkit.errors import ConfigError, ModelError, TrainingError
+from apps.sentiment.data import LabelledTexts, read_labelled, split
+
+APP_NAME = "sentiment"
+
+
+@dataclass
+class SentimentOptions:
+    """Choices for ``train_sentiment`` (the CLI's flags)."""
+
+    base: str | None = None  # a causal LM saved by appkit: registered name or directory
+    hidden_size: int = 192
+    layers: int = 3
+    heads: int = 3
+    vocab_size: int = 16000
+    max_length: int = 128  # tokens per text; longer ones keep head + tail (model.encode)
+    dropout: float = 0.1
+    epochs: float = 4.0
+    batch_size: int = 64
+    learning_rate: float | None = None  # 2e-3 from scratch, 1e-4 on a base
+    weight_decay: float = 0.01
+    label_smoothing: float = 0.1
+    val_fraction: float = 0.1
+    max_minutes: float | None = None
+    max_steps: int | None = None
+    evaluations: int = 10  # validations spread over the run (by steps or by time, whichever ends it)
+    patience: int = 3  # validations in a row without a better accuracy before stopping
+    seed: int = 0
+    threads: int | None = None  # torch CPU threads; None keeps torch's default
+    progress: bool = True
+
+    def check(self) -> None:
+        """Raise ConfigError for a value no run can use."""
+        if self.max_minutes is not None and self.max_minutes <= 0:
+            raise ConfigError(f"--max-minutes must be positive, got {self.max_minutes:g}.")
+        if self.epochs <= 0:
+            raise ConfigError(f"--epochs must be positive, got {self.epochs:g}.")
+        if not 0 < self.val_fraction < 0.5:
+            raise ConfigError(f"--val-fraction must be between 0 and 0.5, got {self.val_fraction:g}.")
+        if self.hidden_size % self.heads:
+            raise ConfigError(f"--hidden-size {self.hidden_size} is not divisible by {self.heads} attention heads.")
+        if self.max_length < 8:
+            raise ConfigError(f"--max-length must be at least 8 tokens, got {self.max_length}.")
+
+
+@dataclass
+class TrainedSentiment:
+    """What ``train_sentiment`` produced."""
+
+    name: str
+    path: Path
+    labels: tuple[str, ...]
+    metrics: dict[str, Any]
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+def train_sentiment(data: str | Path, *, name: str | None = None, options: SentimentOptions | None = None,
+                    settings: Settings | None = None, text_col: str | None = None, label_col: str | None = None,
+                    encoding: str = "utf-8", log: Callable[[str], None] = print) -> TrainedSentiment:
+    """Train on ``data`` (CSV/TSV/JSONL/JSON with a text and a label column) and make it active.
+
+    Raises:
+        DataError: the file, its columns or its labels cannot be used (see data.read_labelled).
+        ConfigError: an option is out of range.
+        ModelError: ``options.base`` is not a loadable causal LM.
+    """
+    from appkit.store import open_store
+
+    settings = settings or load_settings()
+    options = options or SentimentOptions()
+    options.check()
+    labelled = read_labelled(data, text_col=text_col, label_col=label_col, encoding=encoding, warn=log)
+    counts = labelled.counts()
+    log(f"{labelled.source}: {len(labelled.texts)} texts ({labelled.text_col!r}), labels from {labelled.label_col!r}: "
+        + ", ".join(f"{label} {counts[label]}" for label in labelled.classes)
+        + (f"  (named: {', '.join(f'{k} -> {v}' for k, v in labelled.renamed.items())})" if labelled.renamed else ""))
+    train, val = split(labelled, options.val_fraction, options.seed)
+    if len(train.texts) < 4 or not val.texts:
+        raise TrainingError(f"{labelled.source}: {len(train.texts)} training and {len(val.texts)} validation texts; "
+                            "at least 4 and 1 are needed.")
+    base_dir = _base_dir(options.base, settings) if options.base else None
+    name = name or time.strftime(f"{APP_NAME}-%Y%m%d-%H%M%S")
+    data_info = {"path": str(data), "rows": len(labelled.texts), "train": len(train.texts), "val": len(val.texts),
+                 "labels": {label: counts[label] for label in labelled.classes}, "text_col": labelled.text_col,
+                 "label_col": labelled.label_col, "renamed": labelled.renamed, "fingerprint": labelled.fingerprint()}
+    with open_store(settings) as store:
+        run = store.start_run(APP_NAME, name, config={"data": str(data), "options": asdict(options)},
+                              data_fingerprint=data_info["fingerprint"])
+    try:
+        path, metrics = fit_and_save(train, val, options, base_dir=base_dir, out_dir=settings.models_dir / name,
+                                     run_dir=settings.runs_dir / name, data_info=data_info, log=log)
+    except BaseException as e:
+        with open_store(settings) as store:
+            store.finish_run(run.id, "interrupted" if isinstance(e, KeyboardInterrupt) else "failed")
+        raise
+    with open_store(settings) as store:
+        store.finish_run(run.id, "finished", metrics=metrics, model_name=name)
+        store.register_model(name, APP_NAME, str(path), base=str(base_dir) if base_dir else None,
+                             preset=metrics["architecture"], params=metrics["parameters"], metrics=metrics,
+                             data=data_info, status="active", replace=True)
+    log(f"saved {path} and made it the active sentiment model")
+    return TrainedSentiment(name, path, labelled.classes, metrics, data_info)
+
+
+def _base_dir(base: str, settings: Settings) -> Path:
+    """A --base given as a directory or a registered model name."""
+    from appkit.models import resolve_model_path
+
+    try:
+        return resolve_model_path(APP_NAME, base, settings)[1]
+    except ModelError as e:
+        raise ModelError(f"--base {base}: {e}") from None
+
+
+def fit_and_save(train: LabelledTexts, val: LabelledTexts, options: SentimentOptions, *, base_dir: Path | None,
+                 out_dir: Path, run_dir: Path, data_info: dict[str, Any], log: Callable[[str], None]) -> tuple[Path, dict[str, Any]]:
+    """Train, calibrate and save; returns (saved directory, metrics)."""
+    import torch
+
+    from appkit.model.build import count_parameters
+    from apps.sentiment import model as M
+
+    if options.threads:
+        torch.set_num_threads(options.threads)
+    torch.manual_seed(options.seed)
+    labels = train.classes
+    if base_dir is not None:
+        model, tokenizer = M.from_base(base_dir, labels, options.seed)
+        architecture = f"{model.config.model_type}-base"
+        lr = options.learning_rate or 1e-4
+    else:
+        tokenizer = M.train_wordpiece(train.texts, options.vocab_size, options.max_length)
+        model = M.build_encoder(tokenizer, labels, hidden_size=options.hidden_size, layers=options.layers,
+                                heads=options.heads, max_length=options.max_length, dropout=options.dropout,
+                                seed=options.seed)
+        architecture = f"modernbert-{options.layers}x{options.hidden_size}"
+        lr = options.learning_rate or 2e-3
+    wrapping = M.wrapping_for(tokenizer, model, options.max_length)
+    params = count_parameters(model)
+    log(f"classifier: {architecture}, {params / 1e6:.2f}M parameters, vocabulary {len(tokenizer)}, context "
+        f"{wrapping.max_length}; {len(train.texts)} training / {len(val.texts)} validation texts")
+    train_ids, train_lengths = M.encode(tokenizer, train.texts, wrapping)
+    val_ids, _ = M.encode(tokenizer, val.texts, wrapping)
+    cut = sum(n > wrapping.max_length for n in train_lengths)
+    if cut:
+        log(f"warning: {cut} training texts are longer than {wrapping.max_length} tokens and were cut (head + tail).")
+    y_train = [labels.index(label) for label in train.labels]
+    y_val = [labels.index(label) for label in val.labels]
+
+    loop = _Loop(model, options, lr, wrapping.pad_id, run_dir)
+    state = loop.run(train_ids, y_train, val_ids, y_val)
+    log(f"trained {state['steps']} steps in {state['seconds']:.0f}s ({state['stopped']}); best validation accuracy "
+        f"{state['best_accuracy']:.4f} at step {state['best_step']}")
+
+    metrics = calibrate(model, val_ids, y_val, wrapping.pad_id)
+    log(f"calibration: temperature {metrics['temperature']:.3f}; validation ECE {metrics['ece_before']:.4f} -> "
+        f"{metrics['ece_after']:.4f}, NLL {metrics['nll_before']:.4f} -> {metrics['nll_after']:.4f}")
+    metrics.update({k: v for k, v in state.items() if k != "best_state"}, architecture=architecture, parameters=params,
+                   learning_rate=lr, val_accuracy=round(state["best_accuracy"], 4))
+    metadata = {
+        "app": APP_NAME, "format": 1, "kind": "sequence-classifier", "labels": list(labels),
+        "temperature": metrics["temperature"], "temperature_folded": True,
+        "polarity": _polarity(labels), "wrapping": wrapping.as_dict(), "architecture": architecture,
+        "base": str(base_dir) if base_dir else None, "metrics": metrics, "data": data_info,
+        "options": asdict(options), "created_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+    from appkit.model.io import save_model
+
+    path = save_model(model, tokenizer, out_dir, metadata)
+    _verify(path, model, val_ids[:16], wrapping.pad_id)
+    return path, metrics
+
+
+def _polarity(labels: tuple[str, ...]) -> dict[str, float]:
+    from apps.sentiment.labels import polarity
+
+    return polarity(labels)
+
+
+def predict_logits(model: Any, ids: list[list[int]], pad_id: int, batch_size: int = 128) -> Any:
+    """Logits (N, C) in input order, batches sorted by length."""
+    import torch
+
+    from apps.sentiment.model import length_batches, pad
+
+    model.eval()
+    out = torch.empty((len(ids), model.config.num_labels))
+    with torch.inference_mode():
+        for batch in length_batches([len(r) for r in ids], batch_size):
+            input_ids, mask = pad([ids[i] for i in batch], pad_id)
+            out[batch] = model(input_ids=input_ids, attention_mask=mask).logits.float()
+    return out
+
+
+def calibrate(model: Any, val_ids: list[list[int]], y_val: list[int], pad_id: int) -> dict[str, Any]:
+    """Fit the temperature on validation, fold it into the model; ECE and NLL before and after."""
+    import torch
+    import torch.nn.functional as F
+
+    from apps.sentiment.calibration import expected_calibration_error, fit_temperature, fold_temperature
+
+    logits = predict_logits(model, val_ids, pad_id)
+    targets = torch.tensor(y_val)
+    t = fit_temperature(logits, targets)
+    before, after = logits.softmax(-1), (logits / t).softmax(-1)
+    fold_temperature(model, t)
+    return {
+        "temperature": t,
+        "ece_before": round(expected_calibration_error(before.tolist(), y_val), 4),
+        "ece_after": round(expected_calibration_error(after.tolist(), y_val), 4),
+        "nll_before": round(float(F.cross_entropy(logits, targets)), 4),
+        "nll_after": round(float(F.cross_entropy(logits / t, targets)), 4),
+        "val_macro_f1": round(macro_f1(y_val, logits.argmax(-1).tolist(), model.config.num_labels), 4),
+    }
+
+
+def macro_f1(y_true: list[int], y_pred: list[int], n_classes: int) -> float:
+    """F1 averaged over classes, each counting the same (a rare class matters as much as a common one)."""
+    from appkit.safety.metrics import binary_f1
+
+    scores = [binary_f1([t == c for t in y_true], [p == c for p in y_pred])["f1"] for c in range(n_classes)]
+    return sum(scores) / n_classes
+
+
+def _verify(path: Path, model: Any, ids: list[list[int]], pad_id: int) -> None:
+    """Reload with plain transformers and compare: a key mismatch would silently give random weights."""
+    from apps.sentiment.model import load_classifier
+
+    reloaded, _, _ = load_classifier(path)
+    a, b = predict_logits(model, ids, pad_id), predict_logits(reloaded, ids, pad_id)
+    worst = float((a.softmax(-1) - b.softmax(-1)).abs().max()) if len(ids) else 0.0
+    if worst > 1e-4:
+        raise ModelError(f"{path}: the saved classifier reloads with different probabilities (max difference "
+                         f"{worst:.5f}); it is not usable. Report this with your transformers version.")
+
+
+class _Loop:
+    """The training loop: one object so the run's state is in one place."""
+
+    def __init__(self, model: Any, options: SentimentOptions, lr: float, pad_id: int, run_dir: Path) -> None:
+        self.model, self.options, self.lr, self.pad_id, self.run_dir = model, options, lr, pad_id, run_dir
+
+    def run(self, ids: list[list[int]], y: list[int], val_ids: list[list[int]], y_val: list[int]) -> dict[str, Any]:
+        import torch
+
+        from appkit.train.loop import _Progress
+        from appkit.train.report import MetricsLog, plot_loss
+
+        o, model = self.options, self.model
+        rng = random.Random(o.seed)
+        steps_per_epoch = math.ceil(len(ids) / o.batch_size)
+        total = max(1, int(steps_per_epoch * o.epochs))
+        if o.max_steps is not None:
+            total = min(total, o.max_steps)
+        budget = o.max_minutes * 60 if o.max_minutes else None
+        optimizer = torch.optim.AdamW(_param_groups(model, o.weight_decay), lr=self.lr, betas=(0.9, 0.98))
+        loss_fn = torch.nn.CrossEntropyLoss(label_smoothing=o.label_smoothing)
+        log = MetricsLog(self.run_dir / "metrics.jsonl")
+        started = time.perf_counter()
+        step, tokens, smoothed, stopped = 0, 0, None, "epochs"
+        best: dict[str, Any] = {"accuracy": -1.0, "nll": math.inf, "step": 0, "state": None}
+        evals_done, since_best = 0, 0
+        model.train()
+        with _Progress(total, enabled=o.progress) as bar:
+            while stopped == "epochs":
+                for batch in _bucketed(ids, o.batch_size, rng):
+                    done = self._progress(step, total, started, budget)
+                    for group in optimizer.param_groups:
+                        group["lr"] = self.lr * _schedule(done)
+                    input_ids, mask = _pad(ids, batch, self.pad_id)  # (B, T)
+                    target = torch.tensor([y[i] for i in batch])
+                    loss = loss_fn(model(input_ids=input_ids, attention_mask=mask).logits, target)
+                    optimizer.zero_grad(set_to_none=True)
+                    loss.backward()
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+                    optimizer.step()
+                    step += 1
+                    tokens += int(mask.sum())
+                    smoothed = loss.item() if smoothed is None else 0.95 * smoothed + 0.05 * loss.item()
+                    elapsed = time.perf_counter() - started
+                    if budget is not None and step == 20:  # re-plan the bar once the speed is known
+                        total = min(total, max(step + 1, int(step * budget / elapsed)))
+                        bar.set_total(total)
+                    bar.advance(step)
+                    bar.show(loss=smoothed, tps=tokens / max(elapsed, 1e-9))
+                    done = self._progress(step, total, started, budget)
+                    if done >= (evals_done + 1) / o.evaluations or done >= 1.0:
+                        evals_done = int(done * o.evaluations) if done < 1.0 else o.evaluations
+                        accuracy, nll = self._validate(val_ids, y_val)
+                        log.write({"step": step, "loss": smoothed, "val_loss": nll, "val_accuracy": accuracy,
+                                   "seconds": round(elapsed, 1)})
+                        if (accuracy, -nll) > (best["accuracy"], -best["nll"]):
+                            best = {"accuracy": accuracy, "nll": nll, "step": step,
+                                    "state": {k: v.detach().clone() for k, v in model.state_dict().items()}}
+                            since_best = 0
+                        else:
+                            since_best += 1
+                        if since_best >= o.patience:
+                            stopped = f"early stop: no better validation accuracy in {o.patience} validations"
+                    if done >= 1.0 and stopped == "epochs":
+                        stopped = "time budget" if budget is not None and elapsed >= budget else "planned steps"
+                    if stopped != "epochs":
+                        break
+        if best["state"] is not None:
+            model.load_state_dict(best["state"])
+        seconds = time.perf_counter() - started
+        plot_loss(log.records(), self.run_dir / "loss.png", title="sentiment classifier: loss")
+        return {"steps": step, "best_step": best["step"], "best_accuracy": best["accuracy"], "seconds": round(seconds, 1),
+                "stopped": stopped, "tokens_per_second": round(tokens / max(seconds, 1e-9)),
+                "train_minutes": round(seconds / 60, 2)}
+
+    @staticmethod
+    def _progress(step: int, total: int, started: float, budget: float | None) -> float:
+        """How far the run is, 0..1: by steps, or by time when a budget would end it sooner."""
+        done = step / total
+        if budget is not None:
+            done = max(done, (time.perf_counter() - started) / budget)
+        return min(1.0, done)
+
+    def _validate(self, val_ids: list[list[int]], y_val: list[int]) -> tuple[float, float]:
+        import torch
+        import torch.nn.functional as F
+
+        logits = predict_logits(self.model, val_ids, self.pad_id)
+        self.model.train()
+        target = torch.tensor(y_val)
+        return float((logits.argmax(-1) == target).float().mean()), float(F.cross_entropy(logits, target))
+
+
+def _schedule(done: float, warmup: float = 0.05) -> float:
+    """Learning-rate factor: linear warmup over the first 5%, then cosine to zero."""
+    if done < warmup:
+        return (done + 1e-3) / warmup
+    return 0.5 * (1 + math.cos(math.pi * (done - warmup) / (1 - warmup)))
+
+
+def _param_groups(model: Any, weight_decay: float) -> list[dict[str, Any]]:
+    """No weight decay on embeddings, norms and biases (decaying them only hurts small models)."""
+    decay, no_decay = [], []
+    for name, p in model.named_parameters():
+        (decay if p.ndim >= 2 and "embed" not in name else no_decay).append(p)
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+
+
+def _bucketed(ids: list[list[int]], batch_size: int, rng: random.Random) -> list[list[int]]:
+    """Batches of similar length in random order: sort by length plus noise, cut, shuffle the batches."""
+    order = sorted(range(len(ids)), key=lambda i: len(ids[i]) + 4 * rng.random())
+    batches = [order[b:b + batch_size] for b in range(0, len(order), batch_size)]
+    rng.shuffle(batches)
+    return batches
+
+
+def _pad(ids: list[list[int]], batch: list[int], pad_id: int) -> tuple[Any, Any]:
+    from apps.sentiment.model import pad
+
+    return pad([ids[i] for i in batch], pad_id)
