@@ -53,8 +53,13 @@ class SentimentAnalyzer:
         self.wrapping = Wrapping.from_dict(metadata["wrapping"])
 
     @classmethod
-    def open(cls, model: str | None = None, *, settings: Settings | None = None, **options: Any) -> SentimentAnalyzer:
-        """The active sentiment model, or ``model`` (a registered name or a directory)."""
+    def open(cls, model: str | None = None, *, settings: Settings | None = None, policy: Any = None,
+             **options: Any) -> SentimentAnalyzer:
+        """The active sentiment model, or ``model`` (a registered name or a directory).
+
+        ``policy`` is accepted and unused: openers pass it to every app, and a classifier's
+        output (a label) has nothing to moderate. ``options``: device, batch_size, threads.
+        """
         from appkit.config import load_settings
         from appkit.models import resolve_model_path
 

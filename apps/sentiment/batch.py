@@ -114,8 +114,8 @@ def analyze_file(analyzer: Any, path: str | Path, output: str | Path, *, text_co
                     writer.writerow([*_values(record, rows.columns), *_added_values(result, analyzer)])
                     _count(summary, line, result)
                 bar.update(rows.position(), summary.rows)
-        if summary.rows == 0:
-            raise DataError(f"{path}: has a header but no rows to analyze.")
+            if summary.rows == 0:  # inside the with: nothing is renamed into place
+                raise DataError(f"{path}: has a header but no rows to analyze.")
     summary.seconds = time.perf_counter() - started
     if summary.truncated:
         lines = ", ".join(str(n) for n in summary.truncated_lines)
