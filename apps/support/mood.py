@@ -18,31 +18,6 @@ if TYPE_CHECKING:
 
 # A fall of 1.0 is e.g. from +0.5 (pleased) to -0.5 (upset) between two messages.
 DEFAULT_DROP = 1.0
-_POSITIVE = ("pos", "happy", "good", "satisf")
-_NEGATIVE = ("neg", "angry", "bad", "unhappy", "dissatisf", "frustrat")
-
-
-def mood_score(label: str, probabilities: Mapping[str, float]) -> float | None:
-    """A score in [-1, 1] (negative .. positive) from a classifier's probabilities, if its labels say.
-
-    Named labels: P(positive) - P(negative). Numeric labels (0/1, 1-5 stars): the expected value
-    rescaled so the lowest label is -1 and the highest +1. Other label sets have no direction.
-    """
-    if not probabilities:
-        return None
-    try:
-        values = {float(k): p for k, p in probabilities.items()}
-    except ValueError:
-        values = {}
-    if len(values) >= 2:
-        low, high = min(values), max(values)
-        expected = sum(v * p for v, p in values.items()) / max(sum(values.values()), 1e-9)
-        return round(2 * (expected - low) / (high - low) - 1, 4)
-    positive = sum(p for k, p in probabilities.items() if k.lower().startswith(_POSITIVE))
-    negative = sum(p for k, p in probabilities.items() if k.lower().startswith(_NEGATIVE))
-    if not any(k.lower().startswith(_POSITIVE + _NEGATIVE) for k in probabilities):
-        return None
-    return round(positive - negative, 4)
 
 
 class CustomerMood:
@@ -58,11 +33,11 @@ class CustomerMood:
 
     def score(self, text: str) -> dict[str, Any]:
         """What is stored on the message: label, probabilities, score in [-1, 1] and the model."""
+        # The sentiment app's score is the expected polarity in [-1, 1] (None when its labels
+        # have no order, e.g. topics: such a model is stored but never triggers a handoff).
         result = self.analyzer.analyze([text])[0]
         probabilities = {str(k): round(float(v), 4) for k, v in dict(result.probabilities).items()}
-        score = getattr(result, "score", None)
-        if score is None:
-            score = mood_score(str(result.label), probabilities)
+        score = None if result.score is None else round(float(result.score), 4)
         return {"label": str(result.label), "score": score, "probabilities": probabilities, "model": self.model_name}
 
     def dropped(self, before: Mapping[str, Any] | None, now: Mapping[str, Any]) -> bool:
