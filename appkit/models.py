@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from appkit.config import Settings
 from appkit.errors import ModelError
@@ -18,7 +19,6 @@ def resolve_model_path(app: str, model: str | None, settings: Settings, *, train
         candidate = Path(model).expanduser()
         if (candidate / "config.json").is_file():
             return candidate.name, candidate
-    from appkit.errors import NotFoundError
     from appkit.store import open_store
 
     with open_store(settings) as store:
@@ -28,17 +28,8 @@ def resolve_model_path(app: str, model: str | None, settings: Settings, *, train
                 hint = train_hint or f"train one for the {app} app first"
                 raise ModelError(f"no {app} model is trained yet: {hint}.")
         else:
-            try:
-                record = store.get_model(model)
-            except NotFoundError:
-                raise ModelError(
-                    f"model {model!r} is neither a model directory nor a registered model; "
-                    "see `appkit models list`."
-                ) from None
-    path = Path(record.path)
-    if not (path / "config.json").is_file():
-        raise ModelError(f"model {record.name!r} is registered at {path}, but no model is there any more.")
-    return record.name, path
+            return model, _registered_path(store, model, f"model {model!r}", "")
+    return record.name, _checked(record.path, f"model {record.name!r}")
 
 
 def resolve_base(base: str, settings: Settings) -> Path:
@@ -48,18 +39,24 @@ def resolve_base(base: str, settings: Settings) -> Path:
         return candidate
     if candidate.is_dir():
         raise ModelError(f"--base {base}: the folder holds no config.json, so it is not a saved model.")
-    from appkit.errors import NotFoundError
     from appkit.store import open_store
 
     with open_store(settings) as store:
-        try:
-            record = store.get_model(base)
-        except NotFoundError:
-            raise ModelError(
-                f"--base {base}: neither a model folder nor a registered model; see `appkit models list` "
-                "(a base comes from `appkit pretrain --corpus ...`, or is any local Hugging Face checkpoint folder)."
-            ) from None
-    path = Path(record.path)
-    if not (path / "config.json").is_file():
-        raise ModelError(f"--base {base}: registered at {path}, but no model is there any more.")
-    return path
+        return _registered_path(store, base, f"--base {base}", " (a base comes from `appkit pretrain --corpus ...`, "
+                                "or is any local Hugging Face checkpoint folder)")
+
+
+def _registered_path(store: Any, name: str, what: str, hint: str) -> Path:
+    from appkit.errors import NotFoundError
+
+    try:
+        record = store.get_model(name)
+    except NotFoundError:
+        raise ModelError(f"{what} is neither a model folder nor a registered model; see `appkit models list`{hint}.") from None
+    return _checked(record.path, what)
+
+
+def _checked(path: str, what: str) -> Path:
+    if not (Path(path) / "config.json").is_file():
+        raise ModelError(f"{what} is registered at {path}, but no model is there any more.")
+    return Path(path)
