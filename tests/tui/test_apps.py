@@ -10,7 +10,8 @@ import pytest
 
 from appkit.errors import ModelError
 from appkit.tui.app import ChatApp
-from tests.tui.conftest import wait_for, wait_ready
+from tests.apps.writer_fixtures import writer_corpus, writer_home, writer_settings  # noqa: F401
+from tests.tui.conftest import no_policy_opener, wait_for, wait_ready
 
 pytestmark = pytest.mark.anyio
 
@@ -118,6 +119,34 @@ async def test_writer_form_and_draft(empty_settings: Any) -> None:
         await pilot.pause()
         assert writer.briefs == [{"title": "Spring sale", "format": "blog", "tone": "playful", "words": 300}]
         assert "A blog post in a playful tone." in app.query_one("#draft-text").source
+
+
+async def test_writer_pane_with_the_real_writer_app(writer_settings: Any) -> None:
+    """The installed writer app and a nano model trained by `appkit train-writer`: draft streamed and stored."""
+    from appkit.store import open_store
+
+    def documents() -> list[Any]:
+        with open_store(writer_settings) as store:
+            return store.list_documents(app="writer")
+
+    app = ChatApp(writer_settings, app="writer", opener=no_policy_opener)
+    async with app.run_test(size=(80, 24)) as pilot:
+        pane = app.query_one("#writer-pane")
+        await wait_for(pilot, lambda: pane.opened is not None, what="the writer")
+        await pilot.pause()
+        assert pane.opened.ok and "writer-toy" in app.query_one("#status").render().plain
+        app.query_one("#writer-words").value = "0"
+        await pilot.press(*"Why we ship", "f5")
+        await wait_for(pilot, lambda: not pane.writing and app._notifications, what="the refusal")
+        assert any("--words 0" in str(n.message) for n in app._notifications) and documents() == []
+        app.query_one("#writer-words").value = "60"
+        await pilot.press("f5")
+        await wait_for(pilot, lambda: not pane.writing and documents(), what="the draft")
+        await pilot.pause()
+        [doc] = documents()
+        source = app.query_one("#draft-text").source
+        assert source.startswith("# Why we ship\n\n") and source.strip() == doc.content
+        assert doc.brief["words"] == 60 and doc.model_name == "writer-toy"
 
 
 async def test_sentiment_labels_and_distribution(empty_settings: Any, tmp_path: Path) -> None:

@@ -161,8 +161,18 @@ class WriterPane(Vertical):
         error = ""
         try:
             if hasattr(writer, "stream"):
-                pieces = (p for p in writer.stream(**brief) if not self._stop)
-                stream_batched(pieces, lambda text: self.app.call_from_thread(view.append, text))
+                stream = writer.stream(**brief)  # a bad brief is refused here, before anything is written
+
+                def pieces() -> Any:
+                    for piece in stream:
+                        if self._stop:  # stop generating now (a stopped draft is not stored)
+                            cancel = getattr(stream, "cancel", None)
+                            if callable(cancel):
+                                cancel()
+                            return
+                        yield piece
+
+                stream_batched(pieces(), lambda text: self.app.call_from_thread(view.append, text))
             else:
                 result = writer.write(**brief)
                 self.app.call_from_thread(view.update, str(getattr(result, "text", result)))
