@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import Optional
 
@@ -108,6 +106,8 @@ def write_command(
         typer.echo(f"[{which}{d.words} words (target {target}, {error:+.0%}); document {d.document_id}; "
                    f"model {d.model_name}; safety: {d.safety}]", err=True)
     if out is not None:
+        from appkit.model.io import write_text_atomic
+
         write_text_atomic(out, "\n\n---\n\n".join(d.text for d in drafts) + "\n")
         typer.echo(f"[written to {out}]", err=True)
 
@@ -120,16 +120,3 @@ def _check_out(out: Path) -> None:
     if not out.parent.is_dir():
         raise ConfigError(f"--out {out}: the folder {out.parent} does not exist.")
 
-
-def write_text_atomic(path: Path, text: str) -> None:
-    """Write ``text`` so the file holds the old content or the new, never half of it."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

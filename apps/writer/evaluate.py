@@ -19,27 +19,19 @@ import math
 import statistics
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from appkit.config import Settings
 from appkit.errors import DataError
+
+if TYPE_CHECKING:
+    from appkit.eval import EvalTable
 
 LENGTH_TARGETS = (80, 150, 300, 600)
 FORMAT_CYCLE = ("blog", "social", "email", "product")
 WITHIN = 0.25
 DEFAULT_BRIEFS = 48
-
-
-@dataclass
-class WriterTable:
-    """Title, columns, rows and JSON-able data: the shape of ``appkit.eval.EvalTable``."""
-
-    title: str
-    columns: list[str]
-    rows: list[list[str]]
-    data: dict[str, Any] = field(default_factory=dict)
 
 
 def evaluate_writer(
@@ -53,7 +45,7 @@ def evaluate_writer(
     seed: int = 0,
     progress: Callable[[str, int, int], None] | None = None,
     **_: Any,
-) -> Any:
+) -> EvalTable:
     """Score each of ``models`` (names or directories; None = the active writer) on ``data``'s held-out articles.
 
     Raises:
@@ -159,7 +151,9 @@ def length_control(writer: Any, titles: Sequence[str], n: int, *, seed: int = 0,
     }
 
 
-def _table(data: str | Path, other: str | Path | None, rows: list[dict[str, Any]]) -> Any:
+def _table(data: str | Path, other: str | Path | None, rows: list[dict[str, Any]]) -> EvalTable:
+    from appkit.eval import EvalTable
+
     columns = ["system", "held-out", "brand ppl", "other-voice ppl", "length within 25%", "mean |error|", "briefs"]
     cells = [[
         r["system"], str(r["held_out"]), f"{r['brand_perplexity']:.2f}",
@@ -167,10 +161,14 @@ def _table(data: str | Path, other: str | Path | None, rows: list[dict[str, Any]
         f"{r['within_25']:.0%}", f"{r['mean_abs_error']:.1%}", str(r["briefs"]),
     ] for r in rows]
     title = f"writer on held-out {Path(data).name}" + (f" vs. {Path(other).name}" if other else "")
-    payload = {"eval": "writer", "data": str(data), "other": str(other) if other else None,
+    payload = {"data": str(data), "other": str(other) if other else None,
                "rows": [{k: (round(v, 4) if isinstance(v, float) else v) for k, v in r.items()} for r in rows]}
-    try:
-        from appkit.eval import EvalTable  # type: ignore[attr-defined]
-    except ImportError:
-        return WriterTable(title, columns, cells, payload)
-    return EvalTable(title=title, columns=columns, rows=cells, data=payload)
+    notes = [
+        "brand ppl: the newest posts, never trained on; other-voice ppl: --other cut into pieces of the same length "
+        "(lower = closer to the voice the model learned).",
+        f"length: drafts for briefs from held-out titles, targets {'/'.join(map(str, LENGTH_TARGETS))} words and every "
+        f"format; within 25% = share of drafts whose word count is within 25% of the target.",
+    ]
+    if other is None:
+        notes.append("no --other text given: pass one (e.g. another brand's posts) to compare voices.")
+    return EvalTable(title=title, columns=columns, rows=cells, data=payload, notes=notes)

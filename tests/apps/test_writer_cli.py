@@ -69,7 +69,7 @@ def test_variants_are_printed_and_written_together(capsys, writer_settings, tmp_
 def test_an_interrupted_write_leaves_the_old_out_file_whole(tmp_path, monkeypatch):
     import os
 
-    from apps.writer.cli import write_text_atomic
+    from appkit.model.io import write_text_atomic
 
     target = tmp_path / "draft.md"
     target.write_text("old", encoding="utf-8")
@@ -145,3 +145,19 @@ def test_train_writer_from_a_pretrained_base(capsys, tmp_path, writer_corpus):
     code, out, err = run(capsys, "--home", str(home), "--database-url", db, "--device", "cpu",
                          "write", "--title", "From a base", "--words", "40")
     assert code == 0 and out.startswith("# From a base") and "model w-lora" in err
+
+
+def test_eval_reports_voice_perplexities_and_length_control(capsys, writer_settings, writer_corpus, tmp_path):
+    import json
+
+    other = tmp_path / "play.txt"
+    other.write_text("\n\n".join(f"KING {i}:\nO thou knave, the moon doth weep upon thy crown." for i in range(40)),
+                     encoding="utf-8")
+    report = tmp_path / "eval.json"
+    code, out, err = run(capsys, "eval", "--app", "writer", "--data", str(writer_corpus), "--other", str(other),
+                         "--limit", "8", "--json", str(report))
+    assert code == 0, err
+    assert "writer on held-out posts vs. play.txt" in out and "brand" in out
+    [row] = json.loads(report.read_text())["rows"]
+    assert row["system"] == MODEL and row["briefs"] == 8 and row["within_25"] == 1.0
+    assert row["brand_perplexity"] < row["other_perplexity"]
