@@ -114,20 +114,62 @@ def read_labelled(path: str | Path, *, text_col: str | None = None, label_col: s
                          {k: v for k, v in names.items() if k != v}, skipped=len(empty))
 
 
+MAX_SPAN_WORDS = 80  # texts longer than this are never searched for contained texts (cost grows as words^2)
+
+
+def containment_groups(texts: Sequence[str]) -> list[int]:
+    """For each text, the index of the longest text that contains it word for word (itself if none).
+
+    Phrase-level data sets (SST: 67k phrases cut from 7k sentences, each phrase labelled) put
+    a sentence's phrases beside the sentence. A random split then validates on phrases whose
+    sentence was trained on: SST-2 validation accuracy read 92% while dev read 80.6%, and
+    the calibration fitted there made dev ECE worse (0.072 -> 0.090). Grouping keeps a
+    sentence and its phrases on one side. Only spans that are themselves texts are looked up,
+    so memory stays at the size of the data; ordinary data (no text inside another) is one
+    group per text.
+    """
+    norm = [" ".join(t.lower().split()) for t in texts]
+    where: dict[str, list[int]] = {}
+    for i, t in enumerate(norm):
+        where.setdefault(t, []).append(i)
+    group = [-1] * len(texts)
+    for i in sorted(range(len(texts)), key=lambda k: -len(norm[k])):
+        if group[i] != -1:
+            continue
+        group[i] = i
+        words = norm[i].split()
+        if len(words) > MAX_SPAN_WORDS:
+            continue
+        for a in range(len(words)):
+            for b in range(a + 1, len(words) + 1):
+                for j in where.get(" ".join(words[a:b]), ()):
+                    if group[j] == -1:
+                        group[j] = i
+    return group
+
+
 def split(data: LabelledTexts, val_fraction: float, seed: int, max_val: int = 5000) -> tuple[LabelledTexts, LabelledTexts]:
-    """(train, validation), stratified by label so every label is in both where it has 2+ rows."""
+    """(train, validation): validation holds whole texts, stratified by label.
+
+    Texts are grouped by containment (``containment_groups``); validation takes whole groups'
+    top texts (``val_fraction`` of the groups, at most ``max_val``), and the rest of a
+    validation group is used for neither side: training on it would leak the answer, and
+    validation should measure whole texts, as they arrive in use.
+    """
     import random
 
+    group = containment_groups(data.texts)
+    roots: dict[str, list[int]] = {}
+    for i, g in enumerate(group):
+        if g == i:
+            roots.setdefault(data.labels[i], []).append(i)
+    n_roots = sum(len(r) for r in roots.values())
+    n_val = min(max_val, max(len(roots), round(n_roots * val_fraction)))
     rng = random.Random(seed)
-    by_label: dict[str, list[int]] = {}
-    for i, label in enumerate(data.labels):
-        by_label.setdefault(label, []).append(i)
-    n_val_total = min(max_val, max(len(data.classes), round(len(data.texts) * val_fraction)))
-    train_idx, val_idx = [], []
-    for label, idx in sorted(by_label.items()):
+    val_roots: set[int] = set()
+    for label, idx in sorted(roots.items()):
         rng.shuffle(idx)
-        k = round(len(idx) * n_val_total / len(data.texts))
-        k = min(len(idx) - 1, max(1 if len(idx) > 1 else 0, k))  # one row stays in training
-        val_idx += idx[:k]
-        train_idx += idx[k:]
-    return data.subset(sorted(train_idx)), data.subset(sorted(val_idx))
+        k = min(len(idx) - 1, max(1 if len(idx) > 1 else 0, round(len(idx) * n_val / n_roots)))  # one stays in training
+        val_roots.update(idx[:k])
+    train_idx = [i for i in range(len(group)) if group[i] not in val_roots]
+    return data.subset(train_idx), data.subset(sorted(val_roots))

@@ -23,6 +23,7 @@ from typing import Any
 from appkit.config import Settings, load_settings
 from appkit.errors import ConfigError, ModelError, TrainingError
 from apps.sentiment.data import LabelledTexts, read_labelled, split
+from apps.sentiment.labels import polarity
 
 APP_NAME = "sentiment"
 
@@ -43,6 +44,7 @@ class SentimentOptions:
     learning_rate: float | None = None  # 2e-3 from scratch, 1e-4 on a base
     weight_decay: float = 0.01
     label_smoothing: float = 0.1
+    token_dropout: float = 0.0  # share of a text's tokens replaced by [MASK] in training (encoder only)
     val_fraction: float = 0.1
     max_minutes: float | None = None
     max_steps: int | None = None
@@ -170,7 +172,8 @@ def fit_and_save(train: LabelledTexts, val: LabelledTexts, options: SentimentOpt
     y_train = [labels.index(label) for label in train.labels]
     y_val = [labels.index(label) for label in val.labels]
 
-    loop = _Loop(model, options, lr, wrapping.pad_id, run_dir)
+    mask_id = tokenizer.mask_token_id if base_dir is None else None
+    loop = _Loop(model, options, lr, wrapping.pad_id, run_dir, mask_id)
     state = loop.run(train_ids, y_train, val_ids, y_val)
     log(f"trained {state['steps']} steps in {state['seconds']:.0f}s ({state['stopped']}); best validation accuracy "
         f"{state['best_accuracy']:.4f} at step {state['best_step']}")
@@ -183,7 +186,7 @@ def fit_and_save(train: LabelledTexts, val: LabelledTexts, options: SentimentOpt
     metadata = {
         "app": APP_NAME, "format": 1, "kind": "sequence-classifier", "labels": list(labels),
         "temperature": metrics["temperature"], "temperature_folded": True,
-        "polarity": _polarity(labels), "wrapping": wrapping.as_dict(), "architecture": architecture,
+        "polarity": polarity(labels), "wrapping": wrapping.as_dict(), "architecture": architecture,
         "base": str(base_dir) if base_dir else None, "metrics": metrics, "data": data_info,
         "options": asdict(options), "created_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
@@ -192,12 +195,6 @@ def fit_and_save(train: LabelledTexts, val: LabelledTexts, options: SentimentOpt
     path = save_model(model, tokenizer, out_dir, metadata)
     _verify(path, model, val_ids[:16], wrapping.pad_id)
     return path, metrics
-
-
-def _polarity(labels: tuple[str, ...]) -> dict[str, float]:
-    from apps.sentiment.labels import polarity
-
-    return polarity(labels)
 
 
 def predict_logits(model: Any, ids: list[list[int]], pad_id: int, batch_size: int = 128) -> Any:
@@ -260,8 +257,10 @@ def _verify(path: Path, model: Any, ids: list[list[int]], pad_id: int) -> None:
 class _Loop:
     """The training loop: one object so the run's state is in one place."""
 
-    def __init__(self, model: Any, options: SentimentOptions, lr: float, pad_id: int, run_dir: Path) -> None:
+    def __init__(self, model: Any, options: SentimentOptions, lr: float, pad_id: int, run_dir: Path,
+                 mask_id: int | None = None) -> None:
         self.model, self.options, self.lr, self.pad_id, self.run_dir = model, options, lr, pad_id, run_dir
+        self.mask_id = mask_id
 
     def run(self, ids: list[list[int]], y: list[int], val_ids: list[list[int]], y_val: list[int]) -> dict[str, Any]:
         import torch
@@ -291,6 +290,8 @@ class _Loop:
                     for group in optimizer.param_groups:
                         group["lr"] = self.lr * _schedule(done)
                     input_ids, mask = _pad(ids, batch, self.pad_id)  # (B, T)
+                    if self.mask_id is not None and o.token_dropout > 0:
+                        input_ids = _drop_tokens(input_ids, mask, self.mask_id, o.token_dropout)
                     target = torch.tensor([y[i] for i in batch])
                     loss = loss_fn(model(input_ids=input_ids, attention_mask=mask).logits, target)
                     optimizer.zero_grad(set_to_none=True)
@@ -371,6 +372,17 @@ def _bucketed(ids: list[list[int]], batch_size: int, rng: random.Random) -> list
     batches = [order[b:b + batch_size] for b in range(0, len(order), batch_size)]
     rng.shuffle(batches)
     return batches
+
+
+def _drop_tokens(input_ids: Any, mask: Any, mask_id: int, p: float) -> Any:
+    """Replace a share ``p`` of the real tokens (not [CLS]/[SEP]) with [MASK]."""
+    import torch
+
+    inner = mask.clone()
+    inner[:, 0] = 0  # [CLS]
+    inner[torch.arange(len(mask)), mask.sum(1) - 1] = 0  # [SEP]
+    hit = (torch.rand(input_ids.shape) < p) & inner.bool()
+    return input_ids.masked_fill(hit, mask_id)
 
 
 def _pad(ids: list[list[int]], batch: list[int], pad_id: int) -> tuple[Any, Any]:
