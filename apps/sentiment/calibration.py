@@ -15,7 +15,8 @@ from typing import Any
 ECE_BINS = 15
 # Sharpening (T < 1) needs mistakes to measure: on a validation split the model gets (almost)
 # all right, NLL keeps falling as T -> 0 and the model would claim certainty on anything (a toy
-# set at 100% fitted T = 0.05 and called "wow" neutral at 0.99995). Below this many errors T >= 1.
+# set at 100% fitted T = 0.05 and called "wow" neutral at 0.99995). With fewer errors than this
+# T stops at 0.5: enough to undo label smoothing's built-in doubt, not enough to claim certainty.
 MIN_ERRORS_TO_SHARPEN = 10
 
 
@@ -24,7 +25,7 @@ def fit_temperature(logits: Any, targets: Any) -> float:
 
     A log-spaced grid then a finer one around the best point: NLL in T is smooth and unimodal
     in practice, and a grid cannot diverge the way LBFGS on log T sometimes does. T stays in
-    [0.25, 20], and at 1 or more when there are too few errors to justify sharpening.
+    [0.25, 20], and at 0.5 or more when there are too few errors to measure sharpening by.
     """
     import torch.nn.functional as F
 
@@ -32,7 +33,7 @@ def fit_temperature(logits: Any, targets: Any) -> float:
     if not len(targets):
         return 1.0
     errors = int((logits.argmax(-1) != targets).sum())
-    low = 0.25 if errors >= MIN_ERRORS_TO_SHARPEN else 1.0
+    low = 0.25 if errors >= MIN_ERRORS_TO_SHARPEN else 0.5
 
     def nll(t: float) -> float:
         return float(F.cross_entropy(logits / t, targets))

@@ -12,6 +12,7 @@ batches, measured in the bench).
 
 from __future__ import annotations
 
+import contextlib
 import math
 import random
 import time
@@ -45,6 +46,9 @@ class SentimentOptions:
     weight_decay: float = 0.01
     label_smoothing: float = 0.1
     token_dropout: float = 0.0  # share of a text's tokens replaced by [MASK] in training (encoder only)
+    mlm_minutes: float = 0.0  # masked-LM warm-up of the encoder on the training texts (pretrain.py), part of max_minutes
+    mlm_learning_rate: float = 1e-3
+    ema_decay: float = 0.0  # validate and keep an exponential moving average of the weights (0: off)
     val_fraction: float = 0.1
     max_minutes: float | None = None
     max_steps: int | None = None
@@ -64,6 +68,9 @@ class SentimentOptions:
             raise ConfigError(f"--val-fraction must be between 0 and 0.5, got {self.val_fraction:g}.")
         if self.hidden_size % self.heads:
             raise ConfigError(f"--hidden-size {self.hidden_size} is not divisible by {self.heads} attention heads.")
+        if self.max_minutes is not None and self.mlm_minutes >= self.max_minutes:
+            raise ConfigError(f"the masked-LM warm-up ({self.mlm_minutes:g} min) must leave time for training within "
+                              f"--max-minutes {self.max_minutes:g}.")
         if self.max_length < 8:
             raise ConfigError(f"--max-length must be at least 8 tokens, got {self.max_length}.")
 
@@ -169,11 +176,24 @@ def fit_and_save(train: LabelledTexts, val: LabelledTexts, options: SentimentOpt
     cut = sum(n > wrapping.max_length for n in train_lengths)
     if cut:
         log(f"warning: {cut} training texts are longer than {wrapping.max_length} tokens and were cut (head + tail).")
+    warm: dict[str, Any] = {}
+    if base_dir is None and options.mlm_minutes > 0:
+        from apps.sentiment.data import containment_groups
+        from apps.sentiment.pretrain import warm_up_encoder
+
+        groups = containment_groups(train.texts)
+        whole = [train_ids[i] for i, g in enumerate(groups) if g == i]
+        warm = warm_up_encoder(model, whole, seconds=options.mlm_minutes * 60, batch_size=options.batch_size,
+                               lr=options.mlm_learning_rate, mask_id=tokenizer.mask_token_id, pad_id=wrapping.pad_id,
+                               first_regular=len(M.SPECIALS), seed=options.seed)
+        log(f"masked-LM warm-up: {warm['mlm_steps']} steps on {warm['mlm_texts']} whole texts in "
+            f"{warm['mlm_seconds']:.0f}s, loss {warm['mlm_loss']:.3f}")
     y_train = [labels.index(label) for label in train.labels]
     y_val = [labels.index(label) for label in val.labels]
 
     mask_id = tokenizer.mask_token_id if base_dir is None else None
-    loop = _Loop(model, options, lr, wrapping.pad_id, run_dir, mask_id)
+    budget = options.max_minutes - options.mlm_minutes if options.max_minutes else None
+    loop = _Loop(model, options, lr, wrapping.pad_id, run_dir, mask_id, budget)
     state = loop.run(train_ids, y_train, val_ids, y_val)
     log(f"trained {state['steps']} steps in {state['seconds']:.0f}s ({state['stopped']}); best validation accuracy "
         f"{state['best_accuracy']:.4f} at step {state['best_step']}")
@@ -181,7 +201,7 @@ def fit_and_save(train: LabelledTexts, val: LabelledTexts, options: SentimentOpt
     metrics = calibrate(model, val_ids, y_val, wrapping.pad_id)
     log(f"calibration: temperature {metrics['temperature']:.3f}; validation ECE {metrics['ece_before']:.4f} -> "
         f"{metrics['ece_after']:.4f}, NLL {metrics['nll_before']:.4f} -> {metrics['nll_after']:.4f}")
-    metrics.update({k: v for k, v in state.items() if k != "best_state"}, architecture=architecture, parameters=params,
+    metrics.update(state, **warm, architecture=architecture, parameters=params,
                    learning_rate=lr, val_accuracy=round(state["best_accuracy"], 4))
     metadata = {
         "app": APP_NAME, "format": 1, "kind": "sequence-classifier", "labels": list(labels),
@@ -258,9 +278,9 @@ class _Loop:
     """The training loop: one object so the run's state is in one place."""
 
     def __init__(self, model: Any, options: SentimentOptions, lr: float, pad_id: int, run_dir: Path,
-                 mask_id: int | None = None) -> None:
+                 mask_id: int | None = None, budget_minutes: float | None = None) -> None:
         self.model, self.options, self.lr, self.pad_id, self.run_dir = model, options, lr, pad_id, run_dir
-        self.mask_id = mask_id
+        self.mask_id, self.budget_minutes = mask_id, budget_minutes
 
     def run(self, ids: list[list[int]], y: list[int], val_ids: list[list[int]], y_val: list[int]) -> dict[str, Any]:
         import torch
@@ -274,7 +294,7 @@ class _Loop:
         total = max(1, int(steps_per_epoch * o.epochs))
         if o.max_steps is not None:
             total = min(total, o.max_steps)
-        budget = o.max_minutes * 60 if o.max_minutes else None
+        budget = self.budget_minutes * 60 if self.budget_minutes else None
         optimizer = torch.optim.AdamW(_param_groups(model, o.weight_decay), lr=self.lr, betas=(0.9, 0.98))
         loss_fn = torch.nn.CrossEntropyLoss(label_smoothing=o.label_smoothing)
         log = MetricsLog(self.run_dir / "metrics.jsonl")
@@ -282,6 +302,7 @@ class _Loop:
         step, tokens, smoothed, stopped = 0, 0, None, "epochs"
         best: dict[str, Any] = {"accuracy": -1.0, "nll": math.inf, "step": 0, "state": None}
         evals_done, since_best = 0, 0
+        ema = _Ema(model, o.ema_decay) if o.ema_decay > 0 else None
         model.train()
         with _Progress(total, enabled=o.progress) as bar:
             while stopped == "epochs":
@@ -298,24 +319,26 @@ class _Loop:
                     loss.backward()
                     torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
                     optimizer.step()
+                    if ema is not None:
+                        ema.update()
                     step += 1
                     tokens += int(mask.sum())
                     smoothed = loss.item() if smoothed is None else 0.95 * smoothed + 0.05 * loss.item()
                     elapsed = time.perf_counter() - started
-                    if budget is not None and step == 20:  # re-plan the bar once the speed is known
-                        total = min(total, max(step + 1, int(step * budget / elapsed)))
-                        bar.set_total(total)
+                    if budget is not None and step % 200 == 20:  # the bar's end, once the speed is known
+                        bar.set_total(min(total, max(step + 1, int(step * budget / elapsed))))
                     bar.advance(step)
                     bar.show(loss=smoothed, tps=tokens / max(elapsed, 1e-9))
                     done = self._progress(step, total, started, budget)
                     if done >= (evals_done + 1) / o.evaluations or done >= 1.0:
                         evals_done = int(done * o.evaluations) if done < 1.0 else o.evaluations
-                        accuracy, nll = self._validate(val_ids, y_val)
+                        with ema.swapped() if ema is not None else contextlib.nullcontext():
+                            accuracy, nll = self._validate(val_ids, y_val)
+                            snapshot = {k: v.detach().clone() for k, v in model.state_dict().items()}
                         log.write({"step": step, "loss": smoothed, "val_loss": nll, "val_accuracy": accuracy,
                                    "seconds": round(elapsed, 1)})
                         if (accuracy, -nll) > (best["accuracy"], -best["nll"]):
-                            best = {"accuracy": accuracy, "nll": nll, "step": step,
-                                    "state": {k: v.detach().clone() for k, v in model.state_dict().items()}}
+                            best = {"accuracy": accuracy, "nll": nll, "step": step, "state": snapshot}
                             since_best = 0
                         else:
                             since_best += 1
@@ -349,6 +372,35 @@ class _Loop:
         self.model.train()
         target = torch.tensor(y_val)
         return float((logits.argmax(-1) == target).float().mean()), float(F.cross_entropy(logits, target))
+
+
+class _Ema:
+    """An exponential moving average of the weights, swapped in for validation and saving."""
+
+    def __init__(self, model: Any, decay: float) -> None:
+        self.params = [p for p in model.parameters() if p.requires_grad]
+        self.shadow = [p.detach().clone() for p in self.params]
+        self.decay = decay
+
+    def update(self) -> None:
+        import torch
+
+        with torch.no_grad():
+            torch._foreach_lerp_(self.shadow, [p.detach() for p in self.params], 1.0 - self.decay)
+
+    @contextlib.contextmanager
+    def swapped(self) -> Any:
+        import torch
+
+        with torch.no_grad():
+            live = [p.detach().clone() for p in self.params]
+            for p, s in zip(self.params, self.shadow):
+                p.copy_(s)
+            try:
+                yield
+            finally:
+                for p, v in zip(self.params, live):
+                    p.copy_(v)
 
 
 def _schedule(done: float, warmup: float = 0.05) -> float:
