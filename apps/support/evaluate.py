@@ -130,7 +130,12 @@ def score_support(
     bots = [SupportBot.open(model=m, settings=settings, policy=None) for m in models]
     try:
         train_cfg = bots[0].engine.metadata.get("train_config", {}) if bots else {}
-        options = ChatTrainingOptions(seed=seed if seed is not None else int(train_cfg.get("seed", 0)))
+        # The same curation as training (toxicity filter included): otherwise the split would
+        # differ and some held-out conversations would be ones the models learned from.
+        from appkit.safety import toxicity_filter
+
+        options = ChatTrainingOptions(seed=seed if seed is not None else int(train_cfg.get("seed", 0)),
+                                      is_toxic=toxicity_filter(settings))
         train, val, _ = prepare_conversations(read_history(data), options, log=lambda _: None)
         exchanges = held_out_exchanges(val)[:limit]
         if not exchanges:
