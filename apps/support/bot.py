@@ -112,18 +112,26 @@ class SupportBot:
         """The model's input for ``history`` (ending with the customer's turn).
 
         Oldest turns are dropped first until the prompt leaves room for a reply; the system
-        prompt (with the cases retrieved for what is left) is always kept.
+        prompt (with the cases retrieved for what is left) is always kept. When the customer's
+        last message alone does not leave room, fewer retrieved cases are shown (a long
+        message outweighs a second example); a message too long even then is the engine's to refuse.
         """
-        from apps.support.prompting import system_message
+        from apps.support.prompting import CASES_PER_PROMPT, system_message
 
         turns = [m for m in history if m["role"] != "system"]
         budget = self.engine.context_length - REPLY_ROOM
+        cases = CASES_PER_PROMPT
         while True:
-            system = system_message(self.prompts, self.company, turns, self.index)
+            system = system_message(self.prompts, self.company, turns, self.index, cases_per_prompt=cases)
             messages = [{"role": "system", "content": system.text}, *turns]
-            if len(turns) <= 1 or len(self.engine.prompt_ids(messages)) <= budget:
+            if len(self.engine.prompt_ids(messages)) <= budget:
                 return messages, system
-            turns = turns[1:]
+            if len(turns) > 1:
+                turns = turns[1:]
+            elif cases > 0 and self.index is not None:
+                cases -= 1
+            else:
+                return messages, system
 
     # -- stateless -------------------------------------------------------------------------
 

@@ -15,11 +15,12 @@ CASES_PER_PROMPT = 2
 
 
 def system_message(prompts: Prompts, company: str, messages: Sequence[dict[str, str]],
-                   index: CaseIndex | None, *, exclude_conversation: str | None = None) -> Rendered:
+                   index: CaseIndex | None, *, exclude_conversation: str | None = None,
+                   cases_per_prompt: int = CASES_PER_PROMPT) -> Rendered:
     """The system prompt for ``messages``, with the most similar past cases when ``index`` is given."""
     cases = []
-    if index is not None:
-        found = index.search(query_text(messages), CASES_PER_PROMPT, exclude_conversation=exclude_conversation)
+    if index is not None and cases_per_prompt > 0:
+        found = index.search(query_text(messages), cases_per_prompt, exclude_conversation=exclude_conversation)
         cases = [asdict(c) for c in found]
     return prompts.render(SYSTEM_TEMPLATE, company=company, cases=cases)
 

@@ -55,6 +55,26 @@ def test_long_conversations_drop_oldest_turns_but_keep_the_system_prompt(bot):
     assert len(bot.engine.prompt_ids(messages)) <= bot.engine.context_length - 128
 
 
+def test_a_long_message_is_shown_with_fewer_cases_rather_than_refused(bot):
+    from apps.support.prompting import system_message
+
+    budget = bot.engine.context_length - 128
+
+    def size(message: str, cases: int) -> int:
+        turn = [{"role": "user", "content": message}]
+        system = system_message(bot.prompts, bot.company, turn, bot.index, cases_per_prompt=cases)
+        return len(bot.engine.prompt_ids([{"role": "system", "content": system.text}, *turn]))
+
+    message = "where is my order"
+    while size(message + " please", 0) <= budget:
+        message += " please"
+    assert size(message, 2) > budget  # with both retrieved cases it would not fit
+    messages, _ = bot.prompt([{"role": "user", "content": message}])
+    assert messages[-1]["content"] == message
+    assert len(bot.engine.prompt_ids(messages)) <= budget
+    bot.engine.check_fits(messages)
+
+
 def test_asking_for_a_human_escalates_with_a_handoff_and_an_event(bot):
     conv = bot.start()
     turn = bot.stream(conv.id, "I want to talk to a real person")
