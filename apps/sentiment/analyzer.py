@@ -62,7 +62,9 @@ class SentimentAnalyzer:
         """
         from appkit.config import load_settings
         from appkit.models import resolve_model_path
+        from apps.sentiment.model import passive_cpu_threads
 
+        passive_cpu_threads()  # before resolve_device() imports torch
         settings = settings or load_settings()
         name, path = resolve_model_path("sentiment", model, settings, train_hint=TRAIN_HINT)
         return cls.load(path, name=name, device=options.pop("device", None) or settings.resolve_device(), **options)
@@ -71,8 +73,9 @@ class SentimentAnalyzer:
     def load(cls, path: str | Path, *, name: str | None = None, device: str = "cpu", batch_size: int = 64,
              threads: int | None = None) -> SentimentAnalyzer:
         """Load a saved classifier directory."""
-        from apps.sentiment.model import load_classifier
+        from apps.sentiment.model import load_classifier, passive_cpu_threads
 
+        passive_cpu_threads()
         if threads:
             import torch
 

@@ -97,7 +97,9 @@ def train_sentiment(data: str | Path, *, name: str | None = None, options: Senti
         ModelError: ``options.base`` is not a loadable causal LM.
     """
     from appkit.store import open_store
+    from apps.sentiment.model import passive_cpu_threads
 
+    passive_cpu_threads()
     settings = settings or load_settings()
     options = options or SentimentOptions()
     options.check()
