@@ -374,7 +374,8 @@ def save_classifier(model: Any, tokenizer: Any, data: LabelledData, out_dir: Pat
     """Write detoxify.ckpt + hf/ + safety.json to ``out_dir`` atomically (replacing it)."""
     import torch
 
-    from appkit.model.io import quiet_transformers, staged_directory, write_json_atomic
+    from appkit.files import write_json_atomic
+    from appkit.model.io import quiet_transformers, staged_directory
 
     quiet_transformers()
     out_dir = Path(out_dir)

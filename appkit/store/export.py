@@ -8,8 +8,6 @@ history, so what the bot said can become the next model's training data.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -18,6 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from appkit.errors import NotFoundError, StorageError
+from appkit.files import atomic_file
 from appkit.store.models import Conversation, Message
 
 # Conversations fetched per query: bounds memory on a large export.
@@ -33,25 +32,12 @@ def export_jsonl(session: Session, target: str | Iterable[int], path: Path) -> i
     ids = _resolve(session, target)
     written = 0
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        # Same directory as the target, so os.replace is a rename within one file system.
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    except OSError as e:
-        raise StorageError(f"cannot write export to {path}: {e.strerror or e}.") from None
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
+        with atomic_file(path, newline="\n") as f:
             for record in _records(session, ids):
                 f.write(json.dumps(record, ensure_ascii=False) + "\n")
                 written += 1
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp_name, path)
     except OSError as e:
-        Path(tmp_name).unlink(missing_ok=True)
         raise StorageError(f"cannot write export to {path}: {e.strerror or e}.") from None
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
     return written
 
 

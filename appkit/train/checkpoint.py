@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from appkit.errors import CheckpointError
+from appkit.files import atomic_file
 
 STATE_FILE = "state.pt"
 BEST_FILE = "best.pt"
@@ -17,17 +16,8 @@ def save_atomic(obj: Any, path: Path) -> None:
     """``torch.save`` to a temp file in the same directory, fsync, then rename over ``path``."""
     import torch
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_file(path, "wb") as f:
+        torch.save(obj, f)
 
 
 def load(path: Path) -> dict[str, Any]:

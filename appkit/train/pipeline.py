@@ -19,7 +19,7 @@ from typing import Any
 
 from appkit.data import Conversation, CurationReport, curate, split_conversations
 from appkit.errors import CheckpointError, TrainingError
-from appkit.model.io import write_json_atomic
+from appkit.files import write_json_atomic
 
 RUN_FILE = "run.json"
 

@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 import sys
-import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -21,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from appkit.errors import ConfigError, DataError
+from appkit.files import atomic_file
 from apps.sentiment.data import TEXT_COLUMNS, pick_column
 
 DELIMITED = {".csv": ",", ".tsv": "\t", ".tab": "\t"}
@@ -105,7 +104,7 @@ def analyze_file(analyzer: Any, path: str | Path, output: str | Path, *, text_co
                   if rows.columns else None)
         added = _added_columns(rows.columns or ["text"], analyzer)
         header = [*(rows.columns or ["text"]), *added]
-        with _atomic(output) as out, _Bar(path.stat().st_size, progress) as bar:
+        with atomic_file(output, newline="") as out, _Bar(path.stat().st_size, progress) as bar:
             writer = csv.writer(out, delimiter=DELIMITED.get(output.suffix.lower(), ","), lineterminator="\n")
             writer.writerow(header)
             for chunk in _chunks(rows.records, chunk_size):
@@ -249,26 +248,6 @@ def _count(summary: BatchSummary, line: int, result: Any) -> None:
             summary.truncated_lines.append(line)
 
 
-class _atomic:
-    """A text file written under a temporary name beside ``target`` and renamed on success."""
-
-    def __init__(self, target: Path) -> None:
-        self.target = target
-
-    def __enter__(self) -> Any:
-        self.target.parent.mkdir(parents=True, exist_ok=True)
-        fd, self.tmp = tempfile.mkstemp(dir=self.target.parent, prefix=f".{self.target.name}.", suffix=".tmp")
-        self.file = os.fdopen(fd, "w", encoding="utf-8", newline="")
-        return self.file
-
-    def __exit__(self, exc_type: object, *exc: object) -> None:
-        self.file.close()
-        if exc_type is None:
-            os.replace(self.tmp, self.target)
-        else:
-            Path(self.tmp).unlink(missing_ok=True)
-
-
 class _Bar:
     """A rich progress bar over the input's bytes, with rows done and ETA; silent when disabled or piped."""
 
@@ -318,15 +297,9 @@ def save_chart(summary: BatchSummary, path: Path) -> Path:
     ax.set_title(f"sentiment of {summary.analyzed:,} texts in {summary.source.name}", fontsize=10)
     ax.spines[["top", "right"]].set_visible(False)
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".png")
-    os.close(fd)
     try:
-        fig.savefig(tmp, format="png")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        with atomic_file(path, "wb") as f:
+            fig.savefig(f, format="png")
     finally:
         plt.close(fig)
     return path

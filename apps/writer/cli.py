@@ -106,7 +106,7 @@ def write_command(
         typer.echo(f"[{which}{d.words} words (target {target}, {error:+.0%}); document {d.document_id}; "
                    f"model {d.model_name}; safety: {d.safety}]", err=True)
     if out is not None:
-        from appkit.model.io import write_text_atomic
+        from appkit.files import write_text_atomic
 
         write_text_atomic(out, "\n\n---\n\n".join(d.text for d in drafts) + "\n")
         typer.echo(f"[written to {out}]", err=True)

@@ -69,7 +69,7 @@ def test_variants_are_printed_and_written_together(capsys, writer_settings, tmp_
 def test_an_interrupted_write_leaves_the_old_out_file_whole(tmp_path, monkeypatch):
     import os
 
-    from appkit.model.io import write_text_atomic
+    from appkit.files import write_text_atomic
 
     target = tmp_path / "draft.md"
     target.write_text("old", encoding="utf-8")
