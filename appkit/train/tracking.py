@@ -11,6 +11,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -28,18 +29,20 @@ class TrackedRun:
     run_id: int
     registered: bool = field(default=False, init=False)
 
-    def register(self, trained: TrainedModel, *, data: dict[str, Any] | None = None, metrics: dict[str, Any] | None = None) -> None:
-        """Finish the run and make ``trained`` the app's active model."""
+    def register(self, trained: TrainedModel, *, data: dict[str, Any] | None = None) -> None:
+        """Finish the run and make ``trained`` (a language model) the app's active model."""
+        self.finish(trained.path, base=trained.base, preset=trained.preset, params=trained.parameters,
+                    metrics=trained.metrics, data={**trained.data, **(data or {})})
+
+    def finish(self, path: Path, *, base: str | None, preset: str | None, params: int | None,
+               metrics: dict[str, Any], data: dict[str, Any]) -> None:
+        """Finish the run and register the model saved at ``path`` as the app's active one."""
         from appkit.store import open_store
 
-        metrics = metrics if metrics is not None else trained.metrics
         with open_store(self.settings) as store:
             store.finish_run(self.run_id, "finished", metrics=metrics, model_name=self.name)
-            store.register_model(
-                self.name, self.app, str(trained.path), base=trained.base, preset=trained.preset,
-                params=trained.parameters, metrics=metrics, data={**trained.data, **(data or {})},
-                status="active", replace=True,
-            )
+            store.register_model(self.name, self.app, str(path), base=base, preset=preset, params=params,
+                                 metrics=metrics, data=data, status="active", replace=True)
         self.registered = True
 
 
@@ -49,12 +52,13 @@ def run_name(app: str, name: str | None) -> str:
 
 
 @contextmanager
-def tracked_run(settings: Settings, app: str, name: str, config: dict[str, Any]) -> Iterator[TrackedRun]:
+def tracked_run(settings: Settings, app: str, name: str, config: dict[str, Any],
+                data_fingerprint: str | None = None) -> Iterator[TrackedRun]:
     """A run row for the duration of the block: failed/interrupted if the block raises."""
     from appkit.store import open_store
 
     with open_store(settings) as store:
-        run = store.start_run(app, name, config=config)
+        run = store.start_run(app, name, config=config, data_fingerprint=data_fingerprint)
     tracked = TrackedRun(settings, app, name, run.id)
     try:
         yield tracked

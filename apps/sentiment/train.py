@@ -96,7 +96,8 @@ def train_sentiment(data: str | Path, *, name: str | None = None, options: Senti
         ConfigError: an option is out of range.
         ModelError: ``options.base`` is not a loadable causal LM.
     """
-    from appkit.store import open_store
+    from appkit.models import resolve_base
+    from appkit.train.tracking import run_name, tracked_run
     from apps.sentiment.model import passive_cpu_threads
 
     passive_cpu_threads()
@@ -112,38 +113,19 @@ def train_sentiment(data: str | Path, *, name: str | None = None, options: Senti
     if len(train.texts) < 4 or not val.texts:
         raise TrainingError(f"{labelled.source}: {len(train.texts)} training and {len(val.texts)} validation texts; "
                             "at least 4 and 1 are needed.")
-    base_dir = _base_dir(options.base, settings) if options.base else None
-    name = name or time.strftime(f"{APP_NAME}-%Y%m%d-%H%M%S")
+    base_dir = resolve_base(options.base, settings) if options.base else None
+    name = run_name(APP_NAME, name)
     data_info = {"path": str(data), "rows": len(labelled.texts), "train": len(train.texts), "val": len(val.texts),
                  "labels": {label: counts[label] for label in labelled.classes}, "text_col": labelled.text_col,
                  "label_col": labelled.label_col, "renamed": labelled.renamed, "fingerprint": labelled.fingerprint()}
-    with open_store(settings) as store:
-        run = store.start_run(APP_NAME, name, config={"data": str(data), "options": asdict(options)},
-                              data_fingerprint=data_info["fingerprint"])
-    try:
+    config = {"data": str(data), "options": asdict(options)}
+    with tracked_run(settings, APP_NAME, name, config, data_fingerprint=data_info["fingerprint"]) as run:
         path, metrics = fit_and_save(train, val, options, base_dir=base_dir, out_dir=settings.models_dir / name,
                                      run_dir=settings.runs_dir / name, data_info=data_info, log=log)
-    except BaseException as e:
-        with open_store(settings) as store:
-            store.finish_run(run.id, "interrupted" if isinstance(e, KeyboardInterrupt) else "failed")
-        raise
-    with open_store(settings) as store:
-        store.finish_run(run.id, "finished", metrics=metrics, model_name=name)
-        store.register_model(name, APP_NAME, str(path), base=str(base_dir) if base_dir else None,
-                             preset=metrics["architecture"], params=metrics["parameters"], metrics=metrics,
-                             data=data_info, status="active", replace=True)
+        run.finish(path, base=str(base_dir) if base_dir else None, preset=metrics["architecture"],
+                   params=metrics["parameters"], metrics=metrics, data=data_info)
     log(f"saved {path} and made it the active sentiment model")
     return TrainedSentiment(name, path, labelled.classes, metrics, data_info)
-
-
-def _base_dir(base: str, settings: Settings) -> Path:
-    """A --base given as a directory or a registered model name."""
-    from appkit.models import resolve_model_path
-
-    try:
-        return resolve_model_path(APP_NAME, base, settings)[1]
-    except ModelError as e:
-        raise ModelError(f"--base {base}: {e}") from None
 
 
 def fit_and_save(train: LabelledTexts, val: LabelledTexts, options: SentimentOptions, *, base_dir: Path | None,
