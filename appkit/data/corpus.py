@@ -35,6 +35,7 @@ KNOWN_SUFFIXES = ", ".join(sorted({*TEXT_SUFFIXES, *FORMATS}))
 class CorpusReport:
     """What ``read_corpus`` read, and what it skipped and why."""
 
+    paths: list[str] = field(default_factory=list)  # the files and folders asked for, as given
     files: Counter[str] = field(default_factory=Counter)  # format -> files read
     documents: int = 0
     characters: int = 0
@@ -68,7 +69,7 @@ def read_corpus(
     items = [paths] if isinstance(paths, (str, PathLike)) else list(paths)
     if not items:
         raise DataError("no corpus given: pass one or more files or folders of text.")
-    report = CorpusReport()
+    report = CorpusReport(paths=[str(item) for item in items])
     documents: list[Document] = []
     for item in items:
         for path in _files(Path(item), report):

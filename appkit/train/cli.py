@@ -36,5 +36,5 @@ def pretrain_command(
     options = training_options(settings, preset=preset, base=base, finetune="full", max_minutes=max_minutes,
                                max_steps=max_steps, epochs=epochs, batch_size=batch_size,
                                learning_rate=learning_rate, seed=seed, compile=compile)
-    pretrain(corpus, name=name, options=options, text_col=text_col, resume=resume,  # type: ignore[arg-type]
-             settings=settings, log=typer.echo)
+    pretrain(corpus, name=name, options=options, text_col=text_col, resume=resume, settings=settings,
+             log=typer.echo)

@@ -7,9 +7,13 @@ identical, and ``training_options`` turns them into a ``ChatTrainingOptions``.
 
 from __future__ import annotations
 
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
+
+if TYPE_CHECKING:
+    from appkit.config import Settings
+    from appkit.train.pipeline import ChatTrainingOptions
 
 Preset = Annotated[str, typer.Option("--preset", help="Model size: auto, nano, tiny, small, base.")]
 Base = Annotated[Optional[str], typer.Option(
@@ -28,16 +32,16 @@ Compile = Annotated[bool, typer.Option("--compile", help="torch.compile the mode
 
 
 def training_options(
-    settings: object, *, preset: str = "auto", base: str | None = None, finetune: str = "lora",
+    settings: Settings, *, preset: str = "auto", base: str | None = None, finetune: str = "lora",
     max_minutes: float | None = None, max_steps: int | None = None, epochs: float = 10.0,
     batch_size: int | None = None, learning_rate: float | None = None, seed: int = 0, compile: bool = False,
-    **more: object,
-) -> object:
+    **more: Any,
+) -> ChatTrainingOptions:
     """A ``ChatTrainingOptions`` from the shared flags (``more``: the command's own fields)."""
     from appkit.train.pipeline import ChatTrainingOptions
 
     return ChatTrainingOptions(
         preset=preset, base=base, finetune=finetune, max_minutes=max_minutes, max_steps=max_steps, epochs=epochs,
         batch_size=batch_size, learning_rate=learning_rate, seed=seed, compile=compile,
-        device=settings.resolve_device(), **more,  # type: ignore[attr-defined, arg-type]
+        device=settings.resolve_device(), **more,
     )

@@ -64,7 +64,7 @@ def pretrain(
     def encode(tokenizer: Any, context: int) -> tuple[list[Any], list[Any]]:
         return encode_documents(tokenizer, train_docs, context), encode_documents(tokenizer, val_docs, context)
 
-    config = {"corpus": [str(c) for c in _as_list(corpus)], "options": options.as_config(), "resume": resume}
+    config = {"corpus": report.paths, "options": options.as_config(), "resume": resume}
     with tracked_run(settings, APP_NAME, name, config) as run:
         trained = train_language_model(
             [d.text for d in train_docs], encode,
@@ -99,7 +99,3 @@ def split_long_documents(documents: Sequence[Any], max_chars: int) -> list[Any]:
         parts.append(current)
         out.extend(replace(doc, id=f"{doc.id}#{i}", text=part) for i, part in enumerate(parts))
     return out
-
-
-def _as_list(corpus: Any) -> list[Any]:
-    return [corpus] if isinstance(corpus, (str, PathLike)) else list(corpus)

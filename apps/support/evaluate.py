@@ -104,26 +104,6 @@ def evaluate_support(
     progress: Callable[[str, int, int], None] | None = None,
 ) -> EvalTable:
     """Score each of ``models`` (names or directories; None = the active one) and the baseline."""
-    rows = score_support(data, models, settings, limit=limit, seed=seed, progress=progress)
-    table = EvalTable(f"support on held-out {Path(data).name}",
-                      ["system", "n", "val ppl", "BLEU", "ROUGE-L", "intent acc."],
-                      data={"data": str(data), "rows": [r.as_dict() for r in rows]})
-    for r in rows:
-        table.rows.append([r.system, str(r.n), fmt(r.perplexity, ".2f"), f"{r.bleu:.1f}", f"{r.rouge_l:.3f}",
-                           fmt(r.intent_accuracy, ".1%")])
-    return table
-
-
-def score_support(
-    data: str | Path,
-    models: Sequence[str | None],
-    settings: Settings,
-    *,
-    limit: int | None = 300,
-    seed: int | None = None,
-    progress: Callable[[str, int, int], None] | None = None,
-) -> list[SystemScore]:
-    """One SystemScore per model, then the retrieval baseline's."""
     from apps.support.bot import SupportBot
     from apps.support.cases import CaseIndex, cases_from
 
@@ -161,10 +141,20 @@ def score_support(
         index = CaseIndex(cases_from(train))
         baseline = [(index.search(e.message, 1, min_score=0.0) or [None])[0] for e in exchanges]
         rows.append(score("retrieval baseline (TF-IDF)", [c.agent if c else "" for c in baseline], None))
-        return rows
+        return _table(data, rows)
     finally:
         for bot in bots:
             bot.close()
+
+
+def _table(data: str | Path, rows: Sequence[SystemScore]) -> EvalTable:
+    table = EvalTable(f"support on held-out {Path(data).name}",
+                      ["system", "n", "val ppl", "BLEU", "ROUGE-L", "intent acc."],
+                      data={"data": str(data), "rows": [r.as_dict() for r in rows]})
+    for r in rows:
+        table.rows.append([r.system, str(r.n), fmt(r.perplexity, ".2f"), f"{r.bleu:.1f}", f"{r.rouge_l:.3f}",
+                           fmt(r.intent_accuracy, ".1%")])
+    return table
 
 
 def _answers(bot: Any, exchanges: Sequence[Exchange], progress: Callable[[str, int, int], None] | None) -> list[str]:

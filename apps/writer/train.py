@@ -85,7 +85,7 @@ def train_writer(
     prompts = prompts_for(settings)
     template = prompts.render("writer/brief.j2", title="", format="blog", tone=None, words=0, tags=[],
                               written=0, tail="")
-    corpus_names = [str(c) for c in ([corpus] if isinstance(corpus, (str, PathLike)) else corpus)]
+    corpus_names = report.paths
     writer_meta: dict[str, Any] = {
         "template": template.name, "template_version": template.version, "holdout": holdout,
         "holdout_ids": [a.id for a in held_out], "formats": dict(formats), "corpus": corpus_names,
