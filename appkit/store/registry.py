@@ -230,6 +230,10 @@ def _activate(s: Session, entry: ModelEntry) -> None:
     # archiving the old one and then colliding on the one-active-per-app index. In id order:
     # two transactions locking the same rows in different orders deadlock (seen in the tests).
     s.execute(select(ModelEntry.id).where(ModelEntry.app == entry.app).order_by(ModelEntry.id).with_for_update())
+    # Re-read the entry now that its row is locked: it was loaded before the lock, and if another
+    # promotion archived it meanwhile, a stale "active" would make the assignment below a no-op
+    # that SQLAlchemy never writes, leaving the app with no active model (seen under load on PostgreSQL).
+    s.refresh(entry)
     # Archive before activating: the partial unique index is checked per statement.
     s.execute(
         update(ModelEntry)
