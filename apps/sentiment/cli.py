@@ -15,6 +15,8 @@ from typing import Any, Optional
 import typer
 from typer.core import TyperGroup
 
+from apps.sentiment.train import SentimentOptions
+
 
 class _TextByDefault(TyperGroup):
     """A group whose unknown first argument is the text for the ``text`` command."""
@@ -24,6 +26,8 @@ class _TextByDefault(TyperGroup):
             args = ["text", *args]
         return super().parse_args(ctx, args)
 
+
+_DEFAULTS = SentimentOptions()  # one source for the flags' defaults
 
 sentiment_app = typer.Typer(
     cls=_TextByDefault, no_args_is_help=True,
@@ -52,20 +56,20 @@ def train_command(
     name: Optional[str] = typer.Option(None, "--name", help="Model name (default: sentiment-<date>-<time>)."),
     max_minutes: Optional[float] = typer.Option(None, "--max-minutes", help="Stop training after this many minutes (the best weights are kept)."),
     max_steps: Optional[int] = typer.Option(None, "--max-steps", min=1, help="Stop after this many optimizer steps."),
-    epochs: float = typer.Option(4.0, "--epochs", help="Upper bound on passes over the data (early stopping may end sooner)."),
-    batch_size: int = typer.Option(64, "--batch-size", min=1),
-    learning_rate: Optional[float] = typer.Option(None, "--learning-rate", help="Default 2e-3 from scratch, 1e-4 on --base."),
-    hidden_size: int = typer.Option(192, "--hidden-size", min=16, help="Encoder width (from scratch)."),
-    layers: int = typer.Option(3, "--layers", min=1, help="Encoder layers (from scratch)."),
-    heads: int = typer.Option(3, "--heads", min=1, help="Attention heads (from scratch)."),
-    max_length: int = typer.Option(128, "--max-length", min=8, help="Tokens per text; longer texts keep their start and end."),
-    val_fraction: float = typer.Option(0.1, "--val-fraction", help="Share held out for early stopping and calibration."),
+    epochs: float = typer.Option(_DEFAULTS.epochs, "--epochs", help="Upper bound on passes over the data (early stopping may end sooner)."),
+    batch_size: int = typer.Option(_DEFAULTS.batch_size, "--batch-size", min=1),
+    learning_rate: Optional[float] = typer.Option(None, "--learning-rate", help="Default 1e-3 from scratch, 1e-4 on --base."),
+    hidden_size: int = typer.Option(_DEFAULTS.hidden_size, "--hidden-size", min=16, help="Encoder width (from scratch)."),
+    layers: int = typer.Option(_DEFAULTS.layers, "--layers", min=1, help="Encoder layers (from scratch)."),
+    heads: int = typer.Option(_DEFAULTS.heads, "--heads", min=1, help="Attention heads (from scratch)."),
+    max_length: int = typer.Option(_DEFAULTS.max_length, "--max-length", min=8, help="Tokens per text; longer texts keep their start and end."),
+    val_fraction: float = typer.Option(_DEFAULTS.val_fraction, "--val-fraction", help="Share held out for early stopping and calibration."),
     threads: Optional[int] = typer.Option(None, "--threads", min=1, help="CPU threads for torch (1 is fastest on a busy machine)."),
     seed: int = typer.Option(0, "--seed"),
     encoding: str = typer.Option("utf-8", "--encoding"),
 ) -> None:
     """Train a sentiment classifier on labelled texts, calibrate it and make it the active sentiment model."""
-    from apps.sentiment.train import SentimentOptions, train_sentiment
+    from apps.sentiment.train import train_sentiment
 
     options = SentimentOptions(base=base, hidden_size=hidden_size, layers=layers, heads=heads, max_length=max_length,
                                epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,

@@ -34,26 +34,29 @@ class SentimentOptions:
     """Choices for ``train_sentiment`` (the CLI's flags)."""
 
     base: str | None = None  # a causal LM saved by appkit: registered name or directory
-    hidden_size: int = 192
-    layers: int = 3
-    heads: int = 3
-    vocab_size: int = 16000
+    # The from-scratch defaults are the best of a sweep on SST-2 (67k phrases; dev accuracy,
+    # 3 seeds each): a small, heavily regularised encoder beats a bigger one, which overfits
+    # within 2 epochs (3x192, 16k vocabulary, dropout 0.1, no EMA: 79.1% mean; this: 81.1%).
+    hidden_size: int = 96
+    layers: int = 2
+    heads: int = 2
+    vocab_size: int = 8000
     max_length: int = 128  # tokens per text; longer ones keep head + tail (model.encode)
-    dropout: float = 0.1
-    epochs: float = 4.0
+    dropout: float = 0.3
+    epochs: float = 8.0
     batch_size: int = 64
-    learning_rate: float | None = None  # 2e-3 from scratch, 1e-4 on a base
+    learning_rate: float | None = None  # 1e-3 from scratch, 1e-4 on a base
     weight_decay: float = 0.01
     label_smoothing: float = 0.1
-    token_dropout: float = 0.0  # share of a text's tokens replaced by [MASK] in training (encoder only)
+    token_dropout: float = 0.15  # share of a text's tokens replaced by [MASK] in training (encoder only)
     mlm_minutes: float = 0.0  # masked-LM warm-up of the encoder on the training texts (pretrain.py), part of max_minutes
     mlm_learning_rate: float = 1e-3
-    ema_decay: float = 0.0  # validate and keep an exponential moving average of the weights (0: off)
+    ema_decay: float = 0.999  # validate and keep an exponential moving average of the weights (0: off)
     val_fraction: float = 0.1
     max_minutes: float | None = None
     max_steps: int | None = None
     evaluations: int = 10  # validations spread over the run (by steps or by time, whichever ends it)
-    patience: int = 3  # validations in a row without a better accuracy before stopping
+    patience: int = 4  # validations in a row without a better accuracy before stopping
     seed: int = 0
     threads: int | None = None  # torch CPU threads; None keeps torch's default
     progress: bool = True
@@ -150,7 +153,7 @@ def fit_and_save(train: LabelledTexts, val: LabelledTexts, options: SentimentOpt
                                 heads=options.heads, max_length=options.max_length, dropout=options.dropout,
                                 seed=options.seed)
         architecture = f"modernbert-{options.layers}x{options.hidden_size}"
-        lr = options.learning_rate or 2e-3
+        lr = options.learning_rate or 1e-3
     wrapping = M.wrapping_for(tokenizer, model, options.max_length)
     params = count_parameters(model)
     log(f"classifier: {architecture}, {params / 1e6:.2f}M parameters, vocabulary {len(tokenizer)}, context "
@@ -359,18 +362,26 @@ class _Loop:
 
 
 class _Ema:
-    """An exponential moving average of the weights, swapped in for validation and saving."""
+    """An exponential moving average of the weights, swapped in for validation and saving.
+
+    The decay ramps up as (1 + n) / (10 + n) over the first updates (TensorFlow's
+    ExponentialMovingAverage with num_updates): a short run on a small data set (a few dozen
+    steps) would otherwise validate and keep weights still 97% made of the random init.
+    """
 
     def __init__(self, model: Any, decay: float) -> None:
         self.params = [p for p in model.parameters() if p.requires_grad]
         self.shadow = [p.detach().clone() for p in self.params]
         self.decay = decay
+        self.updates = 0
 
     def update(self) -> None:
         import torch
 
+        self.updates += 1
+        decay = min(self.decay, (1 + self.updates) / (10 + self.updates))
         with torch.no_grad():
-            torch._foreach_lerp_(self.shadow, [p.detach() for p in self.params], 1.0 - self.decay)
+            torch._foreach_lerp_(self.shadow, [p.detach() for p in self.params], 1.0 - decay)
 
     @contextlib.contextmanager
     def swapped(self) -> Any:
