@@ -152,7 +152,7 @@ def evaluate(
 
 @models_cli.command("list")
 def models_list(ctx: typer.Context, app: Optional[str] = typer.Option(None, "--app", help="Only this app's models.")) -> None:
-    """Trained models with preset, size, data, validation perplexity and date."""
+    """Trained models with preset, size, data, validation figure (perplexity or accuracy) and date."""
     from rich.console import Console
     from rich.table import Table
 
@@ -163,17 +163,24 @@ def models_list(ctx: typer.Context, app: Optional[str] = typer.Option(None, "--a
     if not records:
         typer.echo("no models yet: train one with `appkit train-support --history tickets.csv`.")
         return
-    table = Table("name", "app", "status", "preset", "params", "data", "val ppl", "trained", box=None)
+    table = Table("name", "app", "status", "preset", "params", "data", "validation", "trained", box=None)
     for r in records:
         metrics, data = r.metrics or {}, r.data or {}
         params = f"{r.params / 1e6:.1f}M" if r.params else "-"
         table.add_row(
             r.name, r.app, "[green]active[/]" if r.status == "active" else r.status, r.preset or "-", params,
-            _data_summary(data),
-            f"{metrics['val_perplexity']:.2f}" if metrics.get("val_perplexity") else "-",
-            r.created_at.strftime("%Y-%m-%d %H:%M"),
+            _data_summary(data), _validation_summary(metrics), r.created_at.strftime("%Y-%m-%d %H:%M"),
         )
     Console().print(table)
+
+
+def _validation_summary(metrics: dict[str, object]) -> str:
+    """A model's headline validation figure: perplexity for language models, accuracy for classifiers."""
+    if metrics.get("val_perplexity"):
+        return f"ppl {float(metrics['val_perplexity']):.2f}"  # type: ignore[arg-type]
+    if metrics.get("val_accuracy") is not None:
+        return f"acc {float(metrics['val_accuracy']):.1%}"  # type: ignore[arg-type]
+    return "-"
 
 
 def _data_summary(data: dict[str, object]) -> str:

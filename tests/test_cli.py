@@ -35,7 +35,7 @@ def test_train_list_ask_and_continue(capsys, appkit_home, toy_history):
     assert code == 0, err
     assert "curated 160" in out and "validation loss" in out and "active support model" in out
     code, out, _ = run(capsys, "models", "list")
-    assert code == 0 and "cli-bot" in out and "active" in out and "nano" in out
+    assert code == 0 and "cli-bot" in out and "active" in out and "nano" in out and "ppl " in out
     code, out, err = run(capsys, "ask", "--temperature", "0", "where is my order?")
     assert code == 0, err
     assert out.strip() and "conversation 1" in err

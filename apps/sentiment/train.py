@@ -120,7 +120,8 @@ def train_sentiment(data: str | Path, *, name: str | None = None, options: Senti
     name = run_name(APP_NAME, name)
     data_info = {"path": str(data), "rows": len(labelled.texts), "train": len(train.texts), "val": len(val.texts),
                  "labels": {label: counts[label] for label in labelled.classes}, "text_col": labelled.text_col,
-                 "label_col": labelled.label_col, "renamed": labelled.renamed, "fingerprint": labelled.fingerprint()}
+                 "label_col": labelled.label_col, "renamed": labelled.renamed, "fingerprint": labelled.fingerprint(),
+                 "summary": f"{len(labelled.texts)} texts ({Path(data).name})"}
     config = {"data": str(data), "options": asdict(options)}
     with tracked_run(settings, APP_NAME, name, config, data_fingerprint=data_info["fingerprint"]) as run:
         path, metrics = fit_and_save(train, val, options, base_dir=base_dir, out_dir=settings.models_dir / name,

@@ -276,6 +276,7 @@ def test_binary_numeric_labels_train_and_register(appkit_home: Path, tmp_path: P
     assert "0 -> negative, 1 -> positive" in out and "ECE" in out and "active sentiment model" in out
     code, out, _ = run(capsys, "models", "list", "--app", "sentiment")
     assert "binary" in out and "active" in out
+    assert "120 texts" in out and "acc " in out  # what it learned from, its validation accuracy
     assert (appkit_home / "runs" / "binary" / "metrics.jsonl").read_text().strip()
 
 
