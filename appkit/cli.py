@@ -106,14 +106,17 @@ def chat(
 @cli.command("eval")
 def evaluate(
     ctx: typer.Context,
-    data: Path = typer.Option(..., "--data", help="The history the model was trained on; its held-out split is scored."),
+    data: Path = typer.Option(..., "--data", help="Support/writer: the data the model was trained on (its held-out part is scored). Sentiment: a labelled test file."),
     app: str = typer.Option("support", "--app"),
     model: Optional[list[str]] = typer.Option(None, "--model", help="Model name or directory; repeat to compare (default: active)."),
-    limit: int = typer.Option(300, "--limit", min=1, help="Score at most this many held-out conversations."),
+    limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Score at most this many held-out items (default: 300 conversations or articles; every sentiment text)."),
     json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the table as JSON here."),
     other: Optional[Path] = typer.Option(None, "--other", help="Writer: text in another voice, whose perplexity is compared with the brand's."),
+    text_col: Optional[str] = typer.Option(None, "--text-col", help="Sentiment: the text column of the test file."),
+    label_col: Optional[str] = typer.Option(None, "--label-col", help="Sentiment: the label column of the test file."),
 ) -> None:
-    """Score models on held-out data (support: perplexity, BLEU, ROUGE-L, intent accuracy vs. a retrieval baseline)."""
+    """Score models on held-out data (support: perplexity, BLEU, ROUGE-L, intent accuracy vs. a retrieval baseline;
+    writer: voice perplexity and length control; sentiment: accuracy, macro F1 and calibration vs. the majority class)."""
     import json
 
     from rich.console import Console
@@ -134,9 +137,10 @@ def evaluate(
                 tasks[name] = bar.add_task(name, total=total)
             bar.update(tasks[name], completed=done)
 
-        extra = {"other": other} if other is not None else {}
-        result = target.evaluate(data=data, models=list(model or [None]), settings=_settings(ctx), limit=limit,
-                                 progress=progress, **extra)
+        given = {"other": other, "limit": limit, "text_col": text_col, "label_col": label_col}
+        extra = {key: value for key, value in given.items() if value is not None}  # else each app's default
+        result = target.evaluate(data=data, models=list(model or [None]), settings=_settings(ctx), progress=progress,
+                                 **extra)
     table = Table(*result.columns, title=result.title)
     for row in result.rows:
         table.add_row(*row)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -25,6 +26,11 @@ class SentimentApp:
         from apps.sentiment.analyzer import SentimentAnalyzer
 
         return SentimentAnalyzer.open(model, settings=settings, **options)
+
+    def evaluate(self, *, data: str | Path, models: list[str | None], settings: Settings, **kwargs: Any) -> Any:
+        from apps.sentiment.evaluate import evaluate_sentiment
+
+        return evaluate_sentiment(data, models, settings, **kwargs)
 
     def train(self, **kwargs: Any) -> Any:
         from apps.sentiment.train import train_sentiment

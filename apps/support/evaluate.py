@@ -102,6 +102,7 @@ def evaluate_support(
     limit: int | None = 300,
     seed: int | None = None,
     progress: Callable[[str, int, int], None] | None = None,
+    **_: Any,
 ) -> EvalTable:
     """Score each of ``models`` (names or directories; None = the active one) and the baseline."""
     from apps.support.bot import SupportBot

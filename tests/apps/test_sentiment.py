@@ -222,6 +222,27 @@ def test_one_text_from_the_command_line(env: Path, capsys: Any) -> None:
     assert code == 0 and "--chunk-size" in out
 
 
+def test_eval_scores_a_labelled_file_against_the_majority_class(env: Path, tmp_path: Path, capsys: Any) -> None:
+    test = write_csv(tmp_path / "test.csv", sentences(60, seed=77))
+    code, out, err = run(capsys, "eval", "--app", "sentiment", "--data", str(test))
+    assert code == 0, err
+    model, floor = json.loads(out.strip().splitlines()[-1])["rows"]
+    assert model["system"] == "toy-sentiment" and model["texts"] == 60 and model["accuracy"] >= 0.9
+    assert 0 <= model["ece"] < 0.5 and sum(map(sum, model["confusion"])) == 60
+    assert floor["system"].startswith("majority class (") and floor["accuracy"] == pytest.approx(1 / 3)
+    assert "true label -> predicted" in out and "not a test" not in out
+
+
+def test_eval_flags_training_data_and_refuses_unknown_labels(env: Path, tmp_path: Path, capsys: Any) -> None:
+    seen = write_csv(tmp_path / "labeled.csv", sentences(240, seed=0))  # the very rows the model learned from
+    code, out, err = run(capsys, "eval", "--app", "sentiment", "--data", str(seen), "--limit", "50")
+    assert code == 0, err
+    assert "is the data this model was trained on" in out and json.loads(out.strip().splitlines()[-1])["rows"][0]["texts"] == 50
+    odd = write_csv(tmp_path / "odd.csv", [("so so", "meh"), ("the app was great", "positive")])
+    code, _, err = run(capsys, "eval", "--app", "sentiment", "--data", str(odd))
+    assert code != 0 and "'meh'" in err and "negative, neutral, positive" in err and "Traceback" not in err
+
+
 def test_no_model_yet_says_how_to_train_one(appkit_home: Path, capsys: Any) -> None:
     code, _, err = run(capsys, "sentiment", "hello")
     assert code == 1 and "no sentiment model is trained yet" in err and "appkit sentiment train" in err
@@ -277,7 +298,28 @@ def test_binary_numeric_labels_train_and_register(appkit_home: Path, tmp_path: P
     code, out, _ = run(capsys, "models", "list", "--app", "sentiment")
     assert "binary" in out and "active" in out
     assert "120 texts" in out and "acc " in out  # what it learned from, its validation accuracy
+    held_out = [(t, {"negative": "0", "positive": "1"}[y]) for t, y in sentences(40, seed=9, labels=("negative", "positive"))]
+    test = write_csv(tmp_path / "dev.tsv", held_out, header=("sentence", "label"), delimiter="\t")
+    code, out, err = run(capsys, "eval", "--app", "sentiment", "--model", "binary", "--data", str(test))
+    assert code == 0, err  # the file's 0/1 are read as the model's negative/positive
+    assert json.loads(out.strip().splitlines()[-1])["rows"][1]["system"] in ("majority class (negative)",
+                                                                              "majority class (positive)")
     assert (appkit_home / "runs" / "binary" / "metrics.jsonl").read_text().strip()
+
+
+def test_eval_reads_a_test_files_numbers_as_the_training_files_were(appkit_home: Path, tmp_path: Path,
+                                                                     capsys: Any) -> None:
+    as_number = {"negative": "-1", "neutral": "0", "positive": "1"}
+    rows = [(t, as_number[y]) for t, y in sentences(90, seed=4)]
+    code, _, err = run(capsys, "sentiment", "train", "--data", str(write_csv(tmp_path / "train.csv", rows)),
+                       "--max-steps", "20", "--hidden-size", "32", "--layers", "1", "--heads", "2", "--name", "three")
+    assert code == 0, err
+    # Alone, 0/1 would read as negative/positive; for this model 0 is neutral and 1 positive.
+    only_two = [(t, as_number[y]) for t, y in sentences(20, seed=5, labels=("neutral", "positive"))]
+    code, out, err = run(capsys, "eval", "--app", "sentiment", "--data", str(write_csv(tmp_path / "t.csv", only_two)))
+    assert code == 0, err
+    confusion = json.loads(out.strip().splitlines()[-1])["rows"][0]["confusion"]  # rows: negative, neutral, positive
+    assert [sum(row) for row in confusion] == [0, 10, 10]
 
 
 @pytest.fixture
