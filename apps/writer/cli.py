@@ -39,6 +39,8 @@ def train_writer_command(
     holdout: float = typer.Option(0.1, "--holdout", help="Share of the newest articles kept out of training, "
                                   "for `appkit eval --app writer` (0 = train on all)."),
     text_col: Optional[str] = typer.Option(None, "--text-col", help="The text column of CSV/JSONL corpora."),
+    keep_links: bool = typer.Option(False, "--keep-links", help="Train on link addresses, images and HTML as written "
+                                    "(default: links keep only their words, so drafts hold no made-up addresses)."),
 ) -> None:
     """Learn a brand's voice from its own articles and make it the active writer model."""
     from appkit.config import settings_from
@@ -49,8 +51,8 @@ def train_writer_command(
         settings, preset=preset, base=base, finetune=finetune, max_minutes=max_minutes, max_steps=max_steps,
         epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, seed=seed, compile=compile,
     )
-    train_writer(corpus, name=name, options=options, holdout=holdout, text_col=text_col, resume=resume,
-                 settings=settings, log=typer.echo)
+    train_writer(corpus, name=name, options=options, holdout=holdout, text_col=text_col, keep_links=keep_links,
+                 resume=resume, settings=settings, log=typer.echo)
 
 
 def write_command(

@@ -57,13 +57,16 @@ def evaluate_writer(
     from apps.writer.writer import Writer
 
     documents, _ = read_corpus(data)
-    articles, _ = articles_from(documents)
     other_docs = read_corpus(other)[0] if other is not None else None
     rows: list[dict[str, Any]] = []
     for model in models:
         writer = Writer.open(model=model, settings=settings, policy=None)
         try:
-            held_ids = set(writer.engine.metadata.get("writer", {}).get("holdout_ids") or [])
+            trained = writer.engine.metadata.get("writer", {})
+            # Models from before link stripping kept links: "keep_links" absent means True.
+            keep_links = trained.get("keep_links", True)
+            articles, _ = articles_from(documents, keep_links=keep_links)
+            held_ids = set(trained.get("holdout_ids") or [])
             held_out = [a for a in articles if a.id in held_ids][:limit]
             if not held_out:
                 raise DataError(
@@ -74,7 +77,7 @@ def evaluate_writer(
             row["brand_perplexity"] = perplexity(writer, held_out)
             if other_docs is not None:
                 words = int(statistics.median(a.words for a in held_out))
-                pieces = chunk_documents(other_docs, words, limit=len(held_out))
+                pieces = chunk_documents(other_docs, words, limit=len(held_out), keep_links=keep_links)
                 if not pieces:
                     raise DataError(f"{other}: no piece of {words // 2}+ words to compare with.")
                 row["other_pieces"] = len(pieces)

@@ -33,6 +33,7 @@ def train_writer(
     options: ChatTrainingOptions | None = None,
     holdout: float = HOLDOUT,
     text_col: str | None = None,
+    keep_links: bool = False,
     resume: bool = False,
     settings: Settings | None = None,
     log: Callable[[str], None] = print,
@@ -46,6 +47,8 @@ def train_writer(
         options: preset, budgets, base, device ...
         holdout: share of the newest articles kept out of training for evaluation (0 = none).
         text_col: the text column of tables.
+        keep_links: train on link and image addresses and HTML as written (by default links keep
+            only their words: a small model invents addresses).
 
     Raises:
         DataError: no readable corpus, or no usable article in it.
@@ -64,7 +67,7 @@ def train_writer(
     options = options or ChatTrainingOptions(device=settings.resolve_device())
     documents, report = read_corpus(corpus, text_col=text_col)
     log(report.summary())
-    articles, short = articles_from(documents)
+    articles, short = articles_from(documents, keep_links=keep_links)
     rest, held_out = holdout_split(articles, holdout)
     if len(rest) < 2:
         raise DataError(
@@ -89,6 +92,7 @@ def train_writer(
     writer_meta: dict[str, Any] = {
         "template": template.name, "template_version": template.version, "holdout": holdout,
         "holdout_ids": [a.id for a in held_out], "formats": dict(formats), "corpus": corpus_names,
+        "keep_links": keep_links,  # evaluation cleans held-out articles the same way
     }
 
     def encode(tokenizer: Any, context: int) -> tuple[list[Any], list[Any]]:
@@ -100,7 +104,8 @@ def train_writer(
         log(f"briefs -> articles: {len(train_ex)} training parts from {len(train)} articles "
             f"(context {context}; {writer_meta['tokens_per_word']:.2f} tokens per word)")
         return train_ex, encode_articles(val, tokenizer, prompts, context)
-    config = {"corpus": corpus_names, "options": options.as_config(), "holdout": holdout, "resume": resume}
+    config = {"corpus": corpus_names, "options": options.as_config(), "holdout": holdout, "keep_links": keep_links,
+              "resume": resume}
     with tracked_run(settings, APP_NAME, name, config) as run:
         trained = train_language_model(
             [a.text for a in train], encode,

@@ -44,10 +44,28 @@ def test_articles_take_title_tags_date_and_a_format_from_front_matter_or_the_tex
 
 
 def test_liquid_links_keep_their_target_and_short_documents_are_not_articles():
-    a = article_from(Document("x", 'See [us]({{ "/about/" | url }}). {% include x.html %}Done.', "x.md", {"title": "T"}))
-    assert a.text == "See [us](/about/). Done."
+    doc = Document("x", 'See [us]({{ "/about/" | url }}). {% include x.html %}Done.', "x.md", {"title": "T"})
+    assert article_from(doc, keep_links=True).text == "See [us](/about/). Done."
+    assert article_from(doc).text == "See us. Done."
     with pytest.raises(Exception, match="no usable article"):
         articles_from([Document("a", "too short", "posts/a.md")])
+
+
+def test_links_keep_their_words_and_lose_addresses_images_and_html():
+    body = (
+        'Read [our guide](https://example.com/a-b-c "Guide") at https://x.io/y.\n'
+        "![team photo](/img/team.png)\n"
+        "See <https://github.com/18f/notalone> and [the docs][1].<br>\n"
+        '<div class="embed"><iframe src="//speakerdeck.com/p/1"></iframe></div>\n\n'
+        "[1]: https://docs.example.com\n"
+        "Email [us](mailto:team@example.gov) or visit www.example.gov. Keep **this** and a < b > c."
+    )
+    text = article_from(Document("x", body, "x.md", {"title": "T"})).text
+    for gone in ("http", "www.", "mailto", ".png", "<br>", "iframe", "div", "](", "[1]"):
+        assert gone not in text
+    for kept in ("Read our guide at", "See and the docs.", "Email us or visit.", "Keep **this** and a < b > c."):
+        assert kept in text
+    assert article_from(Document("x", body, "x.md", {"title": "T"}), keep_links=True).text.count("https://") == 4
 
 
 def test_word_counts_ignore_link_targets_urls_and_markup():
