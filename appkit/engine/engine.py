@@ -104,6 +104,14 @@ class _Request:
     submitted: float = field(default_factory=time.perf_counter)
 
 
+def cache_kwarg(model: Any) -> str:
+    """The name ``model.forward`` takes its KV cache by: ``cache`` since transformers 5.24 (where
+    ``past_key_values`` still works but warns on every call), ``past_key_values`` before."""
+    import inspect
+
+    return "cache" if "cache" in inspect.signature(type(model).forward).parameters else "past_key_values"
+
+
 class Engine:
     """Streams replies from one loaded causal LM."""
 
@@ -116,6 +124,7 @@ class Engine:
         self.gather_s = 0.005
         self.metadata = metadata or {}
         self.device = next(model.parameters()).device
+        self._cache_kwarg = cache_kwarg(model)
         self.context_length = int(getattr(model.config, "max_position_embeddings", 2048))
         vocab = tokenizer.get_vocab()
         # Stop on end-of-turn and on any role token (a model must never speak for the user).
@@ -275,7 +284,7 @@ class Engine:
                 # A full (n, T) mask only when the batch has padding; a single prompt needs none.
                 attn = mask if bool((mask == 0).any()) else None
                 logits = self.model(input_ids=step_ids, attention_mask=attn, position_ids=step_pos,
-                                    past_key_values=cache, use_cache=True, logits_to_keep=1).logits[:, -1, :]
+                                    use_cache=True, logits_to_keep=1, **{self._cache_kwarg: cache}).logits[:, -1, :]
                 logprobs = torch.log_softmax(logits.float(), dim=-1)  # (n_active, V), for confidence
                 next_ids: list[int] = []
                 keep: list[int] = []

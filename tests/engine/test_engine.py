@@ -41,6 +41,15 @@ def test_reply_is_on_topic_and_stops_at_end_of_turn(engine):
     assert reply.stats.time_to_first_token_s > 0 and reply.stats.completion_tokens > 3
 
 
+def test_generation_prints_no_library_warnings(engine):
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:  # catches the worker thread's too: the filters are global
+        warnings.simplefilter("always")
+        engine.reply(ORDER, GREEDY)
+    assert [str(w.message) for w in caught] == []
+
+
 def test_stream_yields_pieces_that_join_to_the_reply(engine):
     stream = engine.stream(ORDER, GREEDY)
     pieces = list(stream)
