@@ -23,8 +23,11 @@ from apps.writer.brief import count_words
 
 LOW, HIGH = 0.8, 1.2
 # A sentence ends at . ! ? or … (closing quotes, brackets and Markdown emphasis included) followed
-# by whitespace, or at a line break.
-_UNIT_END = re.compile(r"[.!?\u2026]+[\"'”’)\]*_]*\s+|\n+")
+# by whitespace; a unit also ends at a blank line (a paragraph or heading ends) and before a list
+# item, heading or quote. A lone line break is not an end: Markdown blogs wrap lines inside
+# sentences (18F's posts do), and ending there left drafts stopping mid-sentence ("... we were
+# able to improve our").
+_UNIT_END = re.compile(r"[.!?\u2026]+[\"'”’)\]*_]*\s+|\n[ \t]*\n\s*|\n(?=[ \t]*(?:[-*+][ \t]|\d+[.)][ \t]|#|>))")
 
 
 @dataclass(frozen=True)

@@ -100,6 +100,15 @@ def test_draft_text_ends_at_a_sentence_past_the_target_and_never_past_120_percen
     assert early.end_part("end_of_turn") == "" and not early.done  # short of 80%: keep writing
 
 
+def test_a_wrapped_line_is_not_a_place_to_end_a_draft():
+    d = DraftText(LengthPlan(10))
+    out = "".join(d.feed(p) for p in ["Alpha beta gamma delta. ", "One two three four five six\n", "seven. More words."])
+    assert d.done and out.strip().endswith("six\nseven.") and d.words == 11  # not at "six", mid-sentence
+    listed = DraftText(LengthPlan(6))
+    out = "".join(listed.feed(p) for p in ["## Why\n\n", "- ship small things\n", "- test with users\n- more"])
+    assert listed.done and out.strip().endswith("- test with users")  # a list item is a whole unit
+
+
 def test_parts_cover_the_article_and_only_the_last_part_ends_the_text(writer_settings):
     from appkit.model.io import load_model
     from appkit.prompts import prompts_for
