@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import typer
 
@@ -178,12 +178,12 @@ def models_list(ctx: typer.Context, app: Optional[str] = typer.Option(None, "--a
     Console().print(table)
 
 
-def _validation_summary(metrics: dict[str, object]) -> str:
+def _validation_summary(metrics: dict[str, Any]) -> str:
     """A model's headline validation figure: perplexity for language models, accuracy for classifiers."""
     if metrics.get("val_perplexity"):
-        return f"ppl {float(metrics['val_perplexity']):.2f}"  # type: ignore[arg-type]
+        return f"ppl {metrics['val_perplexity']:.2f}"
     if metrics.get("val_accuracy") is not None:
-        return f"acc {float(metrics['val_accuracy']):.1%}"  # type: ignore[arg-type]
+        return f"acc {metrics['val_accuracy']:.1%}"
     return "-"
 
 

@@ -1,4 +1,4 @@
-"""Classification metrics for the toxicity classifier (no scikit-learn in the library)."""
+"""Classification metrics for the toxicity and sentiment classifiers (no scikit-learn in the library)."""
 
 from __future__ import annotations
 
@@ -33,6 +33,12 @@ def binary_f1(y_true: Sequence[int | bool | float], y_pred: Sequence[int | bool]
     recall = tp / (tp + fn) if tp + fn else 0.0
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
     return {"precision": precision, "recall": recall, "f1": f1}
+
+
+def macro_f1(y_true: Sequence[int], y_pred: Sequence[int], n_classes: int) -> float:
+    """F1 averaged over classes, each counting the same (a rare class matters as much as a common one)."""
+    scores = [binary_f1([t == c for t in y_true], [p == c for p in y_pred])["f1"] for c in range(n_classes)]
+    return sum(scores) / n_classes
 
 
 def weighted_f1(y_true: Sequence[int], y_pred: Sequence[int]) -> float:

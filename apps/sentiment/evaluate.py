@@ -82,8 +82,8 @@ def evaluate_sentiment(
 def score(labels: Sequence[str], gold: Sequence[str], predicted: Sequence[str],
           probabilities: Sequence[Sequence[float]] | None) -> dict[str, Any]:
     """Accuracy, macro F1, ECE (with probabilities) and the confusion counts [gold][predicted]."""
+    from appkit.safety.metrics import macro_f1
     from apps.sentiment.calibration import expected_calibration_error
-    from apps.sentiment.train import macro_f1
 
     y_true = [labels.index(g) for g in gold]
     y_pred = [labels.index(p) for p in predicted]

@@ -226,6 +226,7 @@ def calibrate(model: Any, val_ids: list[list[int]], y_val: list[int], pad_id: in
     import torch
     import torch.nn.functional as F
 
+    from appkit.safety.metrics import macro_f1
     from apps.sentiment.calibration import expected_calibration_error, fit_temperature, fold_temperature
 
     logits = predict_logits(model, val_ids, pad_id)
@@ -241,14 +242,6 @@ def calibrate(model: Any, val_ids: list[list[int]], y_val: list[int], pad_id: in
         "nll_after": round(float(F.cross_entropy(logits / t, targets)), 4),
         "val_macro_f1": round(macro_f1(y_val, logits.argmax(-1).tolist(), model.config.num_labels), 4),
     }
-
-
-def macro_f1(y_true: list[int], y_pred: list[int], n_classes: int) -> float:
-    """F1 averaged over classes, each counting the same (a rare class matters as much as a common one)."""
-    from appkit.safety.metrics import binary_f1
-
-    scores = [binary_f1([t == c for t in y_true], [p == c for p in y_pred])["f1"] for c in range(n_classes)]
-    return sum(scores) / n_classes
 
 
 def _verify(path: Path, model: Any, ids: list[list[int]], pad_id: int) -> None:

@@ -6,8 +6,8 @@
   ``{{ "/path/" | url }}`` -> ``/path/``): they are build instructions, not the brand's voice;
 - unless links are kept, links keep their words and lose their addresses (``[our guide](https://..)``
   -> ``our guide``), and images, bare URLs and HTML tags go: a small model cannot know real
-  addresses, so it learned to invent them (18F: a 6.5% share of the characters, and a
-  150-word draft with five made-up links), and every address token is one not spent on prose;
+  addresses, so it learned to invent them (18F: addresses, images and HTML are 9.3% of the
+  characters, and a 150-word draft held five made-up links); an address token is not spent on prose;
 - the brief is derived from the front matter and the text: title (``title:``, else the first
   ``# heading``, else the file name), tags (``tags:``/``categories:``), the length in words
   (rounded to 10, as a user would ask), and a format from the text's shape (see ``derive_format``);
