@@ -14,8 +14,9 @@ def code_version() -> str:
     try:
         head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True,
                               check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "appkit"], cwd=REPO, capture_output=True, text=True,
-                               check=True).stdout.strip()
+        # Everything a benchmark runs: the framework, the apps, their prompts and the benches themselves.
+        dirty = subprocess.run(["git", "status", "--porcelain", "appkit", "apps", "prompts", "bench"], cwd=REPO,
+                               capture_output=True, text=True, check=True).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
     return head + ("+dirty" if dirty else "")
