@@ -145,7 +145,9 @@ def encode(tokenizer: Any, texts: Sequence[str], wrapping: Wrapping) -> tuple[li
     A text too long keeps its first quarter and its end (Sun et al. 2019: head + tail beats
     either alone on long reviews).
     """
-    raw = tokenizer(list(texts), add_special_tokens=False)["input_ids"]
+    # verbose=False: cutting is done here (head + tail) and said in appkit's words; transformers would
+    # also warn that a long text "will result in indexing errors", which is not true of this path.
+    raw = tokenizer(list(texts), add_special_tokens=False, verbose=False)["input_ids"]
     room = wrapping.max_length - len(wrapping.prefix) - len(wrapping.suffix)
     head = room // HEAD_SHARE
     out, lengths = [], []

@@ -207,6 +207,24 @@ def test_long_texts_are_truncated_with_a_warning(analyzer: Any, env: Path, tmp_p
     assert code == 0 and f"{source}: 1 texts are longer" in err and "(lines 3)" in err
 
 
+def test_a_long_text_is_reported_once_in_appkits_words(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    rows = sentences(40) + [("the delivery was awful " * 40, "negative")]
+    data = write_csv(tmp_path / "labeled.csv", rows)
+    env = {**os.environ, "APPKIT_HOME": str(tmp_path / "home"), "APPKIT_DEVICE": "cpu"}
+    env.pop("APPKIT_DATABASE_URL", None)
+    # A fresh process: an earlier model load in this one has already turned transformers' logging down.
+    done = subprocess.run([sys.executable, "-m", "appkit", "sentiment", "train", "--data", str(data), "--max-steps", "2",
+                           "--hidden-size", "32", "--layers", "1", "--heads", "2", "--max-length", "32"],
+                          capture_output=True, text=True, env=env, timeout=240)
+    assert done.returncode == 0, done.stderr
+    said = done.stdout + done.stderr
+    assert "1 training texts are longer than 32 tokens" in said and "indexing errors" not in said
+
+
 def test_one_text_from_the_command_line(env: Path, capsys: Any) -> None:
     code, out, err = run(capsys, "sentiment", "I love it, the app was superb")
     assert code == 0, err
