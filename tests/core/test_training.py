@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from appkit.data import read_history
-from appkit.train.loop import TrainConfig, Trainer
+from appkit.train.loop import TrainConfig, Trainer, eval_interval
 from appkit.train.packing import PackedDataset, encode_examples
 
 
@@ -133,3 +133,27 @@ def test_resume_refuses_other_data(toy_history, appkit_home, tmp_path):
     again = subprocess.run(_train_cmd(other, "--resume"), env=env, capture_output=True, text=True, timeout=300)
     assert again.returncode != 0
     assert "different data" in again.stderr and "Traceback" not in again.stderr
+
+
+def test_validation_never_takes_more_than_a_tenth_of_training_time():
+    cfg = TrainConfig()
+    assert eval_interval(1000, cfg) == 100, "about 10 validations a run by default"
+    assert eval_interval(50, cfg) == 10, "but not more often than every 10 steps"
+    # A validation as long as 20 steps: every 200 steps at least, whatever the run's length.
+    assert eval_interval(1000, cfg, step_s=0.5, val_s=10.0) == 200
+    assert eval_interval(240, cfg, step_s=0.5, val_s=11.0) == 220
+    assert eval_interval(1000, cfg, step_s=0.5, val_s=1.0) == 100, "a cheap validation keeps the default"
+    assert eval_interval(1000, TrainConfig(eval_every=7), step_s=0.5, val_s=10.0) == 7, "an explicit interval wins"
+
+
+def test_a_costly_validation_split_is_validated_less_often(toy_history, tmp_path):
+    model, train, val = _datasets(toy_history)
+    # A validation split 60 batches long costs about 20 training steps: validating every 10
+    # steps would spend most of the run on it, so after the first one only the final remains.
+    costly = PackedDataset(val.examples * (240 // max(1, len(val.rows))), val.row_length, val.pad_id)
+    assert len(costly.rows) >= 200
+    cfg = TrainConfig(batch_size=4, max_steps=100, progress=False)
+    result = Trainer(model, train, costly, cfg, tmp_path).run()
+    records = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert result.steps == 100
+    assert [r["step"] for r in records if "val_loss" in r] == [10, 100]
