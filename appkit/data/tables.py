@@ -95,7 +95,7 @@ def read_text(path: Path, encoding: str) -> str:
 
 def _expected(fmt: str) -> str:
     if fmt in ("csv", "tsv"):
-        return "a header line naming the columns, then one row per exchange or per turn"
+        return "a header line naming the columns, then one row per record"
     if fmt == "jsonl":
         return "one JSON object per line"
     return "a JSON list of records or dialogues"

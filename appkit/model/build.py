@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -56,6 +58,9 @@ def load_base(path: str | Path) -> tuple[PreTrainedModel, PreTrainedTokenizerBas
     """Load a local Hugging Face causal-LM checkpoint directory (never a hub download)."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    from appkit.model.io import quiet_transformers
+
+    quiet_transformers()
     path = Path(path)
     if not (path / "config.json").is_file():
         raise ModelError(
@@ -87,4 +92,8 @@ def add_lora(model: PreTrainedModel, *, rank: int = 16, alpha: int = 32, dropout
         targets = "all-linear"  # other architectures: let peft find the linear layers
     config = LoraConfig(r=rank, lora_alpha=alpha, lora_dropout=dropout, target_modules=targets, task_type="CAUSAL_LM",
                         trainable_token_indices=list(new_token_ids) if new_token_ids else None)
-    return get_peft_model(model, config)
+    with warnings.catch_warnings():
+        # peft 0.21 asks transformers 5 for `is_gradient_checkpointing`, which warns that the name
+        # goes in v6: a note for peft's authors that every LoRA run would otherwise print.
+        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+        return get_peft_model(model, config)

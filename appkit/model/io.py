@@ -12,6 +12,7 @@ import json
 import os
 import shutil
 import tempfile
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -72,7 +73,11 @@ def save_model(
     out_dir = Path(out_dir)
     with staged_directory(out_dir) as staging:
         if hasattr(model, "merge_and_unload"):  # a peft model: adapter first, merging changes it
-            model.save_pretrained(staging / "adapter")
+            with warnings.catch_warnings():
+                # When appkit's chat tokens were added to the base's vocabulary, peft saves the
+                # resized embeddings with the adapter (what we want) and says so in a UserWarning.
+                warnings.filterwarnings("ignore", message=".*save_embedding_layers.*", category=UserWarning)
+                model.save_pretrained(staging / "adapter")
             model = model.merge_and_unload()
         model.save_pretrained(staging, safe_serialization=True)
         tokenizer.save_pretrained(staging)

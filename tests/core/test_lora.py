@@ -41,6 +41,8 @@ def test_lora_fine_tune_of_a_local_checkpoint(foreign_checkpoint, toy_history, a
          "--max-steps", "40", "--batch-size", "4", "--learning-rate", "0.01", "--name", "lora"],
         capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout + done.stderr
+    assert "Loading weights" not in done.stderr, "appkit shows its own progress, not transformers' bars"
+    assert "Warning" not in done.stderr, done.stderr
     out = appkit_home / "models" / "lora"
     meta = json.loads((out / "appkit.json").read_text())
     assert meta["preset"] == "lora" and meta["base"] == str(foreign_checkpoint)
