@@ -7,6 +7,7 @@ analysis outputs, drafts) goes through ``atomic_file``.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import tempfile
@@ -14,6 +15,23 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
+
+
+@functools.cache
+def _umask() -> int:
+    # Reading the umask means setting it: done once, before any worker thread creates files.
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def creation_mode(*, directory: bool = False) -> int:
+    """The permissions a plain ``open()`` (or ``mkdir``) would give a new file here, after the umask.
+
+    Temporary files and folders are created private (0600 / 0700); renamed into place as they
+    are, a draft or an export would be unreadable to the rest of the team.
+    """
+    return (0o777 if directory else 0o666) & ~_umask()
 
 
 @contextmanager
@@ -28,6 +46,8 @@ def atomic_file(path: Path, mode: str = "w", *, newline: str | None = None) -> I
             yield f
             f.flush()
             os.fsync(f.fileno())
+        # A replaced file keeps its permissions; a new one gets the usual ones.
+        os.chmod(tmp, path.stat().st_mode & 0o7777 if path.exists() else creation_mode())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from appkit.errors import ModelError
-from appkit.files import write_json_atomic
+from appkit.files import creation_mode, write_json_atomic
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
@@ -46,6 +46,7 @@ def staged_directory(out_dir: Path) -> Iterator[Path]:
     staging = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.staging-"))
     try:
         yield staging
+        os.chmod(staging, creation_mode(directory=True))  # mkdtemp's is private (0700)
         old = None
         if out_dir.exists():
             old = out_dir.with_name(f".{out_dir.name}.old-{os.getpid()}")

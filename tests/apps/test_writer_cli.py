@@ -64,6 +64,19 @@ def test_variants_are_printed_and_written_together(capsys, writer_settings, tmp_
     assert out.count("# Open data") == 2 and "variant 2/2" in err
     assert out_file.read_text(encoding="utf-8").count("\n---\n") == 1
     assert len(documents(writer_settings)) == 2
+    plain = tmp_path / "plain.md"
+    plain.write_text("x", encoding="utf-8")
+    assert out_file.stat().st_mode & 0o777 == plain.stat().st_mode & 0o777, "the usual permissions, not private"
+
+
+def test_rewriting_an_out_file_keeps_its_permissions(tmp_path):
+    from appkit.files import write_text_atomic
+
+    target = tmp_path / "draft.md"
+    target.write_text("old", encoding="utf-8")
+    target.chmod(0o640)
+    write_text_atomic(target, "new")
+    assert target.read_text(encoding="utf-8") == "new" and target.stat().st_mode & 0o777 == 0o640
 
 
 def test_an_interrupted_write_leaves_the_old_out_file_whole(tmp_path, monkeypatch):

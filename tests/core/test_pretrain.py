@@ -77,6 +77,7 @@ def test_pretrain_registers_a_base_that_support_training_starts_from(capsys, app
     assert meta["app"] == "base" and meta["metrics"]["val_perplexity"] < len(tok) / 4
     assert tok.chat_template is not None  # apps fine-tune it without resizing embeddings
     assert model.config.vocab_size >= len(tok)
+    assert path.stat().st_mode & 0o777 == path.parent.stat().st_mode & 0o777, "not private, like any folder made here"
 
     for finetune in ("full", "lora"):
         code, out, err = run(capsys, "train-support", "--history", str(toy_history), "--base", "house-base",
