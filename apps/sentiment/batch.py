@@ -21,6 +21,7 @@ from typing import Any
 from appkit.errors import ConfigError, DataError
 from appkit.files import atomic_file
 from apps.sentiment.data import TEXT_COLUMNS, pick_column
+from apps.sentiment.labels import polarity
 
 DELIMITED = {".csv": ",", ".tsv": "\t", ".tab": "\t"}
 MAX_CUT_REPORTED = 5  # lines named in the truncation warning; the rest are counted
@@ -282,17 +283,18 @@ def save_chart(summary: BatchSummary, path: Path) -> Path:
 
     matplotlib.use("Agg")  # files only, never a window
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import StrMethodFormatter
 
     labels = list(summary.labels)
     counts = [summary.counts[label] for label in labels]
     total = sum(counts) or 1
-    colours = {"negative": "#d62728", "neutral": "#7f7f7f", "positive": "#2ca02c"}
     fig, ax = plt.subplots(figsize=(max(4.0, 1.2 * len(labels) + 2), 3.6), dpi=110)
-    bars = ax.bar(labels, counts, color=[colours.get(label.lower(), f"C{i}") for i, label in enumerate(labels)])
+    bars = ax.bar(labels, counts, color=_colours(labels))
     for bar, n in zip(bars, counts):
         ax.annotate(f"{n:,}\n{100 * n / total:.1f}%", (bar.get_x() + bar.get_width() / 2, bar.get_height()),
                     ha="center", va="bottom", fontsize=8)
     ax.set_ylabel("texts")
+    ax.yaxis.set_major_formatter(StrMethodFormatter("{x:,.0f}"))
     ax.set_ylim(0, max(counts + [1]) * 1.25)
     ax.set_title(f"sentiment of {summary.analyzed:,} texts in {summary.source.name}", fontsize=10)
     ax.spines[["top", "right"]].set_visible(False)
@@ -303,3 +305,15 @@ def save_chart(summary: BatchSummary, path: Path) -> Path:
     finally:
         plt.close(fig)
     return path
+
+
+def _colours(labels: list[str]) -> list[Any]:
+    """Red for negative through grey to green for positive where the labels have a polarity
+    (negative/positive, bad/good, 1-5 stars); matplotlib's palette for labels with no order."""
+    from matplotlib.colors import LinearSegmentedColormap
+
+    values = polarity(labels)
+    if not values:
+        return [f"C{i}" for i in range(len(labels))]
+    scale = LinearSegmentedColormap.from_list("polarity", ["#d62728", "#7f7f7f", "#2ca02c"])
+    return [scale((values[label] + 1) / 2) for label in labels]

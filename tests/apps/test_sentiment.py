@@ -364,3 +364,14 @@ async def test_the_tui_pane_runs_the_real_analyzer(env: Path) -> None:
         await wait_for(pilot, lambda: table.row_count == 2, what="the labels")
         assert [table.get_row_at(i)[1] for i in range(2)] == ["positive", "negative"]
         assert "positive 50% (1)" in str(app.query_one("#distribution").render())
+
+
+def test_the_chart_colours_negative_red_and_positive_green_whatever_the_label_names():
+    from matplotlib.colors import to_hex
+
+    from apps.sentiment.batch import _colours
+
+    assert [to_hex(c) for c in _colours(["bad", "good"])] == ["#d62728", "#2ca02c"]
+    stars = [to_hex(c) for c in _colours(["1", "2", "3", "4", "5"])]
+    assert stars[0] == "#d62728" and stars[2] == "#7f7f7f" and stars[4] == "#2ca02c"
+    assert _colours(["sports", "politics"]) == ["C0", "C1"], "labels with no order keep distinct colours"
