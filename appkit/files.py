@@ -19,7 +19,7 @@ from typing import IO, Any
 
 @functools.cache
 def _umask() -> int:
-    # Reading the umask means setting it: done once, before any worker thread creates files.
+    # Reading the umask means setting it for an instant: cached, so that happens once a process.
     mask = os.umask(0o022)
     os.umask(mask)
     return mask
