@@ -46,7 +46,7 @@ class SentimentOptions:
     dropout: float = 0.3
     epochs: float = 8.0
     batch_size: int = 64
-    learning_rate: float | None = None  # 1e-3 from scratch, 1e-4 on a base
+    learning_rate: float | None = None  # 1e-3 from scratch; on a base, base_learning_rate()
     weight_decay: float = 0.01
     label_smoothing: float = 0.1
     token_dropout: float = 0.15  # share of a text's tokens replaced by [MASK] in training (encoder only)
@@ -148,7 +148,7 @@ def fit_and_save(train: LabelledTexts, val: LabelledTexts, options: SentimentOpt
     if base_dir is not None:
         model, tokenizer = M.from_base(base_dir, labels, options.seed)
         architecture = f"{model.config.model_type}-base"
-        lr = options.learning_rate or 1e-4
+        lr = options.learning_rate or base_learning_rate(count_parameters(model))
     else:
         tokenizer = M.train_wordpiece(train.texts, options.vocab_size, options.max_length)
         model = M.build_encoder(tokenizer, labels, hidden_size=options.hidden_size, layers=options.layers,
@@ -391,6 +391,16 @@ class _Ema:
             finally:
                 for p, v in zip(self.params, live):
                     p.copy_(v)
+
+
+SMALL_BASE_PARAMETERS = 5_000_000
+
+
+def base_learning_rate(parameters: int) -> float:
+    """The default peak learning rate on a base: 1e-4, the usual fine-tuning rate, or 1e-3 for a
+    small base such as appkit's nano preset, which 1e-4 barely moves (3,000 labelled SST
+    sentences on a 1.15M-parameter base: 65.4% on SST-2 dev at 1e-4, 69.3% at 1e-3)."""
+    return 1e-3 if parameters < SMALL_BASE_PARAMETERS else 1e-4
 
 
 def _schedule(done: float, warmup: float = 0.05) -> float:

@@ -37,6 +37,7 @@ def test_base_by_directory_and_by_registered_name(appkit_home: Path, tiny_model_
     meta = json.loads((saved / "appkit.json").read_text())
     assert meta["base"] == str(tiny_model_dir) and meta["wrapping"]["prefix"] == []
     assert len(meta["wrapping"]["suffix"]) == 1  # the base's end-of-text token closes every text
+    assert meta["metrics"]["learning_rate"] == 1e-3, "a small base is fine-tuned at the small-model rate"
 
     with pytest.warns(UserWarning, match="longer than the model's context"):
         results = appkit.load_app("sentiment").analyze(["the app was superb", "the staff is rude", "ok " * 600])
@@ -55,3 +56,10 @@ def test_a_base_that_is_not_there(appkit_home: Path, tmp_path: Path, capsys: Any
     data = write_csv(tmp_path / "labeled.csv", sentences(30))
     code, _, err = run(capsys, "sentiment", "train", "--data", str(data), "--base", "no-such-model")
     assert code != 0 and "--base no-such-model" in err and "appkit models list" in err and "Traceback" not in err
+
+
+def test_the_default_rate_on_a_base_depends_on_its_size() -> None:
+    from apps.sentiment.train import base_learning_rate
+
+    assert base_learning_rate(1_150_000) == 1e-3  # appkit's nano preset
+    assert base_learning_rate(125_000_000) == 1e-4  # a GPT-2-sized base keeps the usual rate
