@@ -287,12 +287,6 @@ class Trainer:
         window_tokens, window_start, window_losses = 0, time.perf_counter(), []
         session_steps = 0
         session_val_s, last_val_s = 0.0, None  # time spent validating; the latest validation's
-
-        def train_step_s() -> float:
-            """Mean seconds of one training step so far in this session, validation excluded."""
-            mean_elapsed = self._mean_over_ranks(time.perf_counter() - session_start)[0]
-            return (mean_elapsed - session_val_s) / max(session_steps, 1)
-
         last_loss: float | None = None
 
         with _StopOnSigint() as sigint, progress:
@@ -328,18 +322,19 @@ class Trainer:
                     last_loss = step_loss
 
                     session_steps += 1
-                    if budget_s and (session_steps == 10 or st.step - last_eval >= eval_every):
+                    due = st.step - last_eval >= eval_every  # a validation (and a re-plan) is due
+                    if budget_s and (session_steps == 10 or due):
                         # Fit the cosine schedule to what the time budget allows, once the
                         # speed is known (and again at each evaluation, which also costs time).
                         # Timings are averaged over processes so that all ranks plan alike.
-                        per_step, elapsed = self._mean_over_ranks(
-                            (time.perf_counter() - session_start) / session_steps, st.elapsed_s)
-                        fits = st.step + int((budget_s - elapsed) / max(per_step, 1e-9))
+                        session_s, elapsed = self._mean_over_ranks(time.perf_counter() - session_start, st.elapsed_s)
+                        fits = st.step + int((budget_s - elapsed) / max(session_s / session_steps, 1e-9))
                         st.total_steps = max(st.step + 1, min(planned, fits))
                         progress.set_total(st.total_steps)
                         # Validate ~10 times within what the budget allows, not within the plan:
                         # a 1000-epoch plan cut to 7 minutes must still early-stop and keep its best.
-                        eval_every = eval_interval(st.total_steps, cfg, val_s=last_val_s, step_s=train_step_s())
+                        eval_every = eval_interval(st.total_steps, cfg, val_s=last_val_s,
+                                                   step_s=(session_s - session_val_s) / session_steps)
 
                     if st.step % cfg.log_every == 0 or st.step == 1:
                         now = time.perf_counter()
@@ -352,14 +347,18 @@ class Trainer:
                     progress.advance(st.step)
 
                     evaluated = False
-                    if st.step - last_eval >= eval_every and self.val_data is not None:
-                        evaluated, last_eval = True, st.step
+                    if due:
+                        last_eval = st.step
+                    if due and self.val_data is not None:
+                        evaluated = True
                         val_start = time.perf_counter()
                         if self._evaluate_and_track():
                             stopped = "early_stop"
-                        last_val_s = self._mean_over_ranks(time.perf_counter() - val_start)[0]
+                        now = time.perf_counter()
+                        last_val_s, session_s = self._mean_over_ranks(now - val_start, now - session_start)
                         session_val_s += last_val_s
-                        eval_every = eval_interval(st.total_steps, cfg, val_s=last_val_s, step_s=train_step_s())
+                        eval_every = eval_interval(st.total_steps, cfg, val_s=last_val_s,
+                                                   step_s=(session_s - session_val_s) / session_steps)
                     stop_now = broadcast_flag(self.dist, sigint.requested, self.device)
                     if stop_now:
                         stopped = "interrupted"

@@ -15,7 +15,7 @@ from typing import Any, Optional
 import typer
 from typer.core import TyperGroup
 
-from apps.sentiment.train import SentimentOptions
+from apps.sentiment.train import SMALL_BASE_PARAMETERS, SentimentOptions
 
 
 class _TextByDefault(TyperGroup):
@@ -58,7 +58,10 @@ def train_command(
     max_steps: Optional[int] = typer.Option(None, "--max-steps", min=1, help="Stop after this many optimizer steps."),
     epochs: float = typer.Option(_DEFAULTS.epochs, "--epochs", help="Upper bound on passes over the data (early stopping may end sooner)."),
     batch_size: int = typer.Option(_DEFAULTS.batch_size, "--batch-size", min=1),
-    learning_rate: Optional[float] = typer.Option(None, "--learning-rate", help="Default 1e-3 from scratch and on a --base under 5M parameters, 1e-4 on a larger one."),
+    learning_rate: Optional[float] = typer.Option(
+        None, "--learning-rate",
+        help=f"Default 1e-3 from scratch and on a --base under {SMALL_BASE_PARAMETERS // 1_000_000}M parameters, "
+             "1e-4 on a larger one."),
     hidden_size: int = typer.Option(_DEFAULTS.hidden_size, "--hidden-size", min=16, help="Encoder width (from scratch)."),
     layers: int = typer.Option(_DEFAULTS.layers, "--layers", min=1, help="Encoder layers (from scratch)."),
     heads: int = typer.Option(_DEFAULTS.heads, "--heads", min=1, help="Attention heads (from scratch)."),
