@@ -13,7 +13,7 @@ import os
 import shutil
 import tempfile
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -46,7 +46,7 @@ def staged_directory(out_dir: Path) -> Iterator[Path]:
     staging = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.staging-"))
     try:
         yield staging
-        os.chmod(staging, creation_mode(directory=True))  # mkdtemp's is private (0700)
+        _usual_permissions(staging)
         old = None
         if out_dir.exists():
             old = out_dir.with_name(f".{out_dir.name}.old-{os.getpid()}")
@@ -59,16 +59,32 @@ def staged_directory(out_dir: Path) -> Iterator[Path]:
         raise
 
 
+def _usual_permissions(folder: Path) -> None:
+    """Give ``folder`` and all in it the permissions a plain mkdir / open would.
+
+    mkdtemp makes the folder private (0700) and safetensors writes its weight files 0600: a
+    model saved as they leave it could not be read by the team's service account.
+    """
+    for root, folders, files in os.walk(folder):
+        for name in folders:
+            os.chmod(os.path.join(root, name), creation_mode(directory=True))
+        for name in files:
+            os.chmod(os.path.join(root, name), creation_mode())
+    os.chmod(folder, creation_mode(directory=True))
+
+
 def save_model(
     model: PreTrainedModel,
     tokenizer: PreTrainedTokenizerBase,
     out_dir: str | Path,
     metadata: dict[str, Any],
+    write_extra: Callable[[Path], None] | None = None,
 ) -> Path:
     """Save ``model`` + ``tokenizer`` + metadata to ``out_dir`` atomically (replacing it).
 
     A peft (LoRA) model is saved twice: its adapter alone in ``adapter/`` (to share a base),
     and merged into the base weights at the top, so plain transformers loads it.
+    ``write_extra(folder)`` adds an app's own files to the folder before it replaces ``out_dir``.
     """
     quiet_transformers()
     out_dir = Path(out_dir)
@@ -82,6 +98,8 @@ def save_model(
             model = model.merge_and_unload()
         model.save_pretrained(staging, safe_serialization=True)
         tokenizer.save_pretrained(staging)
+        if write_extra is not None:
+            write_extra(staging)
         write_json_atomic(staging / METADATA_FILE, metadata)
     return out_dir
 

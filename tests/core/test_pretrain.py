@@ -78,6 +78,11 @@ def test_pretrain_registers_a_base_that_support_training_starts_from(capsys, app
     assert tok.chat_template is not None  # apps fine-tune it without resizing embeddings
     assert model.config.vocab_size >= len(tok)
     assert path.stat().st_mode & 0o777 == path.parent.stat().st_mode & 0o777, "not private, like any folder made here"
+    plain = tmp_path / "plain.txt"
+    plain.write_text("x")
+    for saved_file in path.rglob("*"):  # safetensors writes its weights 0600
+        if saved_file.is_file():
+            assert saved_file.stat().st_mode & 0o777 == plain.stat().st_mode & 0o777, saved_file.name
 
     for finetune in ("full", "lora"):
         code, out, err = run(capsys, "train-support", "--history", str(toy_history), "--base", "house-base",
