@@ -5,8 +5,11 @@
 2. Score SST-2's dev.tsv (872 sentences, never trained or validated on) with all three systems:
    appkit (argmax of the calibrated probabilities), VADER (compound >= 0 -> positive) and
    TextBlob's PatternAnalyzer (polarity >= 0 -> positive), on exactly the same sentences.
+   When appkit's model blends its encoder with a word n-gram model, the two halves are also
+   scored alone (same sentences), so the blend's gain is measured, not assumed.
 3. Calibration on dev: expected calibration error of appkit's probabilities before and after
-   temperature scaling (the temperature was fitted on appkit's own validation split, not on dev).
+   the last temperature scaling (the blend's, or the encoder's without a blend; fitted on
+   appkit's own validation split, not on dev).
 4. Throughput on CPU: texts/s of each system over the dev sentences repeated to --speed-texts,
    after a warm-up; appkit batched (sorted-by-length batches of --batch-size), the lexicons one
    text at a time (that is their API). Plus appkit's latency for a single text.
@@ -122,10 +125,10 @@ def main() -> None:
     results = analyzer.analyze(texts)
     y = [analyzer.labels.index(g) for g in gold]
     calibrated = [[r.probabilities[label] for label in analyzer.labels] for r in results]
-    t = float(meta.get("temperature", 1.0))
-    raw = torch.tensor(calibrated).clamp_min(1e-12).log().mul(t).softmax(-1).tolist()  # undo the folded T
+    t = analyzer.blend_temperature if analyzer.ngrams else float(meta.get("temperature", 1.0))
+    raw = torch.tensor(calibrated).clamp_min(1e-12).log().mul(t).softmax(-1).tolist()  # undo the last temperature
     appkit_row = {
-        "accuracy": sum(r.label == g for r, g in zip(results, gold)) / len(gold),
+        "accuracy": accuracy([r.label for r in results], gold),
         "texts_per_second": throughput(lambda b: analyzer.analyze(b, warn=False), texts, args.speed_texts),
         "ece_before": expected_calibration_error(raw, y), "ece_after": expected_calibration_error(calibrated, y),
     }
@@ -137,19 +140,28 @@ def main() -> None:
     appkit_row["single_text_ms"] = statistics.median(one) * 1e3
 
     rows: dict[str, dict[str, Any]] = {"appkit": appkit_row}
+    if analyzer.ngrams is not None:
+        encoder = SentimentAnalyzer.load(analyzer.path, device="cpu", batch_size=args.batch_size, ngrams=False)
+        grams = analyzer.ngrams.log_probabilities(texts).argmax(axis=1)
+        rows["appkit encoder alone"] = {"accuracy": accuracy([r.label for r in encoder.analyze(texts)], gold)}
+        rows["appkit n-grams alone"] = {"accuracy": accuracy([analyzer.labels[i] for i in grams], gold)}
     for name, predict in lexicons().items():
         predicted = predict(texts)
-        rows[name] = {"accuracy": sum(a == g for a, g in zip(predicted, gold)) / len(gold),
+        rows[name] = {"accuracy": accuracy(predicted, gold),
                       "texts_per_second": throughput(predict, texts, args.speed_texts)}
     res = {
         "bench": "sentiment_sst2", "code": code_version(), "device": "cpu", "threads": torch.get_num_threads(),
         "dev": str(args.dev), "dev_texts": len(texts), "model": analyzer.name, "architecture": meta.get("architecture"),
-        "parameters": analyzer.describe()["parameters"], "temperature": t,
+        "parameters": analyzer.describe()["parameters"], "ngrams": analyzer.describe()["ngrams"], "temperature": t,
         "val_accuracy": meta.get("metrics", {}).get("val_accuracy"), "training": trained,
         "systems": {k: {m: round(v, 4) for m, v in r.items()} for k, r in rows.items()},
     }
     print_table(res)
     print(json.dumps(res))
+
+
+def accuracy(predicted: list[str], gold: list[str]) -> float:
+    return sum(p == g for p, g in zip(predicted, gold)) / len(gold)
 
 
 def print_table(res: dict[str, Any]) -> None:
@@ -162,8 +174,10 @@ def print_table(res: dict[str, Any]) -> None:
         table.add_column(col, justify="left" if col == "system" else "right")
     for name, r in res["systems"].items():
         ece = f"{r['ece_before']:.4f} -> {r['ece_after']:.4f}" if "ece_after" in r else "-"
-        label = f"appkit {res['architecture']} ({res['parameters'] / 1e6:.1f}M)" if name == "appkit" else name
-        table.add_row(label, f"{r['accuracy']:.2%}", f"{r['texts_per_second']:,.0f}", ece)
+        label = f"appkit {res['architecture']} ({res['parameters'] / 1e6:.1f}M){' + n-grams' if res['ngrams'] else ''}" \
+            if name == "appkit" else name
+        speed = f"{r['texts_per_second']:,.0f}" if "texts_per_second" in r else "-"
+        table.add_row(label, f"{r['accuracy']:.2%}", speed, ece)
     console.print(table)
     tr = res["training"]
     if tr:

@@ -6,7 +6,8 @@
         print(r.label, r.probabilities, r.score)     # score: -1 (negative) .. +1 (positive)
 
 Texts are batched in order of length (little padding) and returned in input order. The
-probabilities are calibrated (the temperature is folded into the saved weights).
+probabilities are calibrated (the encoder's temperature is folded into its saved weights; a
+model trained with its word n-gram companion blends the two with a temperature of its own).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from apps.sentiment.model import Wrapping
 
 if TYPE_CHECKING:
     from appkit.config import Settings
+    from apps.sentiment.ngrams import NgramClassifier
 
 TRAIN_HINT = "run `appkit sentiment train --data labeled.csv`"
 
@@ -45,12 +47,19 @@ class SentimentAnalyzer:
     """A loaded sentiment classifier (thread-safe for inference; load once, call many times)."""
 
     def __init__(self, model: Any, tokenizer: Any, metadata: dict[str, Any], *, name: str, path: Path,
-                 device: str = "cpu", batch_size: int = 64) -> None:
+                 device: str = "cpu", batch_size: int = 64, ngrams: bool = True) -> None:
         self.model, self.tokenizer, self.metadata = model, tokenizer, metadata
         self.name, self.path, self.device, self.batch_size = name, path, device, batch_size
         self.labels: tuple[str, ...] = tuple(metadata["labels"])
         self.polarity: dict[str, float] = dict(metadata.get("polarity") or {})
         self.wrapping = Wrapping.from_dict(metadata["wrapping"])
+        self.ngrams: NgramClassifier | None = None
+        self.blend_temperature = 1.0
+        if ngrams and metadata.get("ngrams"):
+            from apps.sentiment.ngrams import NgramClassifier
+
+            self.ngrams = NgramClassifier.load(path)
+            self.blend_temperature = float(metadata["ngrams"]["temperature"])
 
     @classmethod
     def open(cls, model: str | None = None, *, settings: Settings | None = None, policy: Any = None,
@@ -71,8 +80,8 @@ class SentimentAnalyzer:
 
     @classmethod
     def load(cls, path: str | Path, *, name: str | None = None, device: str = "cpu", batch_size: int = 64,
-             threads: int | None = None) -> SentimentAnalyzer:
-        """Load a saved classifier directory."""
+             threads: int | None = None, ngrams: bool = True) -> SentimentAnalyzer:
+        """Load a saved classifier directory (``ngrams=False``: its encoder alone, without the n-gram blend)."""
         from apps.sentiment.model import load_classifier, passive_cpu_threads
 
         passive_cpu_threads()
@@ -82,7 +91,8 @@ class SentimentAnalyzer:
             torch.set_num_threads(threads)
         path = Path(path).expanduser()
         model, tokenizer, metadata = load_classifier(path, device)
-        return cls(model, tokenizer, metadata, name=name or path.name, path=path, device=device, batch_size=batch_size)
+        return cls(model, tokenizer, metadata, name=name or path.name, path=path, device=device, batch_size=batch_size,
+                   ngrams=ngrams)
 
     @property
     def model_name(self) -> str:
@@ -104,13 +114,13 @@ class SentimentAnalyzer:
         if not texts:
             return []
         ids, lengths = encode(self.tokenizer, texts, self.wrapping)
-        probs: list[list[float]] = [[] for _ in texts]
+        logits = torch.empty((len(texts), len(self.labels)))
         with torch.inference_mode():
             for batch in length_batches([len(r) for r in ids], self.batch_size):
                 input_ids, mask = pad([ids[i] for i in batch], self.wrapping.pad_id)  # (B, T)
-                logits = self.model(input_ids=input_ids.to(self.device), attention_mask=mask.to(self.device)).logits
-                for i, row in zip(batch, logits.float().softmax(-1).tolist()):
-                    probs[i] = row
+                out = self.model(input_ids=input_ids.to(self.device), attention_mask=mask.to(self.device)).logits
+                logits[batch] = out.float().cpu()
+        probs = self._probabilities(logits, texts)
         cut = [i for i, n in enumerate(lengths) if n > self.max_length]
         if cut and warn:
             warnings.warn(f"{len(cut)} of {len(texts)} texts are longer than the model's context of {self.max_length} "
@@ -118,6 +128,18 @@ class SentimentAnalyzer:
                           f"{lengths[cut[0]]} tokens).", stacklevel=2)
         cut_set = set(cut)
         return [self._result(p, i in cut_set) for i, p in enumerate(probs)]
+
+    def _probabilities(self, logits: Any, texts: list[str]) -> list[list[float]]:
+        """Each text's label probabilities: the encoder's, or its blend with the n-gram model."""
+        if self.ngrams is None:
+            return logits.softmax(-1).tolist()
+        import numpy as np
+
+        from apps.sentiment.ngrams import blend_logits, log_softmax
+
+        encoder = log_softmax(logits.double().numpy())
+        blended = log_softmax(blend_logits(encoder, self.ngrams.log_probabilities(texts), self.blend_temperature))
+        return np.exp(blended).tolist()
 
     def analyze_one(self, text: str) -> SentimentResult:
         """``analyze([text])[0]``."""
@@ -134,6 +156,7 @@ class SentimentAnalyzer:
 
         metrics = self.metadata.get("metrics", {})
         return {"name": self.name, "path": str(self.path), "parameters": count_parameters(self.model),
+                "ngrams": len(self.ngrams.vocabulary) if self.ngrams else 0,
                 "device": self.device, "labels": list(self.labels), "context": self.max_length,
                 "val_accuracy": metrics.get("val_accuracy"), "temperature": metrics.get("temperature")}
 

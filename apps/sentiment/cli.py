@@ -68,6 +68,8 @@ def train_command(
     max_length: int = typer.Option(_DEFAULTS.max_length, "--max-length", min=8, help="Tokens per text; longer texts keep their start and end."),
     val_fraction: float = typer.Option(_DEFAULTS.val_fraction, "--val-fraction", help="Share held out for early stopping and calibration."),
     threads: Optional[int] = typer.Option(None, "--threads", min=1, help="CPU threads for torch (1 is fastest on a busy machine)."),
+    ngrams: bool = typer.Option(_DEFAULTS.ngrams, "--ngrams/--no-ngrams",
+                                help="Blend the encoder with a word 1-3-gram model when that is better on validation."),
     seed: int = typer.Option(0, "--seed"),
     encoding: str = typer.Option("utf-8", "--encoding"),
 ) -> None:
@@ -77,12 +79,19 @@ def train_command(
     options = SentimentOptions(base=base, hidden_size=hidden_size, layers=layers, heads=heads, max_length=max_length,
                                epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
                                val_fraction=val_fraction, max_minutes=max_minutes, max_steps=max_steps,
-                               threads=threads, seed=seed)
+                               threads=threads, ngrams=ngrams, seed=seed)
     trained = train_sentiment(data, name=name, options=options, settings=_settings(ctx), text_col=text_col,
                               label_col=label_col, encoding=encoding, log=typer.echo)
     m = trained.metrics
-    typer.echo(f"validation: accuracy {m['val_accuracy']:.4f}, macro F1 {m['val_macro_f1']:.4f}, ECE "
-               f"{m['ece_before']:.4f} -> {m['ece_after']:.4f} after calibration (temperature {m['temperature']:.3f})")
+    blend = m.get("ngrams") or {}
+    if blend.get("used"):
+        typer.echo(f"validation: accuracy {blend['val_accuracy']:.4f} (encoder {blend['encoder_val_accuracy']:.4f}, "
+                   f"n-grams {blend['ngram_val_accuracy']:.4f}), macro F1 {blend['val_macro_f1']:.4f}, ECE "
+                   f"{blend['ece']:.4f} (blend temperature {blend['temperature']:.3f})")
+    else:
+        typer.echo(f"validation: accuracy {m['val_accuracy']:.4f}, macro F1 {m['val_macro_f1']:.4f}, ECE "
+                   f"{m['ece_before']:.4f} -> {m['ece_after']:.4f} after calibration (temperature "
+                   f"{m['temperature']:.3f})")
 
 
 @sentiment_app.command("analyze")

@@ -53,6 +53,7 @@ class SentimentOptions:
     mlm_minutes: float = 0.0  # masked-LM warm-up of the encoder on the training texts (pretrain.py), part of max_minutes
     mlm_learning_rate: float = 1e-3
     ema_decay: float = 0.999  # validate and keep an exponential moving average of the weights (0: off)
+    ngrams: bool = True  # blend with a word n-gram model when that is better on validation (ngrams.py)
     val_fraction: float = 0.1
     max_minutes: float | None = None
     max_steps: int | None = None
@@ -192,18 +193,46 @@ def fit_and_save(train: LabelledTexts, val: LabelledTexts, options: SentimentOpt
         f"{metrics['ece_after']:.4f}, NLL {metrics['nll_before']:.4f} -> {metrics['nll_after']:.4f}")
     metrics.update(state, **warm, architecture=architecture, parameters=params,
                    learning_rate=lr, val_accuracy=round(state["best_accuracy"], 4))
+    ngram, blend = _fit_ngrams(model, train, val, y_train, y_val, val_ids, wrapping.pad_id, options, log)
+    if blend:
+        metrics["ngrams"] = blend
+        if blend["used"]:
+            metrics["val_accuracy"] = blend["val_accuracy"]
     metadata = {
         "app": APP_NAME, "format": 1, "kind": "sequence-classifier", "labels": list(labels),
         "temperature": metrics["temperature"], "temperature_folded": True,
         "polarity": polarity(labels), "wrapping": wrapping.as_dict(), "architecture": architecture,
+        "ngrams": {"temperature": blend["temperature"]} if blend.get("used") else None,
         "base": str(base_dir) if base_dir else None, "metrics": metrics, "data": data_info,
         "options": asdict(options), "created_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
     from appkit.model.io import save_model
 
-    path = save_model(model, tokenizer, out_dir, metadata)
+    path = save_model(model, tokenizer, out_dir, metadata, write_extra=ngram.save if blend.get("used") else None)
     _verify(path, model, val_ids[:16], wrapping.pad_id)
     return path, metrics
+
+
+def _fit_ngrams(model: Any, train: LabelledTexts, val: LabelledTexts, y_train: list[int], y_val: list[int],
+                val_ids: list[list[int]], pad_id: int, options: SentimentOptions,
+                log: Callable[[str], None]) -> tuple[Any, dict[str, Any]]:
+    """(n-gram model, blend figures) when ``options.ngrams``; (None, {}) otherwise or without n-grams."""
+    from apps.sentiment.ngrams import NgramClassifier, fit_blend
+
+    if not options.ngrams:
+        return None, {}
+    started = time.perf_counter()
+    try:
+        ngram = NgramClassifier.fit(train.texts, y_train, len(train.classes), seed=options.seed)
+    except ValueError as e:  # no word in any text (sklearn: "empty vocabulary")
+        log(f"n-gram model: not trained ({e}); the encoder is used alone.")
+        return None, {}
+    blend = fit_blend(predict_logits(model, val_ids, pad_id), ngram, val.texts, y_val)
+    verdict = "blended in" if blend["used"] else "not used: the encoder alone is better on validation"
+    log(f"n-gram model: {blend['ngrams']:,} word 1-3-grams in {time.perf_counter() - started:.0f}s; validation "
+        f"accuracy encoder {blend['encoder_val_accuracy']:.4f}, n-grams {blend['ngram_val_accuracy']:.4f}, blend "
+        f"{blend['val_accuracy']:.4f} ({verdict})")
+    return ngram, blend
 
 
 def predict_logits(model: Any, ids: list[list[int]], pad_id: int, batch_size: int = 128) -> Any:

@@ -76,9 +76,12 @@ def test_it_learns_the_labels_and_probabilities_sum_to_one(analyzer: Any) -> Non
     assert analyzer.model_name == "toy-sentiment" and analyzer.describe()["parameters"] > 0
 
 
-def test_saved_model_is_plain_transformers_with_the_temperature_folded_in(analyzer: Any) -> None:
+def test_saved_model_is_plain_transformers_plus_an_ngram_model_blended_as_documented(analyzer: Any) -> None:
+    import numpy as np
     import torch
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from apps.sentiment.ngrams import NgramClassifier
 
     meta = json.loads((analyzer.path / "appkit.json").read_text())
     assert meta["labels"] == list(LABELS) and meta["temperature_folded"] is True
@@ -91,9 +94,14 @@ def test_saved_model_is_plain_transformers_with_the_temperature_folded_in(analyz
     text = "the staff was rude"
     with torch.no_grad():
         calibrated = model(**tokenizer(text, return_tensors="pt")).logits[0]
+    # Served: the mean of the encoder's and the n-gram model's log-probabilities over the blend's temperature.
+    assert meta["ngrams"] and meta["metrics"]["ngrams"]["used"]
+    grams = NgramClassifier.load(analyzer.path).log_probabilities([text])[0]
+    mixed = (calibrated.log_softmax(-1).double().numpy() + grams) / (2 * meta["ngrams"]["temperature"])
+    expected = np.exp(mixed) / np.exp(mixed).sum()
     ours = analyzer.analyze_one(text).probabilities
-    assert [ours[label] for label in LABELS] == pytest.approx(calibrated.softmax(-1).tolist(), abs=1e-5)
-    # Undo the fold: the raw logits divided by T are what is served.
+    assert [ours[label] for label in LABELS] == pytest.approx(expected.tolist(), abs=1e-5)
+    # Undo the fold: the raw logits divided by T are the encoder's calibrated logits.
     layer = model.classifier
     with torch.no_grad():
         layer.weight.mul_(t)

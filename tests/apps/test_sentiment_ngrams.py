@@ -1,0 +1,96 @@
+"""The word n-gram model trained beside the sentiment encoder, and when the blend is used."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from appkit.errors import ModelError
+from apps.sentiment.ngrams import VOCABULARY_FILE, WEIGHTS_FILE, NgramClassifier, fit_blend
+from tests.apps.sentiment_data import sentences, write_csv
+
+LABELS = ("negative", "neutral", "positive")
+
+
+def _fit(n: int = 240, labels: tuple[str, ...] = LABELS) -> tuple[NgramClassifier, list[tuple[str, str]]]:
+    rows = sentences(n, seed=0, labels=labels)
+    return NgramClassifier.fit([t for t, _ in rows], [labels.index(y) for _, y in rows], len(labels)), rows
+
+
+@pytest.mark.parametrize("labels", [("negative", "positive"), LABELS])
+def test_it_learns_words_and_survives_a_save_and_load(tmp_path: Path, labels: tuple[str, ...]) -> None:
+    import numpy as np
+
+    model, _ = _fit(labels=labels)
+    held_out = sentences(60, seed=7, labels=labels)
+    texts = [t for t, _ in held_out]
+    log_probs = model.log_probabilities(texts)
+    assert log_probs.shape == (60, len(labels))
+    assert np.allclose(np.exp(log_probs).sum(axis=1), 1.0)
+    assert [labels[i] for i in log_probs.argmax(axis=1)] == [y for _, y in held_out]
+    # Case and spacing around punctuation do not change the words it sees.
+    assert model.log_probabilities(["The staff was RUDE!"]) == pytest.approx(model.log_probabilities(["the staff was rude !"]))
+
+    model.save(tmp_path)
+    assert json.loads((tmp_path / VOCABULARY_FILE).read_text())["n_classes"] == len(labels)
+    assert NgramClassifier.load(tmp_path).log_probabilities(texts) == pytest.approx(log_probs, abs=1e-6)
+
+
+def test_a_damaged_ngram_file_is_a_clear_model_error(tmp_path: Path) -> None:
+    model, _ = _fit()
+    model.save(tmp_path)
+    spec = json.loads((tmp_path / VOCABULARY_FILE).read_text())
+    spec["vocabulary"] = spec["vocabulary"][:-1]
+    (tmp_path / VOCABULARY_FILE).write_text(json.dumps(spec))
+    with pytest.raises(ModelError, match="n-grams but"):
+        NgramClassifier.load(tmp_path)
+    (tmp_path / WEIGHTS_FILE).unlink()
+    with pytest.raises(ModelError, match="cannot be read"):
+        NgramClassifier.load(tmp_path)
+
+
+def test_the_blend_is_kept_only_when_it_is_as_good_as_the_encoder_on_validation() -> None:
+    import torch
+
+    model, _ = _fit()
+    val = sentences(90, seed=3)
+    texts, y = [t for t, _ in val], [LABELS.index(label) for _, label in val]
+    right = torch.nn.functional.one_hot(torch.tensor(y), 3).float() * 4  # an encoder sure and right
+
+    agreeing = fit_blend(right, model, texts, y)
+    assert agreeing["used"] and agreeing["val_accuracy"] == agreeing["encoder_val_accuracy"] == 1.0
+    assert agreeing["ngram_val_accuracy"] == 1.0 and 0.25 <= agreeing["temperature"] <= 20
+
+    # An n-gram model that learned the labels backwards drags a good encoder down: not used.
+    backwards = NgramClassifier.fit(texts, [(label + 1) % 3 for label in y], 3)
+    unsure = right / 8  # the encoder right but unsure: the confident wrong n-grams win the mean
+    verdict = fit_blend(unsure, backwards, texts, y)
+    assert not verdict["used"] and verdict["val_accuracy"] < verdict["encoder_val_accuracy"] == 1.0
+
+
+def test_training_saves_the_ngram_half_only_when_it_is_used(tmp_path: Path) -> None:
+    from appkit.config import load_settings
+    from apps.sentiment.analyzer import SentimentAnalyzer
+    from apps.sentiment.train import SentimentOptions, train_sentiment
+
+    data = write_csv(tmp_path / "labeled.csv", sentences(120, seed=0))
+    settings = load_settings(home=tmp_path / "home", device="cpu",
+                             database_url=f"sqlite:///{tmp_path / 'home' / 'appkit.db'}")
+    lines: list[str] = []
+    for ngrams in (True, False):
+        options = SentimentOptions(hidden_size=32, layers=1, heads=2, max_length=32, max_steps=20, progress=False,
+                                   ngrams=ngrams)
+        trained = train_sentiment(data, name=f"ngrams-{ngrams}", options=options, settings=settings, log=lines.append)
+        files = {p.name for p in trained.path.iterdir()}
+        meta = json.loads((trained.path / "appkit.json").read_text())
+        used = bool(trained.metrics.get("ngrams", {}).get("used"))
+        assert used == ngrams  # a 20-step encoder is weak; these words alone decide the label
+        assert (WEIGHTS_FILE in files) == used == bool(meta["ngrams"])
+        analyzer = SentimentAnalyzer.load(trained.path)
+        assert (analyzer.describe()["ngrams"] > 0) == used
+        result = analyzer.analyze_one("the refund was awful")
+        assert math.isclose(sum(result.probabilities.values()), 1.0, abs_tol=1e-6)
+    assert sum("n-gram model:" in line for line in lines) == 1, "trained once: --no-ngrams trains none"
