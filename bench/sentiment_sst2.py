@@ -152,7 +152,7 @@ def main() -> None:
     res = {
         "bench": "sentiment_sst2", "code": code_version(), "device": "cpu", "threads": torch.get_num_threads(),
         "dev": str(args.dev), "dev_texts": len(texts), "model": analyzer.name, "architecture": meta.get("architecture"),
-        "parameters": analyzer.describe()["parameters"], "ngrams": analyzer.describe()["ngrams"], "temperature": t,
+        "parameters": analyzer.describe()["parameters"], "ngrams": analyzer.ngrams is not None, "temperature": t,
         "val_accuracy": meta.get("metrics", {}).get("val_accuracy"), "training": trained,
         "systems": {k: {m: round(v, 4) for m, v in r.items()} for k, r in rows.items()},
     }

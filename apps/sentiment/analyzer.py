@@ -71,9 +71,9 @@ class SentimentAnalyzer:
         """
         from appkit.config import load_settings
         from appkit.models import resolve_model_path
-        from apps.sentiment.model import passive_cpu_threads
+        from apps.sentiment.model import set_cpu_wait_policy
 
-        passive_cpu_threads()  # before resolve_device() imports torch
+        set_cpu_wait_policy()  # before resolve_device() imports torch
         settings = settings or load_settings()
         name, path = resolve_model_path("sentiment", model, settings, train_hint=TRAIN_HINT)
         return cls.load(path, name=name, device=options.pop("device", None) or settings.resolve_device(), **options)
@@ -82,9 +82,9 @@ class SentimentAnalyzer:
     def load(cls, path: str | Path, *, name: str | None = None, device: str = "cpu", batch_size: int = 64,
              threads: int | None = None, ngrams: bool = True) -> SentimentAnalyzer:
         """Load a saved classifier directory (``ngrams=False``: its encoder alone, without the n-gram blend)."""
-        from apps.sentiment.model import load_classifier, passive_cpu_threads
+        from apps.sentiment.model import load_classifier, set_cpu_wait_policy
 
-        passive_cpu_threads()
+        set_cpu_wait_policy()
         if threads:
             import torch
 
@@ -156,7 +156,7 @@ class SentimentAnalyzer:
 
         metrics = self.metadata.get("metrics", {})
         return {"name": self.name, "path": str(self.path), "parameters": count_parameters(self.model),
-                "ngrams": len(self.ngrams.vocabulary) if self.ngrams else 0,
+                "ngrams": self.ngrams is not None,
                 "device": self.device, "labels": list(self.labels), "context": self.max_length,
                 "val_accuracy": metrics.get("val_accuracy"), "temperature": metrics.get("temperature")}
 

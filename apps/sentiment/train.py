@@ -103,9 +103,9 @@ def train_sentiment(data: str | Path, *, name: str | None = None, options: Senti
     """
     from appkit.models import resolve_base
     from appkit.train.tracking import run_name, tracked_run
-    from apps.sentiment.model import passive_cpu_threads
+    from apps.sentiment.model import set_cpu_wait_policy
 
-    passive_cpu_threads()
+    set_cpu_wait_policy()
     settings = settings or load_settings()
     options = options or SentimentOptions()
     options.check()
@@ -223,13 +223,13 @@ def _fit_ngrams(model: Any, train: LabelledTexts, val: LabelledTexts, y_train: l
         return None, {}
     started = time.perf_counter()
     try:
-        ngram = NgramClassifier.fit(train.texts, y_train, len(train.classes), seed=options.seed)
-    except ValueError as e:  # no word in any text (sklearn: "empty vocabulary")
+        ngram = NgramClassifier.fit(train.texts, y_train, len(train.classes), seed=options.seed, log=log)
+    except ValueError as e:  # sklearn refuses degenerate input; the encoder does not need the n-grams
         log(f"n-gram model: not trained ({e}); the encoder is used alone.")
         return None, {}
     blend = fit_blend(predict_logits(model, val_ids, pad_id), ngram, val.texts, y_val)
     verdict = "blended in" if blend["used"] else "not used: the encoder alone is better on validation"
-    log(f"n-gram model: {blend['ngrams']:,} word 1-3-grams in {time.perf_counter() - started:.0f}s; validation "
+    log(f"n-gram model: word 1-3-grams trained in {time.perf_counter() - started:.0f}s; validation "
         f"accuracy encoder {blend['encoder_val_accuracy']:.4f}, n-grams {blend['ngram_val_accuracy']:.4f}, blend "
         f"{blend['val_accuracy']:.4f} ({verdict})")
     return ngram, blend

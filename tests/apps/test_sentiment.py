@@ -383,3 +383,24 @@ def test_the_chart_colours_negative_red_and_positive_green_whatever_the_label_na
     stars = [to_hex(c) for c in _colours(["1", "2", "3", "4", "5"])]
     assert stars[0] == "#d62728" and stars[2] == "#7f7f7f" and stars[4] == "#2ca02c"
     assert _colours(["sports", "politics"]) == ["C0", "C1"], "labels with no order keep distinct colours"
+
+
+@pytest.mark.parametrize("user_value", [None, "ACTIVE"])
+def test_torch_threads_sleep_when_other_work_holds_the_cpu_unless_the_user_chose(user_value: str | None) -> None:
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    if user_value:
+        env["OMP_WAIT_POLICY"] = user_value
+    burner = subprocess.Popen([sys.executable, "-c", "while True: pass"])  # other work holding a core
+    try:
+        probe = ("from apps.sentiment.model import set_cpu_wait_policy; import os; set_cpu_wait_policy(); "
+                 "print(os.environ.get('OMP_WAIT_POLICY'))")
+        out = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True,
+                             timeout=60).stdout.strip()
+    finally:
+        burner.kill()
+        burner.wait()
+    assert out == (user_value or "PASSIVE")
