@@ -59,6 +59,8 @@ class NgramClassifier:
             texts, targets = [texts[i] for i in chosen], [targets[i] for i in chosen]
             if log:
                 log(f"n-gram model: learning from a sample of {MAX_TEXTS:,} texts")
+        if len(set(targets)) != n_classes:  # sklearn would fit fewer rows and the labels would shift
+            raise ValueError(f"its training texts hold {len(set(targets))} of the {n_classes} labels")
         fitted = LogisticRegression(C=REGULARISATION, max_iter=2000, random_state=seed)
         fitted.fit(featurizer(FEATURES, MAX_NGRAM, TOKEN_PATTERN).transform(texts), list(targets))
         # C order: safetensors writes an array's buffer as is, and sklearn's multinomial coef_ is Fortran-ordered.

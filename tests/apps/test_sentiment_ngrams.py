@@ -38,6 +38,12 @@ def test_it_learns_words_and_survives_a_save_and_load(tmp_path: Path, labels: tu
     assert NgramClassifier.load(tmp_path).log_probabilities(texts) == pytest.approx(log_probs, abs=1e-6)
 
 
+def test_it_refuses_texts_that_lack_a_label_rather_than_shift_the_others() -> None:
+    rows = sentences(60, seed=0, labels=("negative", "positive"))
+    with pytest.raises(ValueError, match="2 of the 3 labels"):
+        NgramClassifier.fit([t for t, _ in rows], [0 if y == "negative" else 2 for _, y in rows], 3)
+
+
 def test_a_damaged_ngram_file_is_a_clear_model_error(tmp_path: Path) -> None:
     model, _ = _fit()  # three labels
     model.n_classes = 4  # saved as if for four: the weights have three rows
