@@ -106,20 +106,13 @@ class SentimentAnalyzer:
 
     def analyze(self, texts: Sequence[str], *, warn: bool = True) -> list[SentimentResult]:
         """Predict every text; results in input order. ``warn``: one warning if any text was cut."""
-        import torch
-
-        from apps.sentiment.model import encode, length_batches, pad
+        from apps.sentiment.model import encode, predict_logits
 
         texts = [str(t) for t in texts]
         if not texts:
             return []
         ids, lengths = encode(self.tokenizer, texts, self.wrapping)
-        logits = torch.empty((len(texts), len(self.labels)))
-        with torch.inference_mode():
-            for batch in length_batches([len(r) for r in ids], self.batch_size):
-                input_ids, mask = pad([ids[i] for i in batch], self.wrapping.pad_id)  # (B, T)
-                out = self.model(input_ids=input_ids.to(self.device), attention_mask=mask.to(self.device)).logits
-                logits[batch] = out.float().cpu()
+        logits = predict_logits(self.model, ids, self.wrapping.pad_id, self.batch_size, self.device)
         probs = self._probabilities(logits, texts)
         cut = [i for i, n in enumerate(lengths) if n > self.max_length]
         if cut and warn:
@@ -135,11 +128,9 @@ class SentimentAnalyzer:
             return logits.softmax(-1).tolist()
         import numpy as np
 
-        from apps.sentiment.ngrams import blend_logits, log_softmax
+        from apps.sentiment.ngrams import blend
 
-        encoder = log_softmax(logits.double().numpy())
-        blended = log_softmax(blend_logits(encoder, self.ngrams.log_probabilities(texts), self.blend_temperature))
-        return np.exp(blended).tolist()
+        return np.exp(blend(logits, self.ngrams.log_probabilities(texts), self.blend_temperature)).tolist()
 
     def analyze_one(self, text: str) -> SentimentResult:
         """``analyze([text])[0]``."""

@@ -186,6 +186,21 @@ def length_batches(lengths: Sequence[int], batch_size: int) -> list[list[int]]:
     return [order[b:b + batch_size] for b in range(0, len(order), batch_size)]
 
 
+def predict_logits(model: Any, ids: Sequence[Sequence[int]], pad_id: int, batch_size: int = 128,
+                   device: str = "cpu") -> torch.Tensor:
+    """Logits (N, C) on the CPU in input order; batches of similar length run on ``device``."""
+    import torch
+
+    model.eval()
+    out = torch.empty((len(ids), model.config.num_labels))
+    with torch.inference_mode():
+        for batch in length_batches([len(r) for r in ids], batch_size):
+            input_ids, mask = pad([ids[i] for i in batch], pad_id)  # (B, T)
+            logits = model(input_ids=input_ids.to(device), attention_mask=mask.to(device)).logits
+            out[batch] = logits.float().cpu()
+    return out
+
+
 def load_classifier(path: Path, device: str = "cpu") -> tuple[Any, Any, dict[str, Any]]:
     """(model in eval mode, tokenizer, appkit metadata) of a saved sentiment classifier."""
     from transformers import AutoModelForSequenceClassification, AutoTokenizer

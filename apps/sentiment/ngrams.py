@@ -122,6 +122,16 @@ def blend_logits(encoder_log_probs: Any, ngram_log_probs: Any, temperature: floa
     return (encoder_log_probs + ngram_log_probs) / (2 * temperature)
 
 
+def blend(encoder_logits: Any, ngram_log_probs: Any, temperature: float) -> Any:
+    """The blend's log-probabilities (numpy (N, C)) from the encoder's logits (torch (N, C)) and the n-grams'."""
+    return log_softmax(blend_logits(encoder_log_probs(encoder_logits), ngram_log_probs, temperature))
+
+
+def encoder_log_probs(logits: Any) -> Any:
+    """Log-probabilities (numpy float64 (N, C)) of an encoder's logits (torch (N, C))."""
+    return log_softmax(logits.detach().double().numpy())
+
+
 def log_softmax(logits: Any) -> Any:
     """Row-wise log-softmax of a numpy (N, C) array."""
     import numpy as np
@@ -145,10 +155,10 @@ def fit_blend(encoder_val_logits: Any, ngram: NgramClassifier, val_texts: Sequen
     from apps.sentiment.calibration import expected_calibration_error, fit_temperature
 
     targets = np.asarray(y_val)
-    encoder = log_softmax(encoder_val_logits.detach().double().numpy())
+    encoder = encoder_log_probs(encoder_val_logits)
     grams = ngram.log_probabilities(val_texts)
     temperature = fit_temperature(torch.from_numpy(blend_logits(encoder, grams)), torch.from_numpy(targets))
-    blended = log_softmax(blend_logits(encoder, grams, temperature))
+    blended = blend(encoder_val_logits, grams, temperature)
 
     def accuracy(log_probs: Any) -> float:
         return round(float((log_probs.argmax(axis=1) == targets).mean()), 4)

@@ -25,6 +25,7 @@ from appkit.config import Settings, load_settings
 from appkit.errors import ConfigError, ModelError, TrainingError
 from apps.sentiment.data import LabelledTexts, read_labelled, split
 from apps.sentiment.labels import polarity
+from apps.sentiment.model import predict_logits
 
 APP_NAME = "sentiment"
 
@@ -188,12 +189,12 @@ def fit_and_save(train: LabelledTexts, val: LabelledTexts, options: SentimentOpt
     log(f"trained {state['steps']} steps in {state['seconds']:.0f}s ({state['stopped']}); best validation accuracy "
         f"{state['best_accuracy']:.4f} at step {state['best_step']}")
 
-    metrics = calibrate(model, val_ids, y_val, wrapping.pad_id)
+    metrics, val_logits = calibrate(model, val_ids, y_val, wrapping.pad_id)
     log(f"calibration: temperature {metrics['temperature']:.3f}; validation ECE {metrics['ece_before']:.4f} -> "
         f"{metrics['ece_after']:.4f}, NLL {metrics['nll_before']:.4f} -> {metrics['nll_after']:.4f}")
     metrics.update(state, **warm, architecture=architecture, parameters=params,
                    learning_rate=lr, val_accuracy=round(state["best_accuracy"], 4))
-    ngram, blend = _fit_ngrams(model, train, val, y_train, y_val, val_ids, wrapping.pad_id, options, log)
+    ngram, blend = _fit_ngrams(val_logits, train, val, y_train, y_val, options, log)
     if blend:
         metrics["ngrams"] = blend
         if blend["used"]:
@@ -213,10 +214,12 @@ def fit_and_save(train: LabelledTexts, val: LabelledTexts, options: SentimentOpt
     return path, metrics
 
 
-def _fit_ngrams(model: Any, train: LabelledTexts, val: LabelledTexts, y_train: list[int], y_val: list[int],
-                val_ids: list[list[int]], pad_id: int, options: SentimentOptions,
-                log: Callable[[str], None]) -> tuple[Any, dict[str, Any]]:
-    """(n-gram model, blend figures) when ``options.ngrams``; (None, {}) otherwise or without n-grams."""
+def _fit_ngrams(val_logits: Any, train: LabelledTexts, val: LabelledTexts, y_train: list[int], y_val: list[int],
+                options: SentimentOptions, log: Callable[[str], None]) -> tuple[Any, dict[str, Any]]:
+    """(n-gram model, blend figures) when ``options.ngrams``; (None, {}) otherwise or without n-grams.
+
+    ``val_logits``: the calibrated encoder's logits on the validation texts.
+    """
     from apps.sentiment.ngrams import NgramClassifier, fit_blend
 
     if not options.ngrams:
@@ -227,7 +230,7 @@ def _fit_ngrams(model: Any, train: LabelledTexts, val: LabelledTexts, y_train: l
     except ValueError as e:  # sklearn refuses degenerate input; the encoder does not need the n-grams
         log(f"n-gram model: not trained ({e}); the encoder is used alone.")
         return None, {}
-    blend = fit_blend(predict_logits(model, val_ids, pad_id), ngram, val.texts, y_val)
+    blend = fit_blend(val_logits, ngram, val.texts, y_val)
     verdict = "blended in" if blend["used"] else "not used: the encoder alone is better on validation"
     log(f"n-gram model: word 1-3-grams trained in {time.perf_counter() - started:.0f}s; validation "
         f"accuracy encoder {blend['encoder_val_accuracy']:.4f}, n-grams {blend['ngram_val_accuracy']:.4f}, blend "
@@ -235,23 +238,8 @@ def _fit_ngrams(model: Any, train: LabelledTexts, val: LabelledTexts, y_train: l
     return ngram, blend
 
 
-def predict_logits(model: Any, ids: list[list[int]], pad_id: int, batch_size: int = 128) -> Any:
-    """Logits (N, C) in input order, batches sorted by length."""
-    import torch
-
-    from apps.sentiment.model import length_batches, pad
-
-    model.eval()
-    out = torch.empty((len(ids), model.config.num_labels))
-    with torch.inference_mode():
-        for batch in length_batches([len(r) for r in ids], batch_size):
-            input_ids, mask = pad([ids[i] for i in batch], pad_id)
-            out[batch] = model(input_ids=input_ids, attention_mask=mask).logits.float()
-    return out
-
-
-def calibrate(model: Any, val_ids: list[list[int]], y_val: list[int], pad_id: int) -> dict[str, Any]:
-    """Fit the temperature on validation, fold it into the model; ECE and NLL before and after."""
+def calibrate(model: Any, val_ids: list[list[int]], y_val: list[int], pad_id: int) -> tuple[dict[str, Any], Any]:
+    """Fit the temperature on validation, fold it into the model; (ECE and NLL before and after, calibrated logits)."""
     import torch
     import torch.nn.functional as F
 
@@ -270,7 +258,7 @@ def calibrate(model: Any, val_ids: list[list[int]], y_val: list[int], pad_id: in
         "nll_before": round(float(F.cross_entropy(logits, targets)), 4),
         "nll_after": round(float(F.cross_entropy(logits / t, targets)), 4),
         "val_macro_f1": round(macro_f1(y_val, logits.argmax(-1).tolist(), model.config.num_labels), 4),
-    }
+    }, logits / t
 
 
 def _verify(path: Path, model: Any, ids: list[list[int]], pad_id: int) -> None:
