@@ -251,14 +251,22 @@ def main(argv: list[str] | None = None) -> int:
         _fail("aborted.", 1)
         return 1
     except Exception as e:  # click usage errors arrive here in non-standalone mode
-        import click
-
-        if isinstance(e, click.ClickException):
-            e.show()
-            return e.exit_code
+        if _is_usage_error(e):
+            e.show()  # type: ignore[attr-defined]
+            return e.exit_code  # type: ignore[attr-defined,no-any-return]
         raise
     # In non-standalone mode click returns ctx.exit()'s code (or the command's return value).
     return code if isinstance(code, int) else 0
+
+
+def _is_usage_error(error: Exception) -> bool:
+    """A bad option or argument. typer 0.29+ vendors its own click, whose ClickException derives
+    from typer.TyperException instead of click's; older typer raises click's own."""
+    import click
+
+    usage_errors: tuple[type[Exception], ...] = (click.ClickException, *(
+        [typer.TyperException] if hasattr(typer, "TyperException") else []))
+    return isinstance(error, usage_errors) and hasattr(error, "show")
 
 
 def _fail(message: str, code: int) -> None:

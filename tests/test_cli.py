@@ -83,3 +83,13 @@ def test_unreachable_database_is_a_clear_error(capsys, appkit_home, monkeypatch)
     monkeypatch.setenv("APPKIT_DATABASE_URL", "postgresql://nobody@127.0.0.1:1/none")
     code, _, err = run(capsys, "models", "list")
     assert code != 0 and "127.0.0.1:1" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("args", [["sentiment", "train", "--no-such-flag"], ["no-such-command"],
+                                  ["sentiment", "train", "--data", "x.csv", "--epochs", "many"]])
+def test_a_mistyped_command_line_prints_usage_not_a_traceback(args):
+    # As the installed command runs: the typer release in use decides which exceptions arrive.
+    done = subprocess.run([sys.executable, "-m", "appkit", *args], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2
+    assert "Usage: " in done.stderr and "Error:" in done.stderr
+    assert "Traceback" not in done.stderr
