@@ -231,10 +231,11 @@ def _fit_ngrams(val_logits: Any, train: LabelledTexts, val: LabelledTexts, y_tra
         log(f"n-gram model: not trained ({e}); the encoder is used alone.")
         return None, {}
     blend = fit_blend(val_logits, ngram, val.texts, y_val)
-    verdict = "blended in" if blend["used"] else "not used: the encoder alone is better on validation"
+    verdict = "blended in" if blend["used"] else "not used: the encoder alone has the lower validation log-loss"
     log(f"n-gram model: word 1-3-grams trained in {time.perf_counter() - started:.0f}s; validation "
-        f"accuracy encoder {blend['encoder_val_accuracy']:.4f}, n-grams {blend['ngram_val_accuracy']:.4f}, blend "
-        f"{blend['val_accuracy']:.4f} ({verdict})")
+        f"accuracy (log-loss) encoder {blend['encoder_val_accuracy']:.4f} ({blend['encoder_val_nll']:.3f}), n-grams "
+        f"{blend['ngram_val_accuracy']:.4f} ({blend['ngram_val_nll']:.3f}), blend {blend['val_accuracy']:.4f} "
+        f"({blend['val_nll']:.3f}): {verdict}")
     return ngram, blend
 
 

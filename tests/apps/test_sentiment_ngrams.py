@@ -58,7 +58,7 @@ def test_a_damaged_ngram_file_is_a_clear_model_error(tmp_path: Path) -> None:
         NgramClassifier.load(tmp_path)
 
 
-def test_the_blend_is_kept_only_when_it_is_as_good_as_the_encoder_on_validation() -> None:
+def test_the_blend_is_kept_only_when_its_validation_log_loss_is_no_worse_than_the_encoders() -> None:
     import torch
 
     model, _ = _fit()
@@ -75,6 +75,7 @@ def test_the_blend_is_kept_only_when_it_is_as_good_as_the_encoder_on_validation(
     unsure = right / 8  # the encoder right but unsure: the confident wrong n-grams win the mean
     verdict = fit_blend(unsure, backwards, texts, y)
     assert not verdict["used"] and verdict["val_accuracy"] < verdict["encoder_val_accuracy"] == 1.0
+    assert verdict["val_nll"] > verdict["encoder_val_nll"]
 
 
 def test_training_saves_the_ngram_half_only_when_it_is_used(tmp_path: Path) -> None:
