@@ -38,8 +38,11 @@ def training_options(
     **more: Any,
 ) -> ChatTrainingOptions:
     """A ``ChatTrainingOptions`` from the shared flags (``more``: the command's own fields)."""
+    from appkit.model.presets import get_preset
     from appkit.train.pipeline import ChatTrainingOptions
 
+    if preset != "auto":
+        get_preset(preset)  # a mistyped name is refused before minutes of reading a corpus
     return ChatTrainingOptions(
         preset=preset, base=base, finetune=finetune, max_minutes=max_minutes, max_steps=max_steps, epochs=epochs,
         batch_size=batch_size, learning_rate=learning_rate, seed=seed, compile=compile,

@@ -99,4 +99,7 @@ def test_pretrain_bad_input_fails_cleanly(capsys, appkit_home, tmp_path):
     assert code != 0 and "empty" in err and "nothing to learn from" in err and "Traceback" not in err
     code, _, err = run(capsys, "pretrain", "--corpus", str(make_corpus(tmp_path / "p", n=3)), "--base", "nope")
     assert code != 0 and "--base nope" in err
+    code, out, err = run(capsys, "pretrain", "--corpus", str(make_corpus(tmp_path / "q", n=3)), "--preset", "huge")
+    assert code == 2 and "unknown preset 'huge'" in err and "nano" in err
+    assert "corpus:" not in out  # refused before the corpus is read
     assert not (appkit_home / "models").exists() or not any((appkit_home / "models").iterdir())
