@@ -5,8 +5,8 @@
 2. Score SST-2's dev.tsv (872 sentences, never trained or validated on) with all three systems:
    appkit (argmax of the calibrated probabilities), VADER (compound >= 0 -> positive) and
    TextBlob's PatternAnalyzer (polarity >= 0 -> positive), on exactly the same sentences.
-   When appkit's model blends its encoder with a word n-gram model, the two halves are also
-   scored alone (same sentences), so the blend's gain is measured, not assumed.
+   When appkit's model blends its encoder with other models (word n-grams, a word BiLSTM),
+   each member is also scored alone (same sentences), so the blend's gain is measured, not assumed.
 3. Calibration on dev: expected calibration error of appkit's probabilities before and after
    the last temperature scaling (the blend's, or the encoder's without a blend; fitted on
    appkit's own validation split, not on dev).
@@ -125,7 +125,7 @@ def main() -> None:
     results = analyzer.analyze(texts)
     y = [analyzer.labels.index(g) for g in gold]
     calibrated = [[r.probabilities[label] for label in analyzer.labels] for r in results]
-    t = analyzer.blend_temperature if analyzer.ngrams else float(meta.get("temperature", 1.0))
+    t = analyzer.blend_temperature if analyzer.members else float(meta.get("temperature", 1.0))
     raw = torch.tensor(calibrated).clamp_min(1e-12).log().mul(t).softmax(-1).tolist()  # undo the last temperature
     appkit_row = {
         "accuracy": accuracy([r.label for r in results], gold),
@@ -140,11 +140,14 @@ def main() -> None:
     appkit_row["single_text_ms"] = statistics.median(one) * 1e3
 
     rows: dict[str, dict[str, Any]] = {"appkit": appkit_row}
-    if analyzer.ngrams is not None:
-        encoder = SentimentAnalyzer.load(analyzer.path, device="cpu", batch_size=args.batch_size, ngrams=False)
-        grams = analyzer.ngrams.log_probabilities(texts).argmax(axis=1)
+    if analyzer.members:
+        from apps.sentiment.blend import MEMBER_TITLES
+
+        encoder = SentimentAnalyzer.load(analyzer.path, device="cpu", batch_size=args.batch_size, blend=False)
         rows["appkit encoder alone"] = {"accuracy": accuracy([r.label for r in encoder.analyze(texts)], gold)}
-        rows["appkit n-grams alone"] = {"accuracy": accuracy([analyzer.labels[i] for i in grams], gold)}
+        for name, member in zip(analyzer.member_names, analyzer.members):
+            predicted = member.log_probabilities(texts).argmax(axis=1)
+            rows[f"appkit {MEMBER_TITLES[name]} alone"] = {"accuracy": accuracy([analyzer.labels[i] for i in predicted], gold)}
     for name, predict in lexicons().items():
         predicted = predict(texts)
         rows[name] = {"accuracy": accuracy(predicted, gold),
@@ -152,7 +155,7 @@ def main() -> None:
     res = {
         "bench": "sentiment_sst2", "code": code_version(), "device": "cpu", "threads": torch.get_num_threads(),
         "dev": str(args.dev), "dev_texts": len(texts), "model": analyzer.name, "architecture": meta.get("architecture"),
-        "parameters": analyzer.describe()["parameters"], "ngrams": analyzer.ngrams is not None, "temperature": t,
+        "parameters": analyzer.describe()["parameters"], "blend": analyzer.describe()["blend"], "temperature": t,
         "val_accuracy": meta.get("metrics", {}).get("val_accuracy"), "training": trained,
         "systems": {k: {m: round(v, 4) for m, v in r.items()} for k, r in rows.items()},
     }
@@ -168,14 +171,16 @@ def print_table(res: dict[str, Any]) -> None:
     from rich.console import Console
     from rich.table import Table
 
+    from apps.sentiment.blend import MEMBER_TITLES
+
     console = Console(width=120)
     table = Table(title=f"SST-2 dev ({res['dev_texts']} sentences), CPU, {res['threads']} threads")
     for col in ("system", "accuracy", "texts/s", "ECE before -> after calibration"):
         table.add_column(col, justify="left" if col == "system" else "right")
     for name, r in res["systems"].items():
         ece = f"{r['ece_before']:.4f} -> {r['ece_after']:.4f}" if "ece_after" in r else "-"
-        label = f"appkit {res['architecture']} ({res['parameters'] / 1e6:.1f}M){' + n-grams' if res['ngrams'] else ''}" \
-            if name == "appkit" else name
+        members = "".join(f" + {MEMBER_TITLES[m]}" for m in res["blend"][1:])
+        label = f"appkit {res['architecture']}{members} ({res['parameters'] / 1e6:.1f}M)" if name == "appkit" else name
         speed = f"{r['texts_per_second']:,.0f}" if "texts_per_second" in r else "-"
         table.add_row(label, f"{r['accuracy']:.2%}", speed, ece)
     console.print(table)

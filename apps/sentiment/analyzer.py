@@ -7,7 +7,8 @@
 
 Texts are batched in order of length (little padding) and returned in input order. The
 probabilities are calibrated (the encoder's temperature is folded into its saved weights; a
-model trained with its word n-gram companion blends the two with a temperature of its own).
+model that blends the encoder with the models trained beside it, blend.py, has a temperature
+of its own).
 """
 
 from __future__ import annotations
@@ -23,7 +24,6 @@ from apps.sentiment.model import Wrapping
 
 if TYPE_CHECKING:
     from appkit.config import Settings
-    from apps.sentiment.ngrams import NgramClassifier
 
 TRAIN_HINT = "run `appkit sentiment train --data labeled.csv`"
 
@@ -47,19 +47,20 @@ class SentimentAnalyzer:
     """A loaded sentiment classifier (thread-safe for inference; load once, call many times)."""
 
     def __init__(self, model: Any, tokenizer: Any, metadata: dict[str, Any], *, name: str, path: Path,
-                 device: str = "cpu", batch_size: int = 64, ngrams: bool = True) -> None:
+                 device: str = "cpu", batch_size: int = 64, blend: bool = True) -> None:
         self.model, self.tokenizer, self.metadata = model, tokenizer, metadata
         self.name, self.path, self.device, self.batch_size = name, path, device, batch_size
         self.labels: tuple[str, ...] = tuple(metadata["labels"])
         self.polarity: dict[str, float] = dict(metadata.get("polarity") or {})
         self.wrapping = Wrapping.from_dict(metadata["wrapping"])
-        self.ngrams: NgramClassifier | None = None
+        self.member_names: list[str] = []
+        self.members: list[Any] = []  # blend.Member
         self.blend_temperature = 1.0
-        if ngrams and metadata.get("ngrams"):
-            from apps.sentiment.ngrams import NgramClassifier
+        if blend:
+            from apps.sentiment.blend import blend_spec, load_members
 
-            self.ngrams = NgramClassifier.load(path)
-            self.blend_temperature = float(metadata["ngrams"]["temperature"])
+            self.member_names, self.blend_temperature = blend_spec(metadata)
+            self.members = load_members(path, self.member_names)
 
     @classmethod
     def open(cls, model: str | None = None, *, settings: Settings | None = None, policy: Any = None,
@@ -80,8 +81,8 @@ class SentimentAnalyzer:
 
     @classmethod
     def load(cls, path: str | Path, *, name: str | None = None, device: str = "cpu", batch_size: int = 64,
-             threads: int | None = None, ngrams: bool = True) -> SentimentAnalyzer:
-        """Load a saved classifier directory (``ngrams=False``: its encoder alone, without the n-gram blend)."""
+             threads: int | None = None, blend: bool = True) -> SentimentAnalyzer:
+        """Load a saved classifier directory (``blend=False``: its encoder alone, without the models blended in)."""
         from apps.sentiment.model import load_classifier, set_cpu_wait_policy
 
         set_cpu_wait_policy()
@@ -92,7 +93,7 @@ class SentimentAnalyzer:
         path = Path(path).expanduser()
         model, tokenizer, metadata = load_classifier(path, device)
         return cls(model, tokenizer, metadata, name=name or path.name, path=path, device=device, batch_size=batch_size,
-                   ngrams=ngrams)
+                   blend=blend)
 
     @property
     def model_name(self) -> str:
@@ -123,14 +124,15 @@ class SentimentAnalyzer:
         return [self._result(p, i in cut_set) for i, p in enumerate(probs)]
 
     def _probabilities(self, logits: Any, texts: list[str]) -> list[list[float]]:
-        """Each text's label probabilities: the encoder's, or its blend with the n-gram model."""
-        if self.ngrams is None:
+        """Each text's label probabilities: the encoder's, or its blend with the other members."""
+        if not self.members:
             return logits.softmax(-1).tolist()
         import numpy as np
 
-        from apps.sentiment.ngrams import blend
+        from apps.sentiment.blend import blend
 
-        return np.exp(blend(logits, self.ngrams.log_probabilities(texts), self.blend_temperature)).tolist()
+        others = [member.log_probabilities(texts) for member in self.members]
+        return np.exp(blend(logits, others, self.blend_temperature)).tolist()
 
     def analyze_one(self, text: str) -> SentimentResult:
         """``analyze([text])[0]``."""
@@ -146,8 +148,10 @@ class SentimentAnalyzer:
         from appkit.model.build import count_parameters
 
         metrics = self.metadata.get("metrics", {})
-        return {"name": self.name, "path": str(self.path), "parameters": count_parameters(self.model),
-                "ngrams": self.ngrams is not None,
+        return {"name": self.name, "path": str(self.path),
+                "parameters": count_parameters(self.model) + sum(count_parameters(m) for m in self.members
+                                                                 if hasattr(m, "parameters")),
+                "blend": ["encoder", *self.member_names] if self.members else [],
                 "device": self.device, "labels": list(self.labels), "context": self.max_length,
                 "val_accuracy": metrics.get("val_accuracy"), "temperature": metrics.get("temperature")}
 

@@ -69,7 +69,10 @@ def train_command(
     val_fraction: float = typer.Option(_DEFAULTS.val_fraction, "--val-fraction", help="Share held out for early stopping and calibration."),
     threads: Optional[int] = typer.Option(None, "--threads", min=1, help="CPU threads for torch (1 is fastest on a busy machine)."),
     ngrams: bool = typer.Option(_DEFAULTS.ngrams, "--ngrams/--no-ngrams",
-                                help="Blend the encoder with a word 1-3-gram model when that is better on validation."),
+                                help="Train a word 1-3-gram model to blend with the encoder (kept if it helps on validation)."),
+    lstm: bool = typer.Option(_DEFAULTS.lstm, "--lstm/--no-lstm",
+                              help="Train a word BiLSTM to blend with the encoder (kept if it helps on validation; "
+                                   "a quarter of --max-minutes)."),
     seed: int = typer.Option(0, "--seed"),
     encoding: str = typer.Option("utf-8", "--encoding"),
 ) -> None:
@@ -79,15 +82,17 @@ def train_command(
     options = SentimentOptions(base=base, hidden_size=hidden_size, layers=layers, heads=heads, max_length=max_length,
                                epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
                                val_fraction=val_fraction, max_minutes=max_minutes, max_steps=max_steps,
-                               threads=threads, ngrams=ngrams, seed=seed)
+                               threads=threads, ngrams=ngrams, lstm=lstm, seed=seed)
     trained = train_sentiment(data, name=name, options=options, settings=_settings(ctx), text_col=text_col,
                               label_col=label_col, encoding=encoding, log=typer.echo)
     m = trained.metrics
-    blend = m.get("ngrams") or {}
-    if blend.get("used"):
-        typer.echo(f"validation: accuracy {blend['val_accuracy']:.4f} (encoder {blend['encoder_val_accuracy']:.4f}, "
-                   f"n-grams {blend['ngram_val_accuracy']:.4f}), macro F1 {blend['val_macro_f1']:.4f}, ECE "
-                   f"{blend['ece']:.4f} (blend temperature {blend['temperature']:.3f})")
+    blend = m.get("blend") or {}
+    if blend.get("members"):
+        from apps.sentiment.blend import MEMBER_TITLES
+
+        alone = ", ".join(f"{MEMBER_TITLES[n]} {f['val_accuracy']:.4f}" for n, f in blend["alone"].items())
+        typer.echo(f"validation: accuracy {blend['val_accuracy']:.4f} ({alone} alone), macro F1 "
+                   f"{blend['val_macro_f1']:.4f}, ECE {blend['ece']:.4f} (blend temperature {blend['temperature']:.3f})")
     else:
         typer.echo(f"validation: accuracy {m['val_accuracy']:.4f}, macro F1 {m['val_macro_f1']:.4f}, ECE "
                    f"{m['ece_before']:.4f} -> {m['ece_after']:.4f} after calibration (temperature "

@@ -28,6 +28,7 @@ from apps.sentiment.labels import polarity
 from apps.sentiment.model import predict_logits
 
 APP_NAME = "sentiment"
+LSTM_SHARE = 0.25  # of --max-minutes: SST-2's 5 epochs take ~3 of the encoder's ~6-8 minutes
 
 
 @dataclass
@@ -54,7 +55,9 @@ class SentimentOptions:
     mlm_minutes: float = 0.0  # masked-LM warm-up of the encoder on the training texts (pretrain.py), part of max_minutes
     mlm_learning_rate: float = 1e-3
     ema_decay: float = 0.999  # validate and keep an exponential moving average of the weights (0: off)
-    ngrams: bool = True  # blend with a word n-gram model when that is better on validation (ngrams.py)
+    ngrams: bool = True  # train a word n-gram model to blend with the encoder (ngrams.py, blend.py)
+    lstm: bool = True  # train a word BiLSTM to blend with the encoder (words.py, blend.py)
+    lstm_epochs: float = 5.0  # the BiLSTM's peak validation accuracy on SST-2 came at epochs 4-5
     val_fraction: float = 0.1
     max_minutes: float | None = None
     max_steps: int | None = None
@@ -74,9 +77,15 @@ class SentimentOptions:
             raise ConfigError(f"--val-fraction must be between 0 and 0.5, got {self.val_fraction:g}.")
         if self.hidden_size % self.heads:
             raise ConfigError(f"--hidden-size {self.hidden_size} is not divisible by {self.heads} attention heads.")
-        if self.max_minutes is not None and self.mlm_minutes >= self.max_minutes:
+        if self.max_minutes is not None and self.mlm_minutes >= self.encoder_minutes(self.max_minutes):
             raise ConfigError(f"the masked-LM warm-up ({self.mlm_minutes:g} min) must leave time for training within "
                               f"--max-minutes {self.max_minutes:g}.")
+        if self.lstm_epochs <= 0:
+            raise ConfigError(f"--lstm-epochs must be positive, got {self.lstm_epochs:g}.")
+
+    def encoder_minutes(self, max_minutes: float) -> float:
+        """The encoder's share of a time budget (warm-up included); the BiLSTM, when trained, gets the rest."""
+        return max_minutes * (1 - LSTM_SHARE) if self.lstm else max_minutes
         if self.max_length < 8:
             raise ConfigError(f"--max-length must be at least 8 tokens, got {self.max_length}.")
 
@@ -183,7 +192,7 @@ def fit_and_save(train: LabelledTexts, val: LabelledTexts, options: SentimentOpt
     y_val = [labels.index(label) for label in val.labels]
 
     mask_id = tokenizer.mask_token_id if base_dir is None else None
-    budget = options.max_minutes - options.mlm_minutes if options.max_minutes else None
+    budget = options.encoder_minutes(options.max_minutes) - options.mlm_minutes if options.max_minutes else None
     loop = _Loop(model, options, lr, wrapping.pad_id, run_dir, mask_id, budget)
     state = loop.run(train_ids, y_train, val_ids, y_val)
     log(f"trained {state['steps']} steps in {state['seconds']:.0f}s ({state['stopped']}); best validation accuracy "
@@ -194,49 +203,92 @@ def fit_and_save(train: LabelledTexts, val: LabelledTexts, options: SentimentOpt
         f"{metrics['ece_after']:.4f}, NLL {metrics['nll_before']:.4f} -> {metrics['nll_after']:.4f}")
     metrics.update(state, **warm, architecture=architecture, parameters=params,
                    learning_rate=lr, val_accuracy=round(state["best_accuracy"], 4))
-    ngram, blend = _fit_ngrams(val_logits, train, val, y_train, y_val, options, log)
+    members, blend = _fit_blend(val_logits, train, val, y_train, y_val, options, run_dir, log)
     if blend:
-        metrics["ngrams"] = blend
-        if blend["used"]:
+        metrics["blend"] = blend
+        if blend["members"]:
             metrics["val_accuracy"] = blend["val_accuracy"]
     metadata = {
         "app": APP_NAME, "format": 1, "kind": "sequence-classifier", "labels": list(labels),
         "temperature": metrics["temperature"], "temperature_folded": True,
         "polarity": polarity(labels), "wrapping": wrapping.as_dict(), "architecture": architecture,
-        "ngrams": {"temperature": blend["temperature"]} if blend.get("used") else None,
+        "blend": {"members": blend["members"], "temperature": blend["temperature"]} if members else None,
         "base": str(base_dir) if base_dir else None, "metrics": metrics, "data": data_info,
         "options": asdict(options), "created_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
     from appkit.model.io import save_model
 
-    path = save_model(model, tokenizer, out_dir, metadata, write_extra=ngram.save if blend.get("used") else None)
+    def save_members(directory: Path) -> None:
+        for member in members:
+            member.save(directory)
+
+    path = save_model(model, tokenizer, out_dir, metadata, write_extra=save_members if members else None)
     _verify(path, model, val_ids[:16], wrapping.pad_id)
     return path, metrics
 
 
-def _fit_ngrams(val_logits: Any, train: LabelledTexts, val: LabelledTexts, y_train: list[int], y_val: list[int],
-                options: SentimentOptions, log: Callable[[str], None]) -> tuple[Any, dict[str, Any]]:
-    """(n-gram model, blend figures) when ``options.ngrams``; (None, {}) otherwise or without n-grams.
+def _fit_blend(val_logits: Any, train: LabelledTexts, val: LabelledTexts, y_train: list[int], y_val: list[int],
+               options: SentimentOptions, run_dir: Path, log: Callable[[str], None]) -> tuple[list[Any], dict[str, Any]]:
+    """Train the models blended with the encoder and keep those that help on validation.
 
-    ``val_logits``: the calibrated encoder's logits on the validation texts.
+    ``val_logits``: the calibrated encoder's logits on the validation texts. Returns (the chosen
+    members, the blend's figures from blend.choose_members); ([], {}) when none is trained.
     """
-    from apps.sentiment.ngrams import NgramClassifier, fit_blend
+    from apps.sentiment.blend import MEMBER_TITLES, choose_members
 
-    if not options.ngrams:
-        return None, {}
+    trained: dict[str, Any] = {}
+    if options.ngrams:
+        trained["ngrams"] = _fit_ngrams(train, y_train, options, log)
+    if options.lstm:
+        trained["lstm"] = _fit_lstm(train, val, y_train, y_val, options, run_dir, log)
+    trained = {name: model for name, model in trained.items() if model is not None}
+    if not trained:
+        return [], {}
+    blend = choose_members(val_logits, {n: m.log_probabilities(val.texts) for n, m in trained.items()}, y_val)
+    alone = ", ".join(f"{MEMBER_TITLES[n]} {f['val_accuracy']:.4f} ({f['val_nll']:.3f})" for n, f in blend["alone"].items())
+    chosen = " + ".join(MEMBER_TITLES[n] for n in ["encoder", *blend["members"]])
+    log(f"blend: validation accuracy (log-loss) alone: {alone}; served: {chosen}, {blend['val_accuracy']:.4f} "
+        f"({blend['val_nll']:.3f})" + ("" if blend["members"] else ": the encoder alone has the lowest log-loss"))
+    return [trained[n] for n in blend["members"]], blend
+
+
+def _fit_ngrams(train: LabelledTexts, y_train: list[int], options: SentimentOptions,
+                log: Callable[[str], None]) -> Any:
+    """The n-gram model, or None when sklearn cannot fit these texts."""
+    from apps.sentiment.ngrams import NgramClassifier
+
     started = time.perf_counter()
     try:
         ngram = NgramClassifier.fit(train.texts, y_train, len(train.classes), seed=options.seed, log=log)
     except ValueError as e:  # sklearn refuses degenerate input; the encoder does not need the n-grams
-        log(f"n-gram model: not trained ({e}); the encoder is used alone.")
-        return None, {}
-    blend = fit_blend(val_logits, ngram, val.texts, y_val)
-    verdict = "blended in" if blend["used"] else "not used: the encoder alone has the lower validation log-loss"
-    log(f"n-gram model: word 1-3-grams trained in {time.perf_counter() - started:.0f}s; validation "
-        f"accuracy (log-loss) encoder {blend['encoder_val_accuracy']:.4f} ({blend['encoder_val_nll']:.3f}), n-grams "
-        f"{blend['ngram_val_accuracy']:.4f} ({blend['ngram_val_nll']:.3f}), blend {blend['val_accuracy']:.4f} "
-        f"({blend['val_nll']:.3f}): {verdict}")
-    return ngram, blend
+        log(f"n-gram model: not trained ({e}); the encoder is used without it.")
+        return None
+    log(f"n-gram model: word 1-3-grams trained in {time.perf_counter() - started:.0f}s")
+    return ngram
+
+
+def _fit_lstm(train: LabelledTexts, val: LabelledTexts, y_train: list[int], y_val: list[int],
+              options: SentimentOptions, run_dir: Path, log: Callable[[str], None]) -> Any:
+    """The word BiLSTM, trained by the encoder's loop with its own settings (words.py)."""
+    import dataclasses
+
+    import torch
+
+    from apps.sentiment import words
+
+    torch.manual_seed(options.seed)
+    lstm = words.WordLSTM.from_texts(train.texts, len(train.classes))
+    budget = options.max_minutes - options.encoder_minutes(options.max_minutes) if options.max_minutes else None
+    # No label smoothing, EMA or token dropout: its dropout on embeddings and the pooled vector regularises it.
+    settings = dataclasses.replace(options, epochs=options.lstm_epochs, batch_size=words.BATCH_SIZE, ema_decay=0.0,
+                                   label_smoothing=0.0, token_dropout=0.0)
+    log(f"BiLSTM: {len(lstm.vocabulary)} words, {sum(p.numel() for p in lstm.parameters()) / 1e6:.2f}M parameters, "
+        f"{options.lstm_epochs:g} epochs")
+    state = _Loop(lstm, settings, words.LEARNING_RATE, words.PAD_ID, run_dir / "lstm", None, budget, "BiLSTM").run(
+        lstm.encode(train.texts), y_train, lstm.encode(val.texts), y_val)
+    log(f"BiLSTM: trained {state['steps']} steps in {state['seconds']:.0f}s ({state['stopped']}); best validation "
+        f"accuracy {state['best_accuracy']:.4f} at step {state['best_step']}")
+    return lstm.eval()
 
 
 def calibrate(model: Any, val_ids: list[list[int]], y_val: list[int], pad_id: int) -> tuple[dict[str, Any], Any]:
@@ -278,9 +330,9 @@ class _Loop:
     """The training loop: one object so the run's state is in one place."""
 
     def __init__(self, model: Any, options: SentimentOptions, lr: float, pad_id: int, run_dir: Path,
-                 mask_id: int | None = None, budget_minutes: float | None = None) -> None:
+                 mask_id: int | None = None, budget_minutes: float | None = None, title: str = "sentiment classifier") -> None:
         self.model, self.options, self.lr, self.pad_id, self.run_dir = model, options, lr, pad_id, run_dir
-        self.mask_id, self.budget_minutes = mask_id, budget_minutes
+        self.mask_id, self.budget_minutes, self.title = mask_id, budget_minutes, title
 
     def run(self, ids: list[list[int]], y: list[int], val_ids: list[list[int]], y_val: list[int]) -> dict[str, Any]:
         import torch
@@ -351,7 +403,7 @@ class _Loop:
         if best["state"] is not None:
             model.load_state_dict(best["state"])
         seconds = time.perf_counter() - started
-        plot_loss(log.records(), self.run_dir / "loss.png", title="sentiment classifier: loss")
+        plot_loss(log.records(), self.run_dir / "loss.png", title=f"{self.title}: loss")
         return {"steps": step, "best_step": best["step"], "best_accuracy": best["accuracy"], "seconds": round(seconds, 1),
                 "stopped": stopped, "tokens_per_second": round(tokens / max(seconds, 1e-9)),
                 "train_minutes": round(seconds / 60, 2)}

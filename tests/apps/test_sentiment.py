@@ -76,12 +76,12 @@ def test_it_learns_the_labels_and_probabilities_sum_to_one(analyzer: Any) -> Non
     assert analyzer.model_name == "toy-sentiment" and analyzer.describe()["parameters"] > 0
 
 
-def test_saved_model_is_plain_transformers_plus_an_ngram_model_blended_as_documented(analyzer: Any) -> None:
+def test_saved_model_is_plain_transformers_plus_members_blended_as_documented(analyzer: Any) -> None:
     import numpy as np
     import torch
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    from apps.sentiment.ngrams import NgramClassifier
+    from apps.sentiment.blend import member_types
 
     meta = json.loads((analyzer.path / "appkit.json").read_text())
     assert meta["labels"] == list(LABELS) and meta["temperature_folded"] is True
@@ -94,10 +94,12 @@ def test_saved_model_is_plain_transformers_plus_an_ngram_model_blended_as_docume
     text = "the staff was rude"
     with torch.no_grad():
         calibrated = model(**tokenizer(text, return_tensors="pt")).logits[0]
-    # Served: the mean of the encoder's and the n-gram model's log-probabilities over the blend's temperature.
-    assert meta["ngrams"] and meta["metrics"]["ngrams"]["used"]
-    grams = NgramClassifier.load(analyzer.path).log_probabilities([text])[0]
-    mixed = (calibrated.log_softmax(-1).double().numpy() + grams) / (2 * meta["ngrams"]["temperature"])
+    # Served: the mean of the encoder's and each member's log-probabilities over the blend's temperature.
+    members = meta["blend"]["members"]
+    assert members and set(members) <= {"ngrams", "lstm"} and meta["metrics"]["blend"]["members"] == members
+    parts = [calibrated.log_softmax(-1).double().numpy()]
+    parts += [member_types()[name].load(analyzer.path).log_probabilities([text])[0] for name in members]
+    mixed = sum(parts) / (len(parts) * meta["blend"]["temperature"])
     expected = np.exp(mixed) / np.exp(mixed).sum()
     ours = analyzer.analyze_one(text).probabilities
     assert [ours[label] for label in LABELS] == pytest.approx(expected.tolist(), abs=1e-5)

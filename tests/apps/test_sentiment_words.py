@@ -1,0 +1,71 @@
+"""The word BiLSTM blended with the sentiment encoder: it learns, gives the same answer in any batch, saves and loads."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from appkit.errors import ModelError
+from apps.sentiment.words import MAX_WORDS, WEIGHTS_FILE, WordLSTM
+from tests.apps.sentiment_data import sentences
+
+LABELS = ("negative", "neutral", "positive")
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> WordLSTM:
+    """A BiLSTM trained by the sentiment training loop on 240 generated sentences."""
+    import torch
+
+    from apps.sentiment import words
+    from apps.sentiment.train import SentimentOptions, _Loop
+
+    torch.manual_seed(0)
+    rows = sentences(240, seed=0)
+    texts, y = [t for t, _ in rows], [LABELS.index(label) for _, label in rows]
+    model = WordLSTM.from_texts(texts, len(LABELS))
+    options = SentimentOptions(epochs=20, batch_size=words.BATCH_SIZE, ema_decay=0.0, label_smoothing=0.0,
+                               progress=False)
+    val = model.encode(texts[:30])
+    _Loop(model, options, words.LEARNING_RATE, words.PAD_ID, tmp_path_factory.mktemp("run"), None, None,
+          "BiLSTM").run(model.encode(texts), y, val, y[:30])
+    return model.eval()
+
+
+def test_it_learns_held_out_sentences(trained: WordLSTM) -> None:
+    held_out = sentences(90, seed=123)
+    predicted = trained.log_probabilities([t for t, _ in held_out]).argmax(axis=1)
+    accuracy = sum(LABELS[p] == y for p, (_, y) in zip(predicted, held_out)) / len(held_out)
+    assert accuracy >= 0.9  # chance is 1/3
+
+
+def test_a_text_gets_the_same_probabilities_alone_as_beside_longer_ones(trained: WordLSTM) -> None:
+    short = "the staff was rude"
+    batch = [short, "honestly i think the delivery was wonderful and the packaging lovely and the price fair today"]
+    together = trained.log_probabilities(batch)[0]
+    alone = trained.log_probabilities([short])[0]
+    assert together.tolist() == pytest.approx(alone.tolist(), abs=1e-6)  # padding must not reach the LSTM
+
+
+def test_unknown_words_empty_and_overlong_texts_are_read(trained: WordLSTM) -> None:
+    ids = trained.encode(["", "zyxwv qwerty", "great " * (MAX_WORDS + 50)])
+    assert ids[0] == [1] and ids[1] == [1, 1]
+    assert len(ids[2]) == MAX_WORDS
+    assert trained.log_probabilities(["", "zyxwv"]).shape == (2, 3)
+
+
+def test_it_survives_a_save_and_load_and_damage_is_a_clear_model_error(trained: WordLSTM, tmp_path: Path) -> None:
+    trained.save(tmp_path)
+    loaded = WordLSTM.load(tmp_path)
+    texts = ["the refund was awful", "my order was great", "the app is normal"]
+    assert loaded.log_probabilities(texts).ravel().tolist() == pytest.approx(
+        trained.log_probabilities(texts).ravel().tolist(), abs=1e-6)
+    assert loaded.vocabulary == trained.vocabulary and not loaded.training
+
+    (tmp_path / WEIGHTS_FILE).write_bytes(b"not safetensors")
+    with pytest.raises(ModelError, match="BiLSTM .* cannot be read"):
+        WordLSTM.load(tmp_path)
+    (tmp_path / WEIGHTS_FILE).unlink()
+    with pytest.raises(ModelError, match="cannot be read"):
+        WordLSTM.load(tmp_path)
