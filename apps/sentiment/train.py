@@ -17,7 +17,7 @@ import math
 import random
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -80,14 +80,14 @@ class SentimentOptions:
         if self.max_minutes is not None and self.mlm_minutes >= self.encoder_minutes(self.max_minutes):
             raise ConfigError(f"the masked-LM warm-up ({self.mlm_minutes:g} min) must leave time for training within "
                               f"--max-minutes {self.max_minutes:g}.")
+        if self.max_length < 8:
+            raise ConfigError(f"--max-length must be at least 8 tokens, got {self.max_length}.")
         if self.lstm_epochs <= 0:
-            raise ConfigError(f"--lstm-epochs must be positive, got {self.lstm_epochs:g}.")
+            raise ConfigError(f"lstm_epochs must be positive, got {self.lstm_epochs:g}.")
 
     def encoder_minutes(self, max_minutes: float) -> float:
         """The encoder's share of a time budget (warm-up included); the BiLSTM, when trained, gets the rest."""
         return max_minutes * (1 - LSTM_SHARE) if self.lstm else max_minutes
-        if self.max_length < 8:
-            raise ConfigError(f"--max-length must be at least 8 tokens, got {self.max_length}.")
 
 
 @dataclass
@@ -270,8 +270,6 @@ def _fit_ngrams(train: LabelledTexts, y_train: list[int], options: SentimentOpti
 def _fit_lstm(train: LabelledTexts, val: LabelledTexts, y_train: list[int], y_val: list[int],
               options: SentimentOptions, run_dir: Path, log: Callable[[str], None]) -> Any:
     """The word BiLSTM, trained by the encoder's loop with its own settings (words.py)."""
-    import dataclasses
-
     import torch
 
     from apps.sentiment import words
@@ -280,8 +278,8 @@ def _fit_lstm(train: LabelledTexts, val: LabelledTexts, y_train: list[int], y_va
     lstm = words.WordLSTM.from_texts(train.texts, len(train.classes))
     budget = options.max_minutes - options.encoder_minutes(options.max_minutes) if options.max_minutes else None
     # No label smoothing, EMA or token dropout: its dropout on embeddings and the pooled vector regularises it.
-    settings = dataclasses.replace(options, epochs=options.lstm_epochs, batch_size=words.BATCH_SIZE, ema_decay=0.0,
-                                   label_smoothing=0.0, token_dropout=0.0)
+    settings = replace(options, epochs=options.lstm_epochs, batch_size=words.BATCH_SIZE, ema_decay=0.0,
+                       label_smoothing=0.0, token_dropout=0.0)
     log(f"BiLSTM: {len(lstm.vocabulary)} words, {sum(p.numel() for p in lstm.parameters()) / 1e6:.2f}M parameters, "
         f"{options.lstm_epochs:g} epochs")
     state = _Loop(lstm, settings, words.LEARNING_RATE, words.PAD_ID, run_dir / "lstm", None, budget, "BiLSTM").run(

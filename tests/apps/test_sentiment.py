@@ -300,6 +300,15 @@ def test_train_empty_file_and_bad_budget(appkit_home: Path, tmp_path: Path, caps
     data = write_csv(tmp_path / "ok.csv", sentences(30))
     code, _, err = run(capsys, "sentiment", "train", "--data", str(data), "--max-minutes", "0")
     assert code != 0 and "--max-minutes must be positive" in err
+    from appkit.errors import ConfigError
+    from apps.sentiment.train import SentimentOptions
+
+    for bad, message in (({"max_length": 4}, "--max-length must be at least 8"),
+                         ({"lstm_epochs": 0}, "lstm_epochs must be positive"),
+                         ({"max_minutes": 4, "mlm_minutes": 3.5}, "must leave time")):  # 3 of 4 minutes are the encoder's
+        with pytest.raises(ConfigError, match=message):
+            SentimentOptions(**bad).check()
+    SentimentOptions(max_minutes=4, mlm_minutes=3.5, lstm=False).check()  # without the BiLSTM all 4 are
 
 
 def test_label_names_and_polarity() -> None:
