@@ -26,6 +26,11 @@ def steady(pilot: Any) -> None:
     for widget in pilot.app.query("Input, TextArea"):
         if isinstance(widget, (Input, TextArea)):
             widget.cursor_blink = False
+        if isinstance(widget, TextArea):
+            # TextArea caches rendered lines under a key that ignores whether the cursor is drawn, so a
+            # line cached in a blink's "off" phase kept its hidden cursor: the snapshot depended on timing.
+            widget._line_cache.clear()
+            widget.refresh()
 
 
 async def support_ready(pilot: Any) -> None:
