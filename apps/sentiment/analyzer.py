@@ -60,7 +60,7 @@ class SentimentAnalyzer:
             from apps.sentiment.blend import blend_spec, load_members
 
             self.member_names, self.blend_temperature = blend_spec(metadata)
-            self.members = load_members(path, self.member_names)
+            self.members = [m.to(device) if hasattr(m, "to") else m for m in load_members(path, self.member_names)]
 
     @classmethod
     def open(cls, model: str | None = None, *, settings: Settings | None = None, policy: Any = None,

@@ -88,7 +88,8 @@ class WordLSTM(nn.Module):
         """Natural-log probabilities, numpy (N, C)."""
         from apps.sentiment.model import predict_logits
 
-        return predict_logits(self, self.encode(texts), PAD_ID).log_softmax(-1).double().numpy()
+        device = str(self.head.weight.device)  # where the analyzer put it: beside the encoder
+        return predict_logits(self, self.encode(texts), PAD_ID, device=device).log_softmax(-1).double().numpy()
 
     def save(self, directory: Path) -> None:
         """Write the weights, vocabulary and sizes into ``directory`` (a model folder being staged)."""
