@@ -72,7 +72,7 @@ def train_command(
                                 help="Train a word 1-3-gram model to blend with the encoder (kept if it helps on validation)."),
     lstm: bool = typer.Option(_DEFAULTS.lstm, "--lstm/--no-lstm",
                               help="Train a word BiLSTM to blend with the encoder (kept if it helps on validation; "
-                                   "a quarter of --max-minutes)."),
+                                   "what is left of --max-minutes after the encoder, which may use three quarters)."),
     seed: int = typer.Option(0, "--seed"),
     encoding: str = typer.Option("utf-8", "--encoding"),
 ) -> None:

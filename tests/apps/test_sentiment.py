@@ -309,6 +309,9 @@ def test_train_empty_file_and_bad_budget(appkit_home: Path, tmp_path: Path, caps
         with pytest.raises(ConfigError, match=message):
             SentimentOptions(**bad).check()
     SentimentOptions(max_minutes=4, mlm_minutes=3.5, lstm=False).check()  # without the BiLSTM all 4 are
+    # The BiLSTM trains in what the encoder left of the budget, and never in less than its share.
+    assert SentimentOptions.lstm_minutes(15, spent_minutes=4) == 11
+    assert SentimentOptions.lstm_minutes(12, spent_minutes=10) == 3  # its quarter
 
 
 def test_label_names_and_polarity() -> None:
