@@ -3,8 +3,8 @@
 A small transformer trained from scratch on a few thousand sentences generalises over words but
 forgets exact phrases; a word n-gram model (ngrams.py) remembers phrases, and a word-level
 BiLSTM (words.py) reads word order with an inductive bias the transformer lacks at this size.
-Their mistakes differ. On SST-2 dev, seeds 0 and 1 (`appkit eval`, bench/sentiment_sst2.py):
-encoder alone 79.6% / 81.0%, n-grams 82.2% / 82.7%, BiLSTM 81.7% / 80.2%, all three 84.1% / 84.5%
+Their mistakes differ. On SST-2 dev over three runs (`appkit eval`, bench/sentiment_sst2.py):
+encoder alone 78.1-81.0%, n-grams 82.2-82.7%, BiLSTM 80.2-81.7%, all three 84.1-84.5%
 (encoder + n-grams: 81.8-83.7% over earlier runs).
 
 The blend averages the members' log-probabilities (a product of experts) and divides by a
