@@ -50,20 +50,16 @@ def blend_logits(log_probs: Sequence[Any], temperature: float = 1.0) -> Any:
 
 def blend(encoder_logits: Any, member_log_probs: Sequence[Any], temperature: float) -> Any:
     """The blend's log-probabilities (numpy (N, C)) from the encoder's logits (torch (N, C)) and the members'."""
-    return log_softmax(blend_logits([encoder_log_probs(encoder_logits), *member_log_probs], temperature))
+    from scipy.special import log_softmax
+
+    return log_softmax(blend_logits([encoder_log_probs(encoder_logits), *member_log_probs], temperature), axis=1)
 
 
 def encoder_log_probs(logits: Any) -> Any:
     """Log-probabilities (numpy float64 (N, C)) of an encoder's logits (torch (N, C))."""
-    return log_softmax(logits.detach().double().numpy())
+    from scipy.special import log_softmax
 
-
-def log_softmax(logits: Any) -> Any:
-    """Row-wise log-softmax of a numpy (N, C) array."""
-    import numpy as np
-
-    shifted = logits - logits.max(axis=1, keepdims=True)
-    return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    return log_softmax(logits.detach().double().numpy(), axis=1)
 
 
 def choose_members(encoder_val_logits: Any, candidates: Mapping[str, Any], y_val: Sequence[int]) -> dict[str, Any]:
@@ -80,6 +76,7 @@ def choose_members(encoder_val_logits: Any, candidates: Mapping[str, Any], y_val
     """
     import numpy as np
     import torch
+    from scipy.special import log_softmax
 
     from appkit.safety.metrics import macro_f1
     from apps.sentiment.calibration import expected_calibration_error, fit_temperature
@@ -95,7 +92,7 @@ def choose_members(encoder_val_logits: Any, candidates: Mapping[str, Any], y_val
     def fitted(names: Sequence[str]) -> tuple[float, Any]:
         parts = [encoder, *(candidates[n] for n in names)]
         t = fit_temperature(torch.from_numpy(blend_logits(parts)), torch.from_numpy(targets))
-        return t, log_softmax(blend_logits(parts, t))
+        return t, log_softmax(blend_logits(parts, t), axis=1)
 
     encoder = encoder_log_probs(encoder_val_logits)
     alone = {"encoder": encoder, **candidates}

@@ -4,13 +4,12 @@ A linear model on word 1-3-grams remembers exact phrases (Wang & Manning 2012, "
 bigrams": such models are hard to beat on short sentiment texts); on SST-2 dev it scored
 82.2-82.7% alone, above the small encoder. It trains in seconds.
 
-It is stored beside the Hugging Face model as plain arrays (safetensors, with how texts become
-features in its header), not a pickle: loading a model folder never runs code from it.
+It is stored beside the Hugging Face model as one safetensors file, with how texts become
+features in its header (member_io.py).
 """
 
 from __future__ import annotations
 
-import json
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -69,35 +68,29 @@ class NgramClassifier:
     def log_probabilities(self, texts: Sequence[str]) -> Any:
         """Natural-log probabilities, numpy (N, C)."""
         import numpy as np
-
-        from apps.sentiment.blend import log_softmax
+        from scipy.special import log_softmax
 
         scores = np.asarray(self._features.transform(texts) @ self.weights.T + self.bias, dtype=np.float64)
         if self.n_classes == 2:  # sklearn keeps one row for two classes: the second class's logit
             scores = np.concatenate([np.zeros_like(scores), scores], axis=1)
-        return log_softmax(scores)
+        return log_softmax(scores, axis=1)
 
     def save(self, directory: Path) -> None:
         """Write the weights, and how texts become features, into ``directory`` (a model folder being staged)."""
-        from safetensors.numpy import save_file
+        from apps.sentiment.member_io import write_member_file
 
         spec = {"n_classes": self.n_classes, "max_ngram": self.max_ngram, "token_pattern": self.token_pattern}
-        save_file({"weights": self.weights, "bias": self.bias}, str(directory / WEIGHTS_FILE),
-                  metadata={"appkit": json.dumps(spec)})
+        write_member_file(directory / WEIGHTS_FILE, {"weights": self.weights, "bias": self.bias}, spec, "numpy")
 
     @classmethod
     def load(cls, directory: Path) -> NgramClassifier:
         """Read what ``save`` wrote; ModelError if it is missing or does not fit together."""
-        from safetensors import SafetensorError, safe_open
+        from apps.sentiment.member_io import read_member_file, reading_member
 
-        try:
-            with safe_open(str(directory / WEIGHTS_FILE), framework="numpy") as f:
-                spec = json.loads((f.metadata() or {})["appkit"])
-                weights, bias = f.get_tensor("weights"), f.get_tensor("bias")
+        with reading_member(directory, "n-gram model"):
+            spec, arrays = read_member_file(directory / WEIGHTS_FILE, "numpy")
+            weights, bias = arrays["weights"], arrays["bias"]
             model = cls(weights, bias, int(spec["n_classes"]), int(spec["max_ngram"]), str(spec["token_pattern"]))
-        except (OSError, ValueError, KeyError, TypeError, SafetensorError) as e:
-            raise ModelError(f"{directory}: the n-gram half of the sentiment model cannot be read ({e}); "
-                             "train the model again.") from None
         rows = 1 if model.n_classes == 2 else model.n_classes
         if weights.shape[0] != rows or bias.shape != (rows,):
             raise ModelError(f"{directory / WEIGHTS_FILE}: weights for {weights.shape[0]} labels, expected {rows} "

@@ -285,6 +285,7 @@ def _fit_lstm(train: LabelledTexts, val: LabelledTexts, y_train: list[int], y_va
     """The word BiLSTM, trained by the encoder's loop with its own settings (words.py) in ``budget`` minutes."""
     import torch
 
+    from appkit.model.build import count_parameters
     from apps.sentiment import words
 
     torch.manual_seed(options.seed)
@@ -292,7 +293,7 @@ def _fit_lstm(train: LabelledTexts, val: LabelledTexts, y_train: list[int], y_va
     # No label smoothing, EMA or token dropout: its dropout on embeddings and the pooled vector regularises it.
     settings = replace(options, epochs=options.lstm_epochs, batch_size=words.BATCH_SIZE, ema_decay=0.0,
                        label_smoothing=0.0, token_dropout=0.0)
-    log(f"BiLSTM: {len(lstm.vocabulary)} words, {sum(p.numel() for p in lstm.parameters()) / 1e6:.2f}M parameters, "
+    log(f"BiLSTM: {len(lstm.vocabulary)} words, {count_parameters(lstm) / 1e6:.2f}M parameters, "
         f"{options.lstm_epochs:g} epochs" + (f" or {budget:.1f} min" if budget else ""))
     state = _Loop(lstm, settings, words.LEARNING_RATE, words.PAD_ID, run_dir / "lstm", None, budget, "BiLSTM").run(
         lstm.encode(train.texts), y_train, lstm.encode(val.texts), y_val)

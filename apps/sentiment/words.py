@@ -10,13 +10,12 @@ layer; dropout 0.5 on the embeddings and the pooled vector. About a minute an ep
 67k phrases on 2 CPU cores (a bare prototype loop without packing took 33 s).
 
 Words are lower-cased words and punctuation marks (the n-gram model's tokens), the commonest
-MAX_VOCABULARY in training; the rest read as unknown. It is stored as safetensors with its
-vocabulary and sizes in the header: loading a model folder never runs code from it.
+MAX_VOCABULARY in training; the rest read as unknown. It is stored as one safetensors file with
+its vocabulary and sizes in the header (member_io.py).
 """
 
 from __future__ import annotations
 
-import json
 import re
 from collections import Counter
 from collections.abc import Sequence
@@ -27,13 +26,12 @@ from typing import Any
 import torch
 from torch import nn
 
-from appkit.errors import ModelError
 from apps.sentiment.ngrams import TOKEN_PATTERN
 
 WEIGHTS_FILE = "lstm.safetensors"
 PAD_ID, UNKNOWN_ID = 0, 1
 MAX_VOCABULARY = 50_000
-MAX_WORDS = 256  # longer texts keep their first and last 128 words, as the encoder keeps head and tail
+MAX_WORDS = 256  # longer texts keep their first and last 128 words (the encoder, too, keeps a start and the end)
 LEARNING_RATE = 2e-3
 BATCH_SIZE = 50
 _WORDS = re.compile(TOKEN_PATTERN)
@@ -93,30 +91,21 @@ class WordLSTM(nn.Module):
 
     def save(self, directory: Path) -> None:
         """Write the weights, vocabulary and sizes into ``directory`` (a model folder being staged)."""
-        from safetensors.torch import save_file
+        from apps.sentiment.member_io import write_member_file
 
         spec = {"vocabulary": self.vocabulary, "n_classes": self.config.num_labels,
                 "embedding": self.config.embedding, "hidden": self.config.hidden, "token_pattern": TOKEN_PATTERN}
         state = {k: v.detach().contiguous() for k, v in self.state_dict().items()}
-        save_file(state, str(directory / WEIGHTS_FILE), metadata={"appkit": json.dumps(spec)})
+        write_member_file(directory / WEIGHTS_FILE, state, spec, "pt")
 
     @classmethod
     def load(cls, directory: Path) -> WordLSTM:
         """Read what ``save`` wrote, in eval mode; ModelError if it is missing or does not fit together."""
-        from safetensors import SafetensorError, safe_open
+        from apps.sentiment.member_io import read_member_file, reading_member
 
-        try:
-            with safe_open(str(directory / WEIGHTS_FILE), framework="pt") as f:
-                spec = json.loads((f.metadata() or {})["appkit"])
-                state = {k: f.get_tensor(k) for k in f.keys()}
+        with reading_member(directory, "BiLSTM"):
+            spec, state = read_member_file(directory / WEIGHTS_FILE, "pt")
             model = cls(spec["vocabulary"], int(spec["n_classes"]), embedding=int(spec["embedding"]),
                         hidden=int(spec["hidden"]))
             model.load_state_dict(state)
-        except (OSError, ValueError, KeyError, TypeError, RuntimeError, SafetensorError) as e:
-            raise ModelError(f"{directory}: the BiLSTM of the sentiment model cannot be read ({_first_line(e)}); "
-                             "train the model again.") from None
         return model.eval()
-
-
-def _first_line(error: Exception) -> str:
-    return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
