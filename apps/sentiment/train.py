@@ -50,6 +50,7 @@ class SentimentOptions:
     batch_size: int = 64
     learning_rate: float | None = None  # 1e-3 from scratch; on a base, base_learning_rate()
     weight_decay: float = 0.01
+    adam_beta2: float = 0.98  # the transformer's usual; the BiLSTM uses 0.999 (words.ADAM_BETA2)
     label_smoothing: float = 0.1
     token_dropout: float = 0.15  # share of a text's tokens replaced by [MASK] in training (encoder only)
     mlm_minutes: float = 0.0  # masked-LM warm-up of the encoder on the training texts (pretrain.py), part of max_minutes
@@ -292,8 +293,9 @@ def _fit_lstm(train: LabelledTexts, val: LabelledTexts, y_train: list[int], y_va
     lstm = words.WordLSTM.from_texts(train.texts, len(train.classes))
     # No label smoothing, EMA or token dropout: its dropout on embeddings and the pooled vector regularises it.
     settings = replace(options, epochs=options.lstm_epochs, batch_size=words.BATCH_SIZE, ema_decay=0.0,
-                       label_smoothing=0.0, token_dropout=0.0)
-    log(f"BiLSTM: {len(lstm.vocabulary)} words, {count_parameters(lstm) / 1e6:.2f}M parameters, "
+                       label_smoothing=0.0, token_dropout=0.0, adam_beta2=words.ADAM_BETA2)
+    log(f"BiLSTM: {len(lstm.vocabulary)} words and {lstm.config.buckets} character n-gram buckets, "
+        f"{count_parameters(lstm) / 1e6:.2f}M parameters, "
         f"{options.lstm_epochs:g} epochs" + (f" or {budget:.1f} min" if budget else ""))
     state = _Loop(lstm, settings, words.LEARNING_RATE, words.PAD_ID, run_dir / "lstm", None, budget, "BiLSTM").run(
         lstm.encode(train.texts), y_train, lstm.encode(val.texts), y_val)
@@ -358,7 +360,7 @@ class _Loop:
         if o.max_steps is not None:
             total = min(total, o.max_steps)
         budget = self.budget_minutes * 60 if self.budget_minutes else None
-        optimizer = torch.optim.AdamW(_param_groups(model, o.weight_decay), lr=self.lr, betas=(0.9, 0.98))
+        optimizer = torch.optim.AdamW(_param_groups(model, o.weight_decay), lr=self.lr, betas=(0.9, o.adam_beta2))
         loss_fn = torch.nn.CrossEntropyLoss(label_smoothing=o.label_smoothing)
         log = MetricsLog(self.run_dir / "metrics.jsonl")
         started = time.perf_counter()
@@ -385,7 +387,7 @@ class _Loop:
                     if ema is not None:
                         ema.update()
                     step += 1
-                    tokens += int(mask.sum())
+                    tokens += int(mask.sum()) // getattr(model, "slots", 1)  # the BiLSTM: ids per word
                     smoothed = loss.item() if smoothed is None else 0.95 * smoothed + 0.05 * loss.item()
                     elapsed = time.perf_counter() - started
                     if budget is not None and step % 200 == 20:  # the bar's end, once the speed is known

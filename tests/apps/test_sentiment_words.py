@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from appkit.errors import ModelError
-from apps.sentiment.words import MAX_WORDS, WEIGHTS_FILE, WordLSTM
+from apps.sentiment.words import MAX_WORDS, PAD_ID, UNKNOWN_ID, WEIGHTS_FILE, WordLSTM
 from tests.apps.sentiment_data import sentences
 
 LABELS = ("negative", "neutral", "positive")
@@ -48,10 +48,26 @@ def test_a_text_gets_the_same_probabilities_alone_as_beside_longer_ones(trained:
     assert together.tolist() == pytest.approx(alone.tolist(), abs=1e-6)  # padding must not reach the LSTM
 
 
+def test_words_unseen_in_training_are_read_through_their_character_ngrams(trained: WordLSTM) -> None:
+    # Inflections of the training words: not one is in the vocabulary, so a whole-word model reads each as unknown.
+    inflected = {"positive": ["wonderfully", "superbly", "amazingly", "delightfully", "fantastically"],
+                 "negative": ["terribly", "awfully", "horribly", "dreadfully", "disappointingly"]}
+    assert not set(sum(inflected.values(), [])) & set(trained.vocabulary)
+    texts, expected = [], []
+    for label, words in inflected.items():
+        for word in words:
+            texts += [f"the service was {word} good", f"my order arrived {word}"]
+            expected += [label, label]
+    predicted = [LABELS[i] for i in trained.log_probabilities(texts).argmax(axis=1)]
+    assert sum(p == e for p, e in zip(predicted, expected)) / len(texts) >= 0.8
+
+
 def test_unknown_words_empty_and_overlong_texts_are_read(trained: WordLSTM) -> None:
     ids = trained.encode(["", "zyxwv qwerty", "great " * (MAX_WORDS + 50)])
-    assert ids[0] == [1] and ids[1] == [1, 1]
-    assert len(ids[2]) == MAX_WORDS
+    slots = trained.slots
+    assert ids[0] == [UNKNOWN_ID] + [PAD_ID] * (slots - 1)  # an empty text is one unknown word
+    assert len(ids[1]) == 2 * slots and UNKNOWN_ID not in ids[1]  # unknown words: their n-grams alone
+    assert len(ids[2]) == MAX_WORDS * slots
     assert trained.log_probabilities(["", "zyxwv"]).shape == (2, 3)
 
 
@@ -69,3 +85,16 @@ def test_it_survives_a_save_and_load_and_damage_is_a_clear_model_error(trained: 
     (tmp_path / WEIGHTS_FILE).unlink()
     with pytest.raises(ModelError, match="cannot be read"):
         WordLSTM.load(tmp_path)
+
+
+def test_a_whole_word_model_saved_before_ngrams_still_loads(tmp_path: Path) -> None:
+    import torch
+
+    torch.manual_seed(0)
+    words_only = WordLSTM(["good", "bad"], 2, embedding=8, hidden=6, buckets=0).eval()
+    assert words_only.encode(["good zyxwv"]) == [[2, UNKNOWN_ID]]
+    words_only.save(tmp_path)
+    loaded = WordLSTM.load(tmp_path)
+    assert loaded.slots == 1
+    assert loaded.log_probabilities(["good", "bad zyxwv"]).ravel().tolist() == pytest.approx(
+        words_only.log_probabilities(["good", "bad zyxwv"]).ravel().tolist(), abs=1e-6)
