@@ -71,8 +71,9 @@ def train_command(
     ngrams: bool = typer.Option(_DEFAULTS.ngrams, "--ngrams/--no-ngrams",
                                 help="Train a word 1-3-gram model to blend with the encoder (kept if it helps on validation)."),
     lstm: bool = typer.Option(_DEFAULTS.lstm, "--lstm/--no-lstm",
-                              help="Train a word BiLSTM to blend with the encoder (kept if it helps on validation; "
-                                   "what is left of --max-minutes after the encoder, which may use three quarters)."),
+                              help="Train a BiLSTM over words and their character n-grams to blend with the encoder "
+                                   "(kept if it helps on validation; what is left of --max-minutes after the encoder, "
+                                   "which may use three quarters)."),
     seed: int = typer.Option(0, "--seed"),
     encoding: str = typer.Option("utf-8", "--encoding"),
 ) -> None:

@@ -57,7 +57,7 @@ class SentimentOptions:
     mlm_learning_rate: float = 1e-3
     ema_decay: float = 0.999  # validate and keep an exponential moving average of the weights (0: off)
     ngrams: bool = True  # train a word n-gram model to blend with the encoder (ngrams.py, blend.py)
-    lstm: bool = True  # train a word BiLSTM to blend with the encoder (words.py, blend.py)
+    lstm: bool = True  # train a BiLSTM over words and their n-grams to blend with the encoder (words.py, blend.py)
     lstm_epochs: float = 5.0  # the BiLSTM's peak validation accuracy on SST-2 came at epochs 4-5
     val_fraction: float = 0.1
     max_minutes: float | None = None
@@ -283,7 +283,7 @@ def _fit_ngrams(train: LabelledTexts, y_train: list[int], options: SentimentOpti
 
 def _fit_lstm(train: LabelledTexts, val: LabelledTexts, y_train: list[int], y_val: list[int],
               options: SentimentOptions, run_dir: Path, budget: float | None, log: Callable[[str], None]) -> Any:
-    """The word BiLSTM, trained by the encoder's loop with its own settings (words.py) in ``budget`` minutes."""
+    """The BiLSTM, trained by the encoder's loop with its own settings (words.py) in ``budget`` minutes."""
     import torch
 
     from appkit.model.build import count_parameters

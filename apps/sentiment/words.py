@@ -52,7 +52,7 @@ _WORDS = re.compile(TOKEN_PATTERN)
 
 
 class WordLSTM(nn.Module):
-    """Word embeddings -> BiLSTM -> max over words -> label logits; ``forward`` as a transformers classifier's."""
+    """Word + n-gram vectors -> BiLSTM -> max over words -> label logits; ``forward`` as a transformers classifier's."""
 
     def __init__(self, vocabulary: Sequence[str], n_classes: int, *, embedding: int = 128, hidden: int = 150,
                  dropout: float = 0.5, buckets: int = SUBWORD_BUCKETS) -> None:
@@ -78,7 +78,7 @@ class WordLSTM(nn.Module):
         return cls([word for word, _ in counts.most_common(MAX_VOCABULARY)], n_classes)
 
     def encode(self, texts: Sequence[str]) -> list[list[int]]:
-        """Per text, SLOTS ids per word, flattened (at least one word: an empty text reads as one unknown word)."""
+        """Per text, ``slots`` ids per word, flattened (at least one word: an empty text reads as one unknown word)."""
         out = []
         for text in texts:
             words = _WORDS.findall(text.lower()) or [""]
@@ -88,9 +88,9 @@ class WordLSTM(nn.Module):
         return out
 
     def _slots_of(self, word: str) -> tuple[int, ...]:
-        """The word's id and its n-grams' ids, padded to ``slots``. An unknown word is its n-grams alone
-        (UNKNOWN_ID only when it has none): in training every word is known, so UNKNOWN_ID's vector is never
-        learnt and would only blur the pieces that were."""
+        """The word's id and its n-grams' ids, padded to ``slots``. A word outside the vocabulary is its
+        n-grams alone, in training and in use (UNKNOWN_ID only when it has none): on SST-2 every training
+        word is in the vocabulary, so UNKNOWN_ID's vector would be an untrained one blurring trained pieces."""
         grams = []
         if self.slots > 1 and word:
             first_bucket = len(self.vocabulary) + 2
@@ -145,7 +145,17 @@ class WordLSTM(nn.Module):
 
         with reading_member(directory, "BiLSTM"):
             spec, state = read_member_file(directory / WEIGHTS_FILE, "pt")
+            _check_reading(spec)
             model = cls(spec["vocabulary"], int(spec["n_classes"]), embedding=int(spec["embedding"]),
                         hidden=int(spec["hidden"]), buckets=int(spec.get("buckets", 0)))
             model.load_state_dict(state)
         return model.eval()
+
+
+def _check_reading(spec: dict[str, Any]) -> None:
+    """ValueError if the saved model split texts into words or n-grams differently from this code."""
+    theirs = (spec.get("token_pattern", TOKEN_PATTERN), spec.get("gram_sizes", list(GRAM_SIZES)),
+              spec.get("max_grams", MAX_GRAMS))
+    if theirs != (TOKEN_PATTERN, list(GRAM_SIZES), MAX_GRAMS):
+        raise ValueError(f"it reads words and n-grams as {theirs}, this version as "
+                         f"{(TOKEN_PATTERN, list(GRAM_SIZES), MAX_GRAMS)}")

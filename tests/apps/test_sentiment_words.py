@@ -1,4 +1,4 @@
-"""The word BiLSTM blended with the sentiment encoder: it learns, gives the same answer in any batch, saves and loads."""
+"""The BiLSTM blended with the sentiment encoder: it learns, reads unseen words by their pieces, gives the same answer in any batch, saves and loads."""
 
 from __future__ import annotations
 
@@ -98,3 +98,13 @@ def test_a_whole_word_model_saved_before_ngrams_still_loads(tmp_path: Path) -> N
     assert loaded.slots == 1
     assert loaded.log_probabilities(["good", "bad zyxwv"]).ravel().tolist() == pytest.approx(
         words_only.log_probabilities(["good", "bad zyxwv"]).ravel().tolist(), abs=1e-6)
+
+
+def test_a_model_that_cut_words_into_other_ngrams_is_refused_not_misread(trained: WordLSTM, tmp_path: Path) -> None:
+    from apps.sentiment.member_io import read_member_file, write_member_file
+
+    trained.save(tmp_path)
+    spec, state = read_member_file(tmp_path / WEIGHTS_FILE, "pt")
+    write_member_file(tmp_path / WEIGHTS_FILE, state, {**spec, "gram_sizes": [2, 3]}, "pt")
+    with pytest.raises(ModelError, match="BiLSTM .* n-grams"):
+        WordLSTM.load(tmp_path)
