@@ -91,7 +91,7 @@ class WordLSTM(nn.Module):
         """The word's id and its n-grams' ids, padded to ``slots``. A word outside the vocabulary is its
         n-grams alone, in training and in use (UNKNOWN_ID only when it has none): on SST-2 every training
         word is in the vocabulary, so UNKNOWN_ID's vector would be an untrained one blurring trained pieces."""
-        grams = []
+        grams: list[int] = []
         if self.slots > 1 and word:
             first_bucket = len(self.vocabulary) + 2
             marked = f"<{word}>"  # so "<un" (a prefix) and "un>" differ from "un" inside a word
