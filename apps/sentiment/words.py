@@ -133,8 +133,8 @@ class WordLSTM(nn.Module):
         from apps.sentiment.member_io import write_member_file
 
         spec = {"vocabulary": self.vocabulary, "n_classes": self.config.num_labels,
-                "embedding": self.config.embedding, "hidden": self.config.hidden, "token_pattern": TOKEN_PATTERN,
-                "buckets": self.config.buckets, "gram_sizes": list(GRAM_SIZES), "max_grams": MAX_GRAMS}
+                "embedding": self.config.embedding, "hidden": self.config.hidden, "buckets": self.config.buckets,
+                **_reading()}
         state = {k: v.detach().contiguous() for k, v in self.state_dict().items()}
         write_member_file(directory / WEIGHTS_FILE, state, spec, "pt")
 
@@ -152,10 +152,14 @@ class WordLSTM(nn.Module):
         return model.eval()
 
 
+def _reading() -> dict[str, Any]:
+    """How texts become ids: saved with the weights, and checked on loading (other ids would misread them)."""
+    return {"token_pattern": TOKEN_PATTERN, "gram_sizes": list(GRAM_SIZES), "max_grams": MAX_GRAMS}
+
+
 def _check_reading(spec: dict[str, Any]) -> None:
     """ValueError if the saved model split texts into words or n-grams differently from this code."""
-    theirs = (spec.get("token_pattern", TOKEN_PATTERN), spec.get("gram_sizes", list(GRAM_SIZES)),
-              spec.get("max_grams", MAX_GRAMS))
-    if theirs != (TOKEN_PATTERN, list(GRAM_SIZES), MAX_GRAMS):
-        raise ValueError(f"it reads words and n-grams as {theirs}, this version as "
-                         f"{(TOKEN_PATTERN, list(GRAM_SIZES), MAX_GRAMS)}")
+    ours = _reading()
+    theirs = {key: spec.get(key, value) for key, value in ours.items()}  # older files lack some keys
+    if theirs != ours:
+        raise ValueError(f"it reads words and n-grams as {theirs}, this version as {ours}")
