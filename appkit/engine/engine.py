@@ -9,9 +9,11 @@ so 8 requests decoded together cost little more than one (bench/generate.py meas
 
 from __future__ import annotations
 
+import atexit
 import queue
 import threading
 import time
+import weakref
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -219,6 +221,10 @@ class Engine:
             if self._worker is None or not self._worker.is_alive():
                 self._worker = threading.Thread(target=self._serve, name=f"appkit-engine-{self.name}", daemon=True)
                 self._worker.start()
+                # A script may end without close() while a reply is still being generated; a daemon
+                # thread left inside torch's parallel code at exit aborts the process ("terminate called
+                # without an active exception", exit 134), so stop it first. Weak: no engine is kept alive.
+                atexit.register(_close_at_exit, weakref.ref(self))
 
     def _serve(self) -> None:
         while True:
@@ -373,3 +379,9 @@ def _attention_kernels(device: Any) -> Any:
     from torch.nn.attention import SDPBackend, sdpa_kernel
 
     return sdpa_kernel([SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION, SDPBackend.MATH])
+
+
+def _close_at_exit(engine_ref: weakref.ref[Engine]) -> None:
+    engine = engine_ref()
+    if engine is not None:
+        engine.close()

@@ -120,3 +120,34 @@ assert not any(m == "appkit" or m.startswith("appkit.") for m in sys.modules)
     ours = engine.reply([{"role": "user", "content": "where is my order"}],
                         GenerationParams(temperature=0, repetition_penalty=1.0, max_new_tokens=30))
     assert done.stdout.strip() == ours.text and ours.text
+
+
+def test_a_script_that_never_closes_its_engine_still_exits_cleanly(tiny_model_dir, tmp_path):
+    # A library user's script that ends while a reply is still being generated (it read only the
+    # first piece) and never closes the engine: the worker thread, busy in torch, must not take
+    # the interpreter down at exit ("terminate called without an active exception", exit 134).
+    # The toy model's matrices are too small for torch to run them in parallel, which is when the
+    # abort happens, so this widens it (random weights: only the exit is under test).
+    import json
+    import shutil
+
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    wide = tmp_path / "wide"
+    shutil.copytree(tiny_model_dir, wide)
+    config = json.loads((wide / "config.json").read_text())
+    config.update(hidden_size=1024, intermediate_size=2816, num_hidden_layers=2)
+    (wide / "config.json").write_text(json.dumps(config))
+    AutoModelForCausalLM.from_config(AutoConfig.from_pretrained(wide)).save_pretrained(wide)
+    code = f"""
+import appkit
+from appkit.engine import GenerationParams
+engine = appkit.load({str(wide)!r})
+stream = engine.stream([{{"role": "user", "content": "where is my order"}}],
+                       GenerationParams(max_new_tokens=200, min_new_tokens=200))
+print(next(iter(stream)))
+"""
+    for _ in range(2):  # the exit races the worker; without the fix 3 runs in 4 aborted
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        assert "terminate called" not in done.stderr
