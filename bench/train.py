@@ -154,8 +154,7 @@ def run_minimal(model: Any, data: Any, args: argparse.Namespace, lr: float, cloc
     with clock:
         for _, b in zip(range(args.warmup + args.steps), batches):
             with autocast:
-                loss = model(input_ids=b.input_ids.to(device), labels=b.labels.to(device),
-                             position_ids=b.position_ids.to(device), num_items_in_batch=b.n_target_tokens).loss
+                loss = model(**b.inputs(device), num_items_in_batch=b.n_target_tokens).loss
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             opt.step()

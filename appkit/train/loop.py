@@ -253,12 +253,8 @@ class Trainer:
         total, count = all_reduce_sum(self.dist, [total, float(count)], self.device)
         return total / max(count, 1)
 
-    def _inputs(self, batch: Batch) -> dict[str, torch.Tensor]:
-        return {
-            "input_ids": batch.input_ids.to(self.device, non_blocking=True),
-            "labels": batch.labels.to(self.device, non_blocking=True),
-            "position_ids": batch.position_ids.to(self.device, non_blocking=True),
-        }
+    def _inputs(self, batch: Batch) -> dict[str, Any]:
+        return batch.inputs(self.device)
 
     # -- the loop ----------------------------------------------------------------------------
 

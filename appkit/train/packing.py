@@ -2,8 +2,10 @@
 
 Whole conversations are packed into fixed-length rows (first-fit decreasing), so almost no
 compute goes to padding (measured on bitext: ~1% of row tokens are padding at context 512).
-Position ids restart at 0 for every conversation; with no attention mask, transformers
-reads that as packed sequences and keeps attention inside each conversation.
+Position ids restart at 0 for every conversation; with no attention mask and no KV cache,
+transformers reads that as packed sequences and keeps attention inside each conversation.
+``Batch.inputs`` is the one place that builds the model's arguments, so every caller gets this
+right (see there).
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import bisect
 import random
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from appkit.tokenizer import encode_conversation
 
@@ -100,6 +102,21 @@ class Batch:
     position_ids: torch.Tensor  # (B, T)
     n_tokens: int  # real (non-padding) tokens
     n_target_tokens: int  # tokens the loss is computed on
+
+    def inputs(self, device: torch.device | str) -> dict[str, Any]:
+        """The model's keyword arguments for this batch on ``device``.
+
+        ``use_cache=False`` is what keeps packed conversations apart: transformers only derives
+        the per-conversation mask from restarting position ids when no cache exists, and a Llama
+        config's default ``use_cache=True`` makes one even in training. With it, every
+        conversation attended to the ones packed before it in its row.
+        """
+        return {
+            "input_ids": self.input_ids.to(device, non_blocking=True),
+            "labels": self.labels.to(device, non_blocking=True),
+            "position_ids": self.position_ids.to(device, non_blocking=True),
+            "use_cache": False,
+        }
 
 
 def collate(examples: Sequence[Example], rows: Sequence[Sequence[int]], row_length: int, pad_id: int) -> Batch:

@@ -59,3 +59,26 @@ def test_distributed_ranks_split_each_batch_without_overlap():
     assert len(r0) == len(r1) == data.batches_per_epoch(2, world=2)
     tokens = sum(b.n_tokens for b in r0 + r1)
     assert tokens == data.n_tokens
+
+
+def test_a_packed_conversation_sees_only_itself():
+    """The logits of a conversation in a packed row equal its logits alone (no leak from its row-mates)."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    config = LlamaConfig(vocab_size=100, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                         num_attention_heads=4, num_key_value_heads=4, max_position_embeddings=64,
+                         attn_implementation="sdpa")
+    torch.manual_seed(0)
+    model = LlamaForCausalLM(config).eval()
+    first = Example(list(range(5, 17)), list(range(5, 17)))
+    second = Example(list(range(40, 50)), list(range(40, 50)))  # shorter: packed after the first
+    data = PackedDataset([first, second], 32, pad_id=0)
+    assert len(data.rows) == 1, "both conversations share one row"
+    batch = next(data.epoch(0, 1, seed=0, shuffle=False))
+    start = batch.input_ids[0].tolist().index(40)
+    assert start > 0
+    with torch.no_grad():
+        packed = model(**batch.inputs("cpu")).logits[0, start:start + len(second)]
+        alone = model(input_ids=torch.tensor([second.ids])).logits[0]
+    assert torch.allclose(packed, alone, atol=1e-4)
