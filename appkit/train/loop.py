@@ -251,7 +251,7 @@ class Trainer:
                 count += batch.n_target_tokens
         self.model.train()
         total, count = all_reduce_sum(self.dist, [total, float(count)], self.device)
-        return total / max(count, 1)
+        return total / count if count else None  # no target token: no figure, not a perfect 0
 
     def _inputs(self, batch: Batch) -> dict[str, Any]:
         return batch.inputs(self.device)
@@ -308,6 +308,7 @@ class Trainer:
                     self.optimizer.zero_grad(set_to_none=True)
 
                     step_loss = all_reduce_sum(self.dist, [float(loss.detach()) / self.dist.world], self.device)[0]
+                    _check_finite("training", step_loss, st.step + 1, cfg)
                     tokens = int(all_reduce_sum(self.dist, [float(batch.n_tokens)], self.device)[0])
                     st.step += 1
                     st.batch_in_epoch = i + 1
@@ -348,7 +349,8 @@ class Trainer:
                     if due and self.val_data is not None:
                         evaluated = True
                         val_start = time.perf_counter()
-                        if self._evaluate_and_track():
+                        self._evaluate_and_track()
+                        if st.evals_since_best >= cfg.patience:
                             stopped = "early_stop"
                         now = time.perf_counter()
                         last_val_s, session_s = self._mean_over_ranks(now - val_start, now - session_start)
@@ -379,12 +381,13 @@ class Trainer:
                 "Run the same command with --resume to continue."
             )
         # Validate the final weights unless the last step just did, then restore the best ones.
-        final_val = self._evaluate_and_track() if st.step != last_eval else None
+        if st.step != last_eval:
+            self._evaluate_and_track()
         self.save_checkpoint()
         if self.best_path.is_file():
             self.model.load_state_dict(checkpoint.load(self.best_path))
         barrier(self.dist)
-        best = st.best_val_loss if math.isfinite(st.best_val_loss) else final_val
+        best = st.best_val_loss if math.isfinite(st.best_val_loss) else None  # None: no validation data
         history = self.metrics.records() if self.metrics else []
         if self.dist.is_main and self.metrics:
             plot_loss(history, self.run_dir / "loss.png")
@@ -403,12 +406,17 @@ class Trainer:
             history=history,
         )
 
-    def _evaluate_and_track(self) -> bool:
-        """Validate, keep the best weights, and say whether early stopping should trigger."""
+    def _evaluate_and_track(self) -> None:
+        """Validate, keep the best weights and count evaluations without improvement (for early stopping).
+
+        Raises:
+            TrainingError: the validation loss is not finite (the weights diverged).
+        """
         st = self.state
         val = self.evaluate()
         if val is None:
-            return False
+            return
+        _check_finite("validation", val, st.step, self.cfg)
         self._log({"step": st.step, "val_loss": round(val, 5), "val_ppl": round(math.exp(min(val, 50)), 3)})
         if val < st.best_val_loss - 1e-4:
             st.best_val_loss = val
@@ -417,7 +425,6 @@ class Trainer:
                 checkpoint.save_atomic(self.model.state_dict(), self.best_path)
         else:
             st.evals_since_best += 1
-        return st.evals_since_best >= self.cfg.patience
 
     def _mean_over_ranks(self, *values: float) -> list[float]:
         """``values`` averaged over all processes: decisions taken from timings must agree on every rank."""
@@ -426,6 +433,16 @@ class Trainer:
     def _log(self, record: dict[str, Any]) -> None:
         if self.metrics is not None:
             self.metrics.write(record)
+
+
+def _check_finite(what: str, loss: float, step: int, cfg: TrainConfig) -> None:
+    """Stop a run whose loss is NaN or infinite: its weights are garbage and must not be saved or served."""
+    if not math.isfinite(loss):
+        raise TrainingError(
+            f"the {what} loss became {loss} at step {step}: training diverged, so the run stopped and no "
+            f"model was saved. Lower the learning rate (it was {cfg.learning_rate:g}: --learning-rate), "
+            "or check the data and the base model."
+        )
 
 
 class _Progress:

@@ -62,6 +62,8 @@ def encode_documents(
     Each document ends with the end-of-text token (the model learns where articles end) and is
     cut into ``max_length`` chunks; a chunk restarts positions at 0, as a packed row does.
     """
+    if not documents:  # e.g. the validation side of a one-document corpus (the tokenizer fails on [])
+        return []
     end = tokenizer.eos_token_id
     encoded = tokenizer([d.text for d in documents], add_special_tokens=False)["input_ids"]
     out: list[Example] = []

@@ -196,10 +196,11 @@ def train_language_model(
 
     started = time.time()
     result = Trainer(model, train_data, val_data, cfg, run_dir).run(resume=resume)
+    validation = (f"validation loss {result.best_val_loss} (perplexity {result.val_perplexity})"
+                  if result.best_val_loss is not None else f"no validation figure: no validation {unit} to score")
     log(
         f"trained {result.steps} steps ({result.epochs} epochs, stopped: {result.stopped}) in "
-        f"{result.seconds:.0f}s at {result.tokens_per_second:,.0f} tokens/s; validation loss "
-        f"{result.best_val_loss} (perplexity {result.val_perplexity})"
+        f"{result.seconds:.0f}s at {result.tokens_per_second:,.0f} tokens/s; {validation}"
     )
 
     metrics = {**result.as_dict(), f"train_{unit}": len(train_examples), f"val_{unit}": len(val_examples)}
