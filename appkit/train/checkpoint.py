@@ -21,12 +21,21 @@ def save_atomic(obj: Any, path: Path) -> None:
 
 
 def load(path: Path) -> dict[str, Any]:
-    """Load a checkpoint written by ``save_atomic``."""
+    """Load a checkpoint written by ``save_atomic``.
+
+    Checkpoints hold tensors and plain dicts, lists and numbers only, so they are read with
+    ``weights_only=True``: a file planted in a run folder cannot run code when loaded.
+    """
     import torch
 
     if not path.is_file():
         raise CheckpointError(f"{path}: no checkpoint to resume from. Run without --resume to start fresh.")
     try:
-        return torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as e:  # a torn or foreign file: say which one
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # a torn or foreign file, or one holding more than tensors: say which one
+        if "Weights only load failed" in str(e):
+            raise CheckpointError(
+                f"{path}: the checkpoint cannot be read: it holds Python objects besides tensors and plain "
+                "data, which appkit's checkpoints never do, so it was not loaded. Run without --resume to start fresh."
+            ) from None
         raise CheckpointError(f"{path}: the checkpoint cannot be read ({e}).") from None

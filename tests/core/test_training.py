@@ -83,9 +83,9 @@ def _wait_for_step(metrics: Path, step: int, proc: subprocess.Popen, timeout: fl
 
 
 def _checkpoint_step(run_dir: Path) -> int:
-    import torch
+    from appkit.train import checkpoint
 
-    return torch.load(run_dir / "state.pt", weights_only=False)["state"]["step"]
+    return checkpoint.load(run_dir / checkpoint.STATE_FILE)["state"]["step"]
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL], ids=["sigint", "sigkill"])
