@@ -40,6 +40,10 @@ class GenerationError(AppkitError):
     """A reply cannot be generated (e.g. the prompt does not fit the context)."""
 
 
+class OverloadedError(GenerationError):
+    """Too many requests are already waiting for the model; try again shortly."""
+
+
 class StorageError(AppkitError):
     """The database cannot be reached, is at an unknown schema, or a record is missing."""
 

@@ -57,9 +57,9 @@ class BenchEngine(Engine):
         if not self.held:
             super()._ensure_worker()
 
-    def _generate(self, batch: list[Any]) -> None:
+    def _prefill(self, batch: list[Any]) -> Any:
         self.batch_sizes.append(len(batch))
-        super()._generate(batch)
+        return super()._prefill(batch)
 
 
 def load_prompts(path: Path, n: int, seed: int) -> tuple[list[str], list[str]]:

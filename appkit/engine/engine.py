@@ -1,10 +1,16 @@
-"""Inference: load a model once, stream replies, batch concurrent requests.
+"""Inference: load a model once, stream replies, batch concurrent requests continuously.
 
-One worker thread owns the model. Requests queue up; the worker takes every waiting request
-(up to ``max_batch``) as one batch, left-pads the prompts, prefills them together and decodes
-all of them step by step with one KV cache, dropping each sequence from the cache as soon as
-it finishes. A small model on a CPU spends most of a decode step on fixed per-call overhead,
-so 8 requests decoded together cost little more than one (bench/generate.py measures it).
+One worker thread owns the model. Requests wait in a queue (bounded when ``max_queue`` is
+set: a full queue refuses new requests with an OverloadedError instead of letting them wait
+without end). Between two decode steps the worker admits every waiting request there is room
+for (up to ``max_batch`` rows): it prefills their prompts and merges them into the running
+batch (appkit.engine.batch), so a new request waits one step, not until the replies already
+running end. A row leaves the batch as soon as its reply ends. A small model on a CPU spends
+most of a decode step on fixed per-call overhead, so 8 requests decoded together cost little
+more than one (bench/generate.py and bench/serve.py measure it).
+
+``close()`` cancels what is queued and running (each reply ends with finish_reason
+``cancelled``), refuses new requests and returns within a bounded time.
 """
 
 from __future__ import annotations
@@ -14,14 +20,16 @@ import queue
 import threading
 import time
 import weakref
-from collections.abc import Iterator, Sequence
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from appkit.engine.batch import Row, RunningBatch
 from appkit.engine.sampling import GenerationParams, apply_repetition_penalty, choose_token
 from appkit.engine.text import TextStream
-from appkit.errors import GenerationError
+from appkit.errors import GenerationError, OverloadedError
 from appkit.tokenizer import ROLE_TOKENS, generation_prompt_ids
 
 if TYPE_CHECKING:
@@ -29,6 +37,9 @@ if TYPE_CHECKING:
 
 Messages = Sequence[dict[str, str]]
 _DONE = object()
+# How long close() waits for the worker to finish its current step before it ends the
+# remaining replies itself (a step takes milliseconds on a small model).
+CLOSE_TIMEOUT_S = 10.0
 
 
 @dataclass
@@ -91,6 +102,11 @@ class ReplyStream:
     def text(self) -> str:
         return "".join(self._parts)
 
+    @property
+    def done(self) -> bool:
+        """Whether the reply has ended (finished, stopped, cancelled or failed)."""
+        return self._request.finished
+
     def cancel(self) -> None:
         """Stop generating; the iterator ends after the pieces already produced."""
         self._request.cancelled.set()
@@ -104,6 +120,7 @@ class _Request:
     cancelled: threading.Event = field(default_factory=threading.Event)
     stats: ReplyStats = field(default_factory=ReplyStats)
     submitted: float = field(default_factory=time.perf_counter)
+    finished: bool = False  # _DONE was sent; set once, under Engine._finish_lock
 
 
 def cache_kwarg(model: Any) -> str:
@@ -115,14 +132,21 @@ def cache_kwarg(model: Any) -> str:
 
 
 class Engine:
-    """Streams replies from one loaded causal LM."""
+    """Streams replies from one loaded causal LM.
+
+    Args:
+        max_batch: the most replies decoded together.
+        max_queue: the most requests waiting for a place in the batch; one more is refused with
+            OverloadedError. None: no bound (a library user's own threads).
+    """
 
     def __init__(self, model: Any, tokenizer: Any, *, name: str = "", max_batch: int = 16,
-                 metadata: dict[str, Any] | None = None) -> None:
+                 max_queue: int | None = None, metadata: dict[str, Any] | None = None) -> None:
         self.model = model.eval()
         self.tokenizer = tokenizer
         self.name = name
         self.max_batch = max_batch
+        self.max_queue = max_queue
         self.gather_s = 0.005
         self.metadata = metadata or {}
         self.device = next(model.parameters()).device
@@ -133,14 +157,19 @@ class Engine:
         stop_tokens = {tokenizer.eos_token_id, *(vocab[t] for t in ROLE_TOKENS.values() if t in vocab)}
         self.stop_ids = frozenset(t for t in stop_tokens if t is not None)
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-        self._queue: queue.Queue[_Request] = queue.Queue()
+        # Called from the worker with the number of rows of every decode step (a server's metrics).
+        self.on_step: Callable[[int], None] | None = None
+        self._pending: deque[_Request] = deque()
+        self._cond = threading.Condition()  # guards _pending, _closed and the worker's start
+        self._finish_lock = threading.Lock()
+        self._running: list[_Request] = []  # the worker's batch, readable by close()
         self._worker: threading.Thread | None = None
-        self._lock = threading.Lock()
-        self._start_lock = threading.Lock()  # requests from many threads must start one worker, not one each
+        self._lock = threading.Lock()  # the model: the worker's steps and mean_logprob take turns
         self._closed = False
 
     @classmethod
-    def load(cls, model_dir: str | Path, *, device: str = "cpu", max_batch: int = 16) -> Engine:
+    def load(cls, model_dir: str | Path, *, device: str = "cpu", max_batch: int = 16,
+             max_queue: int | None = None) -> Engine:
         """Load a saved model directory (appkit's or any HF causal LM with a chat template)."""
         import torch
 
@@ -148,7 +177,8 @@ class Engine:
 
         dtype = torch.bfloat16 if device.startswith("cuda") and torch.cuda.is_bf16_supported() else torch.float32
         model, tokenizer, meta = load_model(model_dir, device=device, dtype=dtype)
-        return cls(model, tokenizer, name=Path(model_dir).name, max_batch=max_batch, metadata=meta)
+        return cls(model, tokenizer, name=Path(model_dir).name, max_batch=max_batch, max_queue=max_queue,
+                   metadata=meta)
 
     # -- public API ----------------------------------------------------------------------------
 
@@ -170,7 +200,9 @@ class Engine:
         """Start generating a reply to ``messages``; iterate the result for text pieces.
 
         Raises:
-            GenerationError: the prompt does not leave room for a reply in the context window.
+            GenerationError: the prompt does not leave room for a reply in the context window,
+                or the engine was closed.
+            OverloadedError: ``max_queue`` requests are already waiting.
         """
         submitted = time.perf_counter()
         params = params or GenerationParams()
@@ -182,8 +214,15 @@ class Engine:
             params = replace(params, max_new_tokens=room, min_new_tokens=min(params.min_new_tokens, room))
         request = _Request(prompt, params, submitted=submitted)
         request.stats.prompt_tokens = len(prompt)
-        self._ensure_worker()
-        self._queue.put(request)
+        with self._cond:
+            if self._closed:
+                raise GenerationError(f"the engine of model {self.name!r} is closed: it takes no new requests.")
+            if self.max_queue is not None and self._waiting() >= self.max_queue:
+                raise OverloadedError(f"model {self.name!r} is busy: {self.max_queue} requests are already "
+                                      "waiting; try again shortly.")
+            self._ensure_worker()
+            self._pending.append(request)
+            self._cond.notify_all()
         return ReplyStream(request)
 
     def reply(self, messages: Messages, params: GenerationParams | None = None) -> Reply:
@@ -205,122 +244,148 @@ class Engine:
         logp = torch.log_softmax(logits, -1).gather(1, torch.tensor(ids[-n:], device=self.device)[:, None])
         return float(logp.mean())
 
-    def close(self) -> None:
-        """Stop the worker thread (pending requests are cancelled)."""
-        self._closed = True
-        if self._worker is not None:
-            self._queue.put(None)  # type: ignore[arg-type]
-            self._worker.join(timeout=5)
+    @property
+    def queue_depth(self) -> int:
+        """Requests waiting for a place in the batch."""
+        with self._cond:
+            return self._waiting()
+
+    @property
+    def running(self) -> int:
+        """Replies being generated now."""
+        return len(self._running)
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def close(self, timeout: float = CLOSE_TIMEOUT_S) -> None:
+        """Cancel every queued and running reply, refuse new ones, and stop the worker.
+
+        Each cancelled reply ends with finish_reason ``cancelled`` (its consumer sees the end of
+        the stream). Returns within about ``timeout`` seconds even if a model step hangs.
+        """
+        with self._cond:
+            self._closed = True
+            waiting = list(self._pending)
+            self._pending.clear()
+            self._cond.notify_all()
+        for r in waiting:
+            self._finish(r, "cancelled")
+        worker = self._worker
+        if worker is not None and worker is not threading.current_thread():
+            worker.join(timeout=timeout)
+        for r in list(self._running):  # the worker is stuck in a step: end its replies from here
+            self._finish(r, "cancelled")
 
     # -- the worker ----------------------------------------------------------------------------
 
+    def _waiting(self) -> int:
+        """Requests queued and not cancelled (call under ``_cond``)."""
+        while self._pending and self._pending[0].cancelled.is_set():
+            self._finish(self._pending.popleft(), "cancelled")
+        return sum(not r.cancelled.is_set() for r in self._pending)
+
     def _ensure_worker(self) -> None:
-        if self._closed:
-            raise GenerationError("this engine was closed; load the model again.")
-        with self._start_lock:
-            if self._worker is None or not self._worker.is_alive():
-                self._worker = threading.Thread(target=self._serve, name=f"appkit-engine-{self.name}", daemon=True)
-                self._worker.start()
-                # A script may end without close() while a reply is still being generated; a daemon
-                # thread left inside torch's parallel code at exit aborts the process ("terminate called
-                # without an active exception", exit 134), so stop it first. Weak: no engine is kept alive.
-                atexit.register(_close_at_exit, weakref.ref(self))
+        """Start the worker thread if it is not running (call under ``_cond``)."""
+        if self._worker is None or not self._worker.is_alive():
+            self._worker = threading.Thread(target=self._serve, name=f"appkit-engine-{self.name}", daemon=True)
+            self._worker.start()
+            # A script may end without close() while a reply is still being generated; a daemon
+            # thread left inside torch's parallel code at exit aborts the process ("terminate called
+            # without an active exception", exit 134), so stop it first. Weak: no engine is kept alive.
+            atexit.register(_close_at_exit, weakref.ref(self))
+
+    def _take(self, idle: bool) -> list[_Request] | None:
+        """Requests to admit now (None once closed). When idle, wait for one, then a moment for more."""
+        with self._cond:
+            if idle:
+                while not self._pending and not self._closed:
+                    self._cond.wait()
+                # Requests that arrive together (8 users pressing enter, a thread pool) are prefilled
+                # as one batch if the first waits a moment (a few ms, under one decode step) for the rest.
+                deadline = time.perf_counter() + self.gather_s
+                while not self._closed and len(self._pending) < self.max_batch:
+                    left = deadline - time.perf_counter()
+                    if left <= 0:
+                        break
+                    self._cond.wait(left)
+            if self._closed:
+                return None
+            taken: list[_Request] = []
+            while self._pending and len(self._running) + len(taken) < self.max_batch:
+                r = self._pending.popleft()
+                if r.cancelled.is_set():
+                    self._finish(r, "cancelled")
+                else:
+                    taken.append(r)
+            return taken
 
     def _serve(self) -> None:
-        while True:
-            first = self._queue.get()
-            if first is None:
-                return
-            batch = [first]
-            # Requests that arrive together (8 users pressing enter, a thread pool) would otherwise
-            # be split into a batch of 1 and a batch of 7 that waits for it: give latecomers a
-            # moment (a few ms, under one decode step) to join. bench/generate.py measures it.
-            deadline = time.perf_counter() + self.gather_s
-            while len(batch) < self.max_batch:
-                try:
-                    nxt = self._queue.get(timeout=max(0.0, deadline - time.perf_counter()))
-                except queue.Empty:
-                    break
-                if nxt is None:
-                    self._queue.put(None)  # type: ignore[arg-type]
-                    break
-                batch.append(nxt)
-            batch = [r for r in batch if not self._finish_if_cancelled(r)]
-            if not batch:
-                continue
-            try:
-                with self._lock:
-                    self._generate(batch)
-            except Exception as e:  # never leave a consumer waiting forever
-                for r in batch:
-                    if not r.stats.finish_reason:
-                        r.stats.finish_reason = "error"
-                        r.out.put(GenerationError(f"generation failed: {e}"))
-                        r.out.put(_DONE)
-
-    def _finish_if_cancelled(self, r: _Request) -> bool:
-        if r.cancelled.is_set():
-            r.stats.finish_reason = "cancelled"
-            r.out.put(_DONE)
-            return True
-        return False
-
-    def _generate(self, batch: list[_Request]) -> None:
         import torch
-        from transformers import DynamicCache
 
-        n = len(batch)
-        width = max(len(r.prompt) for r in batch)
-        ids = torch.full((n, width), self.pad_id, dtype=torch.long)
-        mask = torch.zeros((n, width), dtype=torch.long)
-        for i, r in enumerate(batch):
-            ids[i, width - len(r.prompt) :] = torch.tensor(r.prompt)  # left padding
-            mask[i, width - len(r.prompt) :] = 1
-        ids, mask = ids.to(self.device), mask.to(self.device)
-        positions = (mask.cumsum(-1) - 1).clamp(min=0)  # (n, width)
-        generators = [self._generator(r.params) for r in batch]
-        texts = [TextStream(self.tokenizer, r.params.stop) for r in batch]
-        seen = [torch.tensor(r.prompt, device=self.device) for r in batch]
-        stop_ids = torch.tensor(sorted(self.stop_ids), device=self.device)
-        active = list(range(n))  # batch rows still generating, in cache order
-        cache = DynamicCache()
-        step_ids, step_pos = ids, positions
-        with torch.inference_mode(), _attention_kernels(self.device):
-            while active:
-                # A full (n, T) mask only when the batch has padding; a single prompt needs none.
-                attn = mask if bool((mask == 0).any()) else None
-                logits = self.model(input_ids=step_ids, attention_mask=attn, position_ids=step_pos,
-                                    use_cache=True, logits_to_keep=1, **{self._cache_kwarg: cache}).logits[:, -1, :]
-                logprobs = torch.log_softmax(logits.float(), dim=-1)  # (n_active, V), for confidence
-                next_ids: list[int] = []
-                keep: list[int] = []
-                for row, i in enumerate(active):
-                    r = batch[i]
-                    scores = apply_repetition_penalty(logits[row], seen[i], r.params.repetition_penalty)
-                    if r.stats.completion_tokens < r.params.min_new_tokens:
-                        scores = scores.index_fill(0, stop_ids, float("-inf"))  # too early to stop
-                    token = choose_token(scores, r.params, generators[i])
-                    r.stats.logprob_sum += float(logprobs[row, token])
-                    if self._advance(r, texts[i], token):
-                        keep.append(row)
-                        next_ids.append(token)
-                        seen[i] = torch.cat([seen[i], torch.tensor([token], device=self.device)])
-                if len(keep) < len(active):
-                    if not keep:
-                        break
-                    index = torch.tensor(keep, device=self.device)
-                    cache.batch_select_indices(index)
-                    mask, step_pos = mask[index], step_pos[index]
-                    active = [active[row] for row in keep]
-                step_ids = torch.tensor(next_ids, device=self.device)[:, None]
-                step_pos = step_pos[:, -1:] + 1
-                mask = torch.cat([mask, torch.ones((len(active), 1), dtype=mask.dtype, device=self.device)], dim=1)
+        batch = RunningBatch(self.model, self._cache_kwarg)
+        while True:
+            group = self._take(idle=not batch.rows)
+            if group is None:
+                break
+            try:
+                with torch.inference_mode(), _attention_kernels(self.device):
+                    if group:
+                        self._running.extend(group)
+                        batch.extend(self._prefill(group))
+                    if batch.rows:
+                        with self._lock:
+                            logits = batch.step()
+                        if self.on_step is not None:
+                            self.on_step(len(batch.rows))
+                        self._sample(batch, logits)
+            except Exception as e:  # never leave a consumer waiting forever
+                for r in self._running:
+                    self._fail(r, e)
+                batch = RunningBatch(self.model, self._cache_kwarg)
+            self._running = [row.request for row in batch.rows]
+        for row in batch.rows:  # closed: end what is still running
+            self._finish(row.request, "cancelled")
+        self._running = []
+
+    def _prefill(self, group: list[_Request]) -> RunningBatch:
+        """Prefill ``group`` together and sample each one's first token; returns the rows still going."""
+        rows = [Row(r, TextStream(self.tokenizer, r.params.stop), self._generator(r.params),
+                    _tensor(r.prompt, self.device)) for r in group]
+        with self._lock:
+            joined, logits = RunningBatch.prefill(self.model, self._cache_kwarg, rows, self.pad_id, self.device)
+        self._sample(joined, logits)
+        return joined
+
+    def _sample(self, batch: RunningBatch, logits: torch.Tensor) -> None:
+        """Choose each row's next token from its (V,) logits; drop the rows that end."""
+        import torch
+
+        logprobs = torch.log_softmax(logits.float(), dim=-1)  # (n, V), for confidence
+        stop_ids = None
+        kept: list[int] = []
+        for i, row in enumerate(batch.rows):
+            r = row.request
+            scores = apply_repetition_penalty(logits[i], row.seen, r.params.repetition_penalty)
+            if r.stats.completion_tokens < r.params.min_new_tokens:
+                if stop_ids is None:
+                    stop_ids = torch.tensor(sorted(self.stop_ids), device=self.device)
+                scores = scores.index_fill(0, stop_ids, float("-inf"))  # too early to stop
+            token = choose_token(scores, r.params, row.generator)
+            r.stats.logprob_sum += float(logprobs[i, token])
+            if self._advance(r, row.text, token):
+                kept.append(i)
+                row.token = token
+                if r.params.repetition_penalty != 1.0:
+                    row.seen = torch.cat([row.seen, _tensor([token], self.device)])
+        batch.keep(kept)
 
     def _advance(self, r: _Request, text: TextStream, token: int) -> bool:
         """Account for one sampled token; return whether ``r`` keeps generating."""
         now = time.perf_counter()
         stats = r.stats
-        if r.cancelled.is_set():
+        if r.cancelled.is_set() or self._closed:
             return self._end(r, text, "cancelled", now)
         if token in self.stop_ids:
             return self._end(r, text, "end_of_turn", now)
@@ -343,10 +408,27 @@ class Engine:
                 r.out.put(rest)
         if r.stats.time_to_first_token_s is None:
             r.stats.time_to_first_token_s = now - r.submitted
-        r.stats.total_s = now - r.submitted
-        r.stats.finish_reason = reason
-        r.out.put(_DONE)
+        self._finish(r, reason, now)
         return False
+
+    def _finish(self, r: _Request, reason: str, now: float | None = None) -> None:
+        """End ``r`` once: set its finish reason and wake its consumer."""
+        with self._finish_lock:
+            if r.finished:
+                return
+            r.finished = True
+            r.stats.total_s = (now or time.perf_counter()) - r.submitted
+            r.stats.finish_reason = reason
+            r.out.put(_DONE)
+
+    def _fail(self, r: _Request, error: Exception) -> None:
+        with self._finish_lock:
+            if r.finished:
+                return
+            r.stats.finish_reason = "error"
+            r.finished = True
+            r.out.put(GenerationError(f"generation failed: {error}"))
+            r.out.put(_DONE)
 
     def _generator(self, params: GenerationParams) -> torch.Generator | None:
         import torch
@@ -379,6 +461,12 @@ def _attention_kernels(device: Any) -> Any:
     from torch.nn.attention import SDPBackend, sdpa_kernel
 
     return sdpa_kernel([SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION, SDPBackend.MATH])
+
+
+def _tensor(ids: list[int], device: Any) -> torch.Tensor:
+    import torch
+
+    return torch.tensor(ids, dtype=torch.long, device=device)
 
 
 def _close_at_exit(engine_ref: weakref.ref[Engine]) -> None:
