@@ -116,7 +116,7 @@ def main() -> None:
             options.epochs = args.epochs
         started = time.perf_counter()
         result = train_sentiment(_need(args.train, "SST-2 train"), name=args.name, options=options, settings=settings,
-                                 log=lambda m: print(m, file=sys.stderr, flush=True))
+                                 replace=True, log=lambda m: print(m, file=sys.stderr, flush=True))
         trained = {"wall_minutes": round((time.perf_counter() - started) / 60, 2), **result.metrics}
     analyzer = SentimentAnalyzer.open(args.model or args.name, settings=settings, batch_size=args.batch_size,
                                       device="cpu")

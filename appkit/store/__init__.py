@@ -16,7 +16,9 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from appkit.store.db import current, downgrade, head, mask_url, normalize_url, upgrade
+    from appkit.store.keys import hash_key
     from appkit.store.records import (
+        ApiKeyRecord,
         ConversationRecord,
         DocumentRecord,
         FeedbackRecord,
@@ -43,6 +45,8 @@ _EXPORTS = {
     "TrainingRunRecord": "appkit.store.records",
     "ModerationEventRecord": "appkit.store.records",
     "DocumentRecord": "appkit.store.records",
+    "ApiKeyRecord": "appkit.store.records",
+    "hash_key": "appkit.store.keys",
 }
 
 __all__ = sorted(_EXPORTS)

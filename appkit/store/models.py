@@ -241,3 +241,38 @@ class DocumentEntry(Base):
     template_name: Mapped[str | None] = mapped_column(String(255))
     template_version: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ApiKey(Base):
+    """A key of `appkit serve`: only its SHA-256 is stored, never the key itself."""
+
+    __tablename__ = "api_keys"
+    __table_args__ = (
+        CheckConstraint("rate_per_minute > 0", name="rate_per_minute"),
+        # One live key per name; a revoked key keeps its name in the history.
+        Index(
+            "uq_api_keys_one_live_name",
+            "name",
+            unique=True,
+            sqlite_where=text("revoked_at IS NULL"),
+            postgresql_where=text("revoked_at IS NULL"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(255))
+    prefix: Mapped[str] = mapped_column(String(16))  # the key's first characters, to recognise it in lists
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    apps: Mapped[list[str] | None] = mapped_column(JSONColumn)  # models and apps it may use; None: all
+    rate_per_minute: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column()
+
+
+class ApiKeyConversation(Base):
+    """Which key created a conversation through the HTTP API (a key sees only its own)."""
+
+    __tablename__ = "api_key_conversations"
+
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"), primary_key=True)
+    api_key_id: Mapped[int] = mapped_column(ForeignKey("api_keys.id", ondelete="CASCADE"), index=True)

@@ -120,6 +120,27 @@ class DocumentRecord:
     template_version: str | None = None
 
 
+@dataclass(frozen=True)
+class ApiKeyRecord:
+    """An API key of `appkit serve`, without the key (only its hash is stored)."""
+
+    id: int
+    name: str
+    prefix: str
+    rate_per_minute: int
+    created_at: datetime
+    apps: list[str] | None = None  # the models and apps it may use; None: every one
+    revoked_at: datetime | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.revoked_at is None
+
+    def allows(self, model: str) -> bool:
+        """Whether this key may use ``model`` (an app or model name)."""
+        return self.apps is None or model in self.apps
+
+
 def to_record(cls: type[T], row: Any, **extra: Any) -> T:
     """Copy the matching attributes of an ORM row into record ``cls`` (plus ``extra``)."""
     names = [f.name for f in fields(cls) if f.name not in extra]  # type: ignore[arg-type]

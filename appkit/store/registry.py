@@ -163,11 +163,14 @@ class RegistryMixin:
                 raise NotFoundError(f"training run {run_id} does not exist.")
             return to_record(TrainingRunRecord, run)
 
-    def list_runs(self, app: str | None = None, limit: int = 50) -> list[TrainingRunRecord]:
-        """Training runs, newest first."""
+    def list_runs(self, app: str | None = None, limit: int = 50, *,
+                  model_name: str | None = None) -> list[TrainingRunRecord]:
+        """Training runs (of ``app``, for the model ``model_name``), newest first."""
         query = select(TrainingRun)
         if app is not None:
             query = query.where(TrainingRun.app == app)
+        if model_name is not None:
+            query = query.where(TrainingRun.model_name == model_name)
         with self._read() as s:
             rows = s.scalars(query.order_by(TrainingRun.id.desc()).limit(limit))
             return [to_record(TrainingRunRecord, r) for r in rows]

@@ -19,7 +19,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.orm import Session, sessionmaker
 
 from appkit.errors import AppkitError, NotFoundError, StorageError
-from appkit.store import registry
+from appkit.store import keys, registry
 from appkit.store.db import create_engine, driver_reason, ensure_schema, mask_url, writer_engine
 from appkit.store.models import (
     CONVERSATION_STATUSES,
@@ -27,6 +27,7 @@ from appkit.store.models import (
     MESSAGE_STATUSES,
     MODERATION_ACTIONS,
     MODERATION_DIRECTIONS,
+    ApiKeyConversation,
     Conversation,
     Feedback,
     Message,
@@ -70,7 +71,7 @@ def check_choice(what: str, value: str, allowed: tuple[str, ...]) -> str:
     return value
 
 
-class Store(registry.RegistryMixin):
+class Store(registry.RegistryMixin, keys.KeysMixin):
     """appkit's database: open one with :func:`appkit.store.open_store`."""
 
     def __init__(self, engine: Engine) -> None:
@@ -208,6 +209,7 @@ class Store(registry.RegistryMixin):
                 .values(conversation_id=None, message_id=None)
             )
             s.execute(delete(Message).where(Message.conversation_id == conversation_id))
+            s.execute(delete(ApiKeyConversation).where(ApiKeyConversation.conversation_id == conversation_id))
             s.execute(delete(Conversation).where(Conversation.id == conversation_id))
 
     @staticmethod

@@ -8,7 +8,8 @@ from typing import Optional
 import typer
 
 from appkit.train.cli_options import (
-    Base, BatchSize, Compile, Epochs, LearningRate, MaxMinutes, MaxSteps, Name, Preset, Resume, Seed, training_options,
+    Base, BatchSize, Compile, Epochs, LearningRate, MaxMinutes, MaxSteps, Name, Preset, Replace, Resume, Seed,
+    training_options,
 )
 
 
@@ -23,6 +24,7 @@ def pretrain_command(
     epochs: Epochs = 10.0,
     name: Name = None,
     resume: Resume = False,
+    replace: Replace = False,
     batch_size: BatchSize = None,
     learning_rate: LearningRate = None,
     seed: Seed = 0,
@@ -36,5 +38,5 @@ def pretrain_command(
     options = training_options(settings, preset=preset, base=base, finetune="full", max_minutes=max_minutes,
                                max_steps=max_steps, epochs=epochs, batch_size=batch_size,
                                learning_rate=learning_rate, seed=seed, compile=compile)
-    pretrain(corpus, name=name, options=options, text_col=text_col, resume=resume, settings=settings,
+    pretrain(corpus, name=name, options=options, text_col=text_col, resume=resume, replace=replace, settings=settings,
              log=typer.echo)

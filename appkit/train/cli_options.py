@@ -23,8 +23,19 @@ Finetune = Annotated[str, typer.Option(
 MaxMinutes = Annotated[Optional[float], typer.Option("--max-minutes", help="Stop training after this many minutes.")]
 MaxSteps = Annotated[Optional[int], typer.Option("--max-steps", help="Stop training after this many optimizer steps.")]
 Epochs = Annotated[float, typer.Option("--epochs", help="Upper bound on passes over the data (early stopping may end sooner).")]
-Name = Annotated[Optional[str], typer.Option("--name", help="Model name (default: <app>-<date>-<time>).")]
+def _checked_name(name: Optional[str]) -> Optional[str]:
+    """Refuse a bad --name before anything is read or written."""
+    from appkit.train.tracking import check_name
+
+    return None if name is None else check_name(name)
+
+
+Name = Annotated[Optional[str], typer.Option(
+    "--name", callback=_checked_name,
+    help="Model name: letters, digits, - _ . (default: <app>-<date>-<time>). A name in use needs --replace.")]
 Resume = Annotated[bool, typer.Option("--resume", help="Continue the interrupted run (the same --name, or the latest).")]
+Replace = Annotated[bool, typer.Option(
+    "--replace", help="Train a new model in place of this app's model (or run) of the same --name.")]
 BatchSize = Annotated[Optional[int], typer.Option("--batch-size", min=1, help="Rows per optimizer step.")]
 LearningRate = Annotated[Optional[float], typer.Option("--learning-rate", help="Peak learning rate (default: the preset's).")]
 Seed = Annotated[int, typer.Option("--seed", help="Seed for the split, initialisation and data order.")]

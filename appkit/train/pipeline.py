@@ -172,8 +172,10 @@ def train_language_model(
     from appkit.train.packing import PackedDataset
 
     _check_budgets(options)
+    from appkit.train.tracking import check_name
+
     report = curation or CurationReport()
-    run_dir = runs_dir / name
+    run_dir = runs_dir / check_name(name)  # a name is one folder: never a path out of runs_dir
     run_info = _prepare_run_dir(run_dir, data_print, options, resume)
 
     model, tokenizer, preset_name, context, defaults = _model_and_tokenizer(texts, options, run_dir, resume, log)

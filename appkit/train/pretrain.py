@@ -27,6 +27,7 @@ def pretrain(
     options: ChatTrainingOptions | None = None,
     text_col: str | None = None,
     resume: bool = False,
+    replace: bool = False,
     settings: Settings | None = None,
     log: Callable[[str], None] = print,
 ) -> TrainedModel:
@@ -35,6 +36,7 @@ def pretrain(
     Args:
         corpus: files and folders of .md/.txt, or tables (.csv/.tsv/.jsonl/.json) with a text column.
         name: the model's name (default ``base-<date>-<time>``; the interrupted one with ``resume``).
+        replace: train a new base in place of the base model (or run) called ``name``.
         options: preset, budgets, device ...; ``options.base`` continues pretraining a base (fully).
         text_col: the text column of tables (default: the first of text, content, body ...).
 
@@ -65,7 +67,7 @@ def pretrain(
         return encode_documents(tokenizer, train_docs, context), encode_documents(tokenizer, val_docs, context)
 
     config = {"corpus": report.paths, "options": options.as_config(), "resume": resume}
-    with tracked_run(settings, APP_NAME, name, config) as run:
+    with tracked_run(settings, APP_NAME, name, config, resume=resume, replace=replace) as run:
         trained = train_language_model(
             [d.text for d in train_docs], encode,
             data_print=fingerprint((d.text for d in train_docs), val=len(val_docs), seed=options.seed,

@@ -15,6 +15,7 @@ from typing import Any, Optional
 import typer
 from typer.core import TyperGroup
 
+from appkit.train.cli_options import Name, Replace
 from apps.sentiment.train import SMALL_BASE_PARAMETERS, SentimentOptions
 
 
@@ -53,7 +54,8 @@ def train_command(
     text_col: Optional[str] = typer.Option(None, "--text-col", help="Text column (default: text, sentence, content, review ...)."),
     label_col: Optional[str] = typer.Option(None, "--label-col", help="Label column (default: label, sentiment, rating, stars ...); any number of labels."),
     base: Optional[str] = typer.Option(None, "--base", help="Put the classification head on a causal LM saved by appkit: a registered name or a directory."),
-    name: Optional[str] = typer.Option(None, "--name", help="Model name (default: sentiment-<date>-<time>)."),
+    name: Name = None,
+    replace: Replace = False,
     max_minutes: Optional[float] = typer.Option(None, "--max-minutes", help="Stop training after this many minutes (the best weights are kept)."),
     max_steps: Optional[int] = typer.Option(None, "--max-steps", min=1, help="Stop after this many optimizer steps."),
     epochs: float = typer.Option(_DEFAULTS.epochs, "--epochs", help="Upper bound on passes over the data (early stopping may end sooner)."),
@@ -85,7 +87,7 @@ def train_command(
                                val_fraction=val_fraction, max_minutes=max_minutes, max_steps=max_steps,
                                threads=threads, ngrams=ngrams, lstm=lstm, seed=seed)
     trained = train_sentiment(data, name=name, options=options, settings=_settings(ctx), text_col=text_col,
-                              label_col=label_col, encoding=encoding, log=typer.echo)
+                              label_col=label_col, encoding=encoding, replace=replace, log=typer.echo)
     m = trained.metrics
     blend = m.get("blend") or {}
     if blend.get("members"):

@@ -111,8 +111,11 @@ class TrainedSentiment:
 
 def train_sentiment(data: str | Path, *, name: str | None = None, options: SentimentOptions | None = None,
                     settings: Settings | None = None, text_col: str | None = None, label_col: str | None = None,
-                    encoding: str = "utf-8", log: Callable[[str], None] = print) -> TrainedSentiment:
+                    encoding: str = "utf-8", replace: bool = False,
+                    log: Callable[[str], None] = print) -> TrainedSentiment:
     """Train on ``data`` (CSV/TSV/JSONL/JSON with a text and a label column) and make it active.
+
+    ``replace`` trains a new model in place of the sentiment model called ``name``.
 
     Raises:
         DataError: the file, its columns or its labels cannot be used (see data.read_labelled).
@@ -143,7 +146,8 @@ def train_sentiment(data: str | Path, *, name: str | None = None, options: Senti
                  "label_col": labelled.label_col, "renamed": labelled.renamed, "fingerprint": labelled.fingerprint(),
                  "summary": f"{len(labelled.texts)} texts ({Path(data).name})"}
     config = {"data": str(data), "options": asdict(options)}
-    with tracked_run(settings, APP_NAME, name, config, data_fingerprint=data_info["fingerprint"]) as run:
+    with tracked_run(settings, APP_NAME, name, config, data_fingerprint=data_info["fingerprint"],
+                     replace=replace) as run:
         path, metrics = fit_and_save(train, val, options, base_dir=base_dir, out_dir=settings.models_dir / name,
                                      run_dir=settings.runs_dir / name, data_info=data_info, log=log)
         run.finish(path, base=str(base_dir) if base_dir else None, preset=metrics["architecture"],

@@ -8,8 +8,8 @@ from typing import Optional
 import typer
 
 from appkit.train.cli_options import (
-    Base, BatchSize, Compile, Epochs, Finetune, LearningRate, MaxMinutes, MaxSteps, Name, Preset, Resume, Seed,
-    training_options,
+    Base, BatchSize, Compile, Epochs, Finetune, LearningRate, MaxMinutes, MaxSteps, Name, Preset, Replace, Resume,
+    Seed, training_options,
 )
 
 
@@ -30,6 +30,7 @@ def train_support_command(
     epochs: Epochs = 10.0,
     name: Name = None,
     resume: Resume = False,
+    replace: Replace = False,
     batch_size: BatchSize = None,
     learning_rate: LearningRate = None,
     seed: Seed = 0,
@@ -60,8 +61,8 @@ def train_support_command(
     read_options = {"shape": shape, "user_col": user_col, "assistant_col": assistant_col,
                     "conversation_col": conversation_col, "role_col": role_col, "text_col": text_col,
                     "speaker_map": parse_speaker_map(speaker_map or [])}
-    train_support(history, name=name, options=options, resume=resume, settings=settings, read_options=read_options,
-                  retrieval=retrieval, include_feedback=include_feedback, log=typer.echo)
+    train_support(history, name=name, options=options, resume=resume, replace=replace, settings=settings,
+                  read_options=read_options, retrieval=retrieval, include_feedback=include_feedback, log=typer.echo)
 
 
 def demo_command(
@@ -79,7 +80,9 @@ def demo_command(
     typer.echo(f"training the demo support bot on {SAMPLE_HISTORY.name} (at most {max_minutes:g} minutes)")
     # The time budget, not the epoch count, ends the demo's training (early stopping still can).
     options = ChatTrainingOptions(preset="tiny", max_minutes=max_minutes, epochs=1000, device=settings.resolve_device())
-    train_support(SAMPLE_HISTORY, name="support-demo", options=options, settings=settings, log=typer.echo)
+    # Each demo replaces the previous demo's model (and only that one: another app's is refused).
+    train_support(SAMPLE_HISTORY, name="support-demo", options=options, replace=True, settings=settings,
+                  log=typer.echo)
     if chat:
         from appkit.tui import run_chat
 

@@ -20,6 +20,7 @@ def train_support(
     name: str | None = None,
     options: ChatTrainingOptions | None = None,
     resume: bool = False,
+    replace: bool = False,
     retrieval: bool = True,
     include_feedback: bool = False,
     settings: Settings | None = None,
@@ -33,6 +34,7 @@ def train_support(
         name: the model's name; a new timestamped one by default, the interrupted run's with ``resume``.
         options: training choices (preset, budgets, device ...).
         resume: continue the interrupted run called ``name`` (or the latest interrupted one).
+        replace: train a new model in place of the support model (or run) called ``name``.
         retrieval: ground replies on similar past cases (trained and served the same way).
         include_feedback: add stored conversations rated good, drop replies rated bad.
         read_options: shape/column/speaker-map overrides for the reader.
@@ -67,7 +69,7 @@ def train_support(
     config = {"history": str(history), "options": options.as_config(), "resume": resume, "retrieval": retrieval}
     if options.base:  # a wrong --base fails here, before a run is recorded
         options.base = str(resolve_base(options.base, settings))
-    with tracked_run(settings, APP_NAME, name, config) as run:
+    with tracked_run(settings, APP_NAME, name, config, resume=resume, replace=replace) as run:
         train, val, curation = prepare_conversations(conversations, options, log=log)
         company = str(settings.section("support").get("company") or DEFAULT_COMPANY)
         index = CaseIndex(cases_from(train)) if retrieval else None

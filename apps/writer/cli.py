@@ -9,8 +9,8 @@ from typing import Optional
 import typer
 
 from appkit.train.cli_options import (
-    Base, BatchSize, Compile, Epochs, Finetune, LearningRate, MaxMinutes, MaxSteps, Name, Preset, Resume, Seed,
-    training_options,
+    Base, BatchSize, Compile, Epochs, Finetune, LearningRate, MaxMinutes, MaxSteps, Name, Preset, Replace, Resume,
+    Seed, training_options,
 )
 
 
@@ -32,6 +32,7 @@ def train_writer_command(
     epochs: Epochs = 10.0,
     name: Name = None,
     resume: Resume = False,
+    replace: Replace = False,
     batch_size: BatchSize = None,
     learning_rate: LearningRate = None,
     seed: Seed = 0,
@@ -52,7 +53,7 @@ def train_writer_command(
         epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, seed=seed, compile=compile,
     )
     train_writer(corpus, name=name, options=options, holdout=holdout, text_col=text_col, keep_links=keep_links,
-                 resume=resume, settings=settings, log=typer.echo)
+                 resume=resume, replace=replace, settings=settings, log=typer.echo)
 
 
 def write_command(

@@ -35,6 +35,7 @@ def train_writer(
     text_col: str | None = None,
     keep_links: bool = False,
     resume: bool = False,
+    replace: bool = False,
     settings: Settings | None = None,
     log: Callable[[str], None] = print,
 ) -> TrainedModel:
@@ -44,6 +45,7 @@ def train_writer(
         corpus: folders/files of Markdown (YAML front matter: title, tags, date) or text, or
             tables with a text column (see ``appkit.data.read_corpus``).
         name: the model's name; a new timestamped one by default, the interrupted run's with ``resume``.
+        replace: train a new model in place of the writer model (or run) called ``name``.
         options: preset, budgets, base, device ...
         holdout: share of the newest articles kept out of training for evaluation (0 = none).
         text_col: the text column of tables.
@@ -106,7 +108,7 @@ def train_writer(
         return train_ex, encode_articles(val, tokenizer, prompts, context)
     config = {"corpus": corpus_names, "options": options.as_config(), "holdout": holdout, "keep_links": keep_links,
               "resume": resume}
-    with tracked_run(settings, APP_NAME, name, config) as run:
+    with tracked_run(settings, APP_NAME, name, config, resume=resume, replace=replace) as run:
         trained = train_language_model(
             [a.text for a in train], encode,
             data_print=fingerprint((f"{a.brief()}\x00{a.text}" for a in train), val=[a.id for a in val],
