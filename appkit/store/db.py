@@ -8,6 +8,7 @@ need no ``alembic.ini``.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -95,7 +96,7 @@ def create_engine(url: str) -> Engine:
             # One shared connection, or every checkout would see its own empty database.
             kwargs.update(poolclass=StaticPool, connect_args={"check_same_thread": False})
         elif parsed.database and not parsed.database.startswith("file:"):
-            _make_parent(Path(parsed.database), parsed)
+            _create_private_file(Path(parsed.database), parsed)
             # More threads than the default 5+10 pool would otherwise queue for a connection.
             kwargs.update(pool_size=20, max_overflow=20)
     elif backend == "postgresql":
@@ -109,14 +110,27 @@ def create_engine(url: str) -> Engine:
     return engine
 
 
-def _make_parent(path: Path, url: URL) -> None:
+def _create_private_file(path: Path, url: URL) -> None:
+    """Create the SQLite file's folder (APPKIT_HOME by default) and the file, private to the owner.
+
+    The database holds customers' conversations: the folder is made 0700 and the file 0600
+    (SQLite gives its -wal and -shm files the database file's permissions).
+    """
+    from appkit.files import PRIVATE_FILE, make_private_dir
+
+    path = path.expanduser()
     try:
-        path.expanduser().parent.mkdir(parents=True, exist_ok=True)
+        make_private_dir(path.parent)
     except OSError as e:
         raise StorageError(
             f"cannot open database {mask_url(url)}: cannot create directory "
             f"{path.parent} ({e.strerror or e})."
         ) from None
+    try:
+        if not path.exists():
+            os.close(os.open(path, os.O_CREAT | os.O_WRONLY, PRIVATE_FILE))  # an empty file is a new database
+    except OSError as e:
+        raise StorageError(f"cannot open database {mask_url(url)}: cannot create {path} ({e.strerror or e}).") from None
 
 
 def _install_sqlite_hooks(engine: Engine) -> None:

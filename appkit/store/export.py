@@ -27,12 +27,13 @@ def export_jsonl(session: Session, target: str | Iterable[int], path: Path) -> i
     """Write the conversations of app ``target`` (a str) or with these ids; returns lines written.
 
     Messages with status "error" are left out, and conversations with no messages left are
-    skipped. The file is replaced atomically: a reader never sees half an export.
+    skipped. The file is replaced atomically: a reader never sees half an export. It holds
+    customers' words, so it is readable by its owner only (0600).
     """
     ids = _resolve(session, target)
     written = 0
     try:
-        with atomic_file(path, newline="\n") as f:
+        with atomic_file(path, newline="\n", private=True) as f:
             for record in _records(session, ids):
                 f.write(json.dumps(record, ensure_ascii=False) + "\n")
                 written += 1

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from appkit.errors import StorageError
+from appkit.files import write_text_atomic
 
 if TYPE_CHECKING:
     from appkit.store import ConversationRecord, MessageRecord, Store
@@ -74,10 +75,7 @@ def export_conversation(store: Store, conversation_id: int, path: str | Path, fm
         return target
     text = conversation_markdown(store.get_conversation(conversation_id), store.messages(conversation_id))
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f".{target.name}.tmp")
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(target)  # atomic: a reader never sees half an export
+        write_text_atomic(target, text, private=True)  # a customer's conversation: the owner's eyes only
     except OSError as e:
         raise StorageError(f"cannot write export to {target}: {e.strerror or e}.") from None
     return target
