@@ -1,15 +1,17 @@
-"""Byte-level BPE tokenizer trained on the user's own text, with chat special tokens.
+"""Chat tokens and templates: appkit's own tokenizer, and a ``--base`` checkpoint's.
 
-The chat template is a jinja2 template stored in the tokenizer config, so plain
-``tokenizer.apply_chat_template(messages)`` works on a saved appkit model without appkit.
-``encode_conversation`` produces exactly the same ids as that template (a test checks it)
-plus the mask of tokens the model is trained on: assistant text and its end-of-turn token.
+appkit's byte-level BPE tokenizer is trained on the user's own text; its chat template is a
+jinja2 template stored in the tokenizer config, so plain ``tokenizer.apply_chat_template(messages)``
+works on a saved appkit model without appkit. A base checkpoint keeps its family's template
+(ChatML, Llama 3 headers ...) or gets appkit's (``prepare_chat_tokenizer``). Either way
+``encode_conversation`` produces the same ids as the template plus the mask of tokens the model
+is trained on: assistant text and the end-of-turn token that closes it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
@@ -119,57 +121,165 @@ def generation_prompt_ids(tokenizer: PreTrainedTokenizerBase, messages: Sequence
 
 def is_appkit_tokenizer(tokenizer: PreTrainedTokenizerBase) -> bool:
     """Whether ``tokenizer`` carries appkit's role tokens and chat template."""
-    # get_vocab() rebuilds a dict of the whole vocabulary (~3 ms at 5k tokens); the answer is
-    # cached on the tokenizer, keyed by what could change it (template and size).
-    key = (tokenizer.chat_template, len(tokenizer))
-    cached = getattr(tokenizer, "_appkit_checked", None)
-    if cached is not None and cached[0] == key:
-        return cached[1]
-    ids = [tokenizer.convert_tokens_to_ids(t) for t in SPECIAL_TOKENS]
-    answer = tokenizer.chat_template == CHAT_TEMPLATE and all(
-        i is not None and i != tokenizer.unk_token_id for i in ids)
-    tokenizer._appkit_checked = (key, answer)
-    return answer
+
+    # get_vocab() would rebuild a dict of the whole vocabulary (~3 ms at 5k tokens) on every call.
+    def check() -> bool:
+        ids = [tokenizer.convert_tokens_to_ids(t) for t in (END, *ROLE_TOKENS.values())]  # a base may pad otherwise
+        return tokenizer.chat_template == CHAT_TEMPLATE and all(i is not None and i != tokenizer.unk_token_id for i in ids)
+
+    return _cached(tokenizer, "appkit", check)
 
 
-def add_chat_tokens(tokenizer: PreTrainedTokenizerBase) -> int:
-    """Give a foreign tokenizer appkit's chat tokens and template; returns how many tokens were added.
+def prepare_chat_tokenizer(tokenizer: PreTrainedTokenizerBase) -> int:
+    """Make a ``--base`` checkpoint's tokenizer ready to train a chat model; returns how many tokens it gained.
 
-    Used for a ``--base`` checkpoint that has no chat template of its own.
+    The family's conventions are kept: its chat template when it has one (appkit's is added when
+    it has none, behind the family's bos when its tokenizer puts one in front of every text), its
+    bos, and its pad (its eos when it has no pad, as GPT-2 and Llama 3 fine-tunes do). eos becomes
+    the token that closes an assistant turn (``<|im_end|>``, ``<|eot_id|>``, appkit's ``<|end|>``),
+    as each family's own instruct release has it: everything that stops a reply reads eos.
+
+    Raises:
+        ModelError: the template does not say where an assistant turn ends and there is no eos.
     """
-    added = tokenizer.add_special_tokens(
-        {"additional_special_tokens": list(ROLE_TOKENS.values()) + [END]}, replace_extra_special_tokens=False
-    )
+    from appkit.errors import ModelError
+
+    base_eos = tokenizer.eos_token
+    added = 0
+    if tokenizer.chat_template is None:
+        added += tokenizer.add_special_tokens(
+            {"additional_special_tokens": [*ROLE_TOKENS.values(), END]}, replace_extra_special_tokens=False)
+        # Llama and Mistral bases saw bos in front of every training text: keep it in front of the chat.
+        tokenizer.chat_template = "{{ bos_token }}" + CHAT_TEMPLATE if _adds_bos(tokenizer) else CHAT_TEMPLATE
     if tokenizer.pad_token is None:
-        added += tokenizer.add_special_tokens({"pad_token": PAD})
-    tokenizer.eos_token = END
-    tokenizer.chat_template = CHAT_TEMPLATE
+        if base_eos is not None:
+            tokenizer.pad_token = base_eos
+        else:
+            added += tokenizer.add_special_tokens({"pad_token": PAD})
+    turn_end = end_of_turn_id(tokenizer)
+    if turn_end is None:
+        raise ModelError("the base's chat template writes no token after an assistant message and the tokenizer "
+                         "has no eos, so a reply could never end; give a tokenizer with an eos token.")
+    tokenizer.eos_token = tokenizer.convert_ids_to_tokens(turn_end)
     return added
+
+
+def _adds_bos(tokenizer: PreTrainedTokenizerBase) -> bool:
+    bos = tokenizer.bos_token_id
+    return bos is not None and tokenizer.encode("a")[:1] == [bos]
+
+
+_PROBE = "appkitprobe"  # a reply's text in the conversations rendered to learn a template's tokens
+
+
+def end_of_turn_id(tokenizer: PreTrainedTokenizerBase) -> int | None:
+    """The token the chat template writes right after an assistant message (eos if it writes none)."""
+
+    def find() -> int | None:
+        text = _render_probe(tokenizer, system=False)
+        if text is not None:
+            after = text[text.rindex(_PROBE) + len(_PROBE):]
+            control = set(tokenizer.added_tokens_decoder)
+            for i in tokenizer.encode(after, add_special_tokens=False):
+                if i in control:
+                    return i
+        return tokenizer.eos_token_id
+
+    return _cached(tokenizer, "end_of_turn", find)
+
+
+def chat_control_ids(tokenizer: PreTrainedTokenizerBase) -> list[int]:
+    """The control tokens the chat template writes around messages (roles, headers, end of turn).
+
+    A reply never contains one: the engine stops on them. A LoRA fine-tune trains their
+    embedding rows: they are new when appkit's template was added, and a base may ship its
+    template's tokens untrained (Llama 3 base checkpoints do). bos is left out.
+    """
+
+    def find() -> list[int]:
+        text = _render_probe(tokenizer, system=True)
+        if text is None:
+            return []
+        control = set(tokenizer.added_tokens_decoder) - {tokenizer.bos_token_id}
+        return sorted({i for i in tokenizer.encode(text, add_special_tokens=False) if i in control})
+
+    return _cached(tokenizer, "control", find)
+
+
+def _render_probe(tokenizer: PreTrainedTokenizerBase, *, system: bool) -> str | None:
+    """A short conversation rendered by the template (None: no template, or it cannot render one)."""
+    if tokenizer.chat_template is None:
+        return None
+    messages = [{"role": "user", "content": "hello"}, {"role": "assistant", "content": _PROBE}]
+    tries = [[{"role": "system", "content": "be brief"}, *messages], messages] if system else [messages]
+    for conversation in tries:
+        try:
+            return tokenizer.apply_chat_template(conversation, tokenize=False)
+        except Exception:  # noqa: BLE001 - templates raise what they like (e.g. "System role not supported")
+            continue
+    return None
+
+
+def _cached(tokenizer: PreTrainedTokenizerBase, what: str, find: Any) -> Any:
+    """``find()``, remembered on the tokenizer until its template, size or eos change."""
+    key = (what, tokenizer.chat_template, len(tokenizer), tokenizer.eos_token)
+    store = tokenizer.__dict__.setdefault("_appkit_cache", {})
+    if key not in store:
+        store[key] = find()
+    return store[key]
 
 
 def encode_with_template(
     tokenizer: PreTrainedTokenizerBase, messages: Sequence[dict[str, str]]
 ) -> tuple[list[int], list[bool]]:
-    """Like ``encode_conversation`` for any tokenizer with a chat template.
+    """Like ``encode_conversation`` for any tokenizer with a chat template (a base's own).
 
-    Renders growing prefixes of the conversation: the tokens an assistant message adds after
-    the generation prompt are the ones to learn. Slower, but template-agnostic.
+    The whole conversation is rendered and tokenized once; growing prefixes of it, rendered
+    too, say where each assistant message starts (after the generation prompt) and ends. The
+    tokens learned are the message's and the end-of-turn token that closes it, not what the
+    template writes after that (ChatML's newline). transformers' ``return_assistant_tokens_mask``
+    does this only for templates marked with ``{% generation %}``, which the families' own lack.
+
+    Raises:
+        ModelError: the template renders a shorter conversation as something other than the
+            beginning of the longer one, so the assistant's tokens cannot be told apart.
     """
-    ids: list[int] = []
-    mask: list[bool] = []
+    from appkit.errors import ModelError
+
+    text = _render(tokenizer, messages, add_generation_prompt=False)
+    spans: list[tuple[int, int]] = []
     for i, message in enumerate(messages):
-        if message["role"] == "assistant":
-            prompt = _template_ids(tokenizer, messages[:i], add_generation_prompt=True)
-            mask += [False] * (len(prompt) - len(ids))
-            ids = prompt
-        full = _template_ids(tokenizer, messages[: i + 1], add_generation_prompt=False)
-        mask += [message["role"] == "assistant"] * (len(full) - len(ids))
-        ids = full
-    return ids, mask
+        if message["role"] != "assistant":
+            continue
+        prompt = _render(tokenizer, messages[:i], add_generation_prompt=True)
+        upto = _render(tokenizer, messages[: i + 1], add_generation_prompt=False)
+        if not (text.startswith(prompt) and text.startswith(upto)):
+            raise ModelError(
+                "the chat template renders a conversation's beginning differently from the whole "
+                f"conversation (message {i + 1}), so the assistant's tokens cannot be found: use a base whose "
+                "template only appends messages, or one without a template (appkit adds its own).")
+        spans.append((len(prompt), len(upto)))
+    if not tokenizer.is_fast:
+        raise ModelError("the base's tokenizer is a slow (Python) one; appkit needs the tokenizer.json kind "
+                         "(save it with a recent transformers, which converts it).")
+    encoded = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+    turn_end = end_of_turn_id(tokenizer)
+    mask: list[bool] = []
+    span, closed = 0, False
+    for token, (start, end) in zip(encoded["input_ids"], encoded["offset_mapping"]):
+        while span < len(spans) and start >= spans[span][1]:
+            span, closed = span + 1, False
+        learn = span < len(spans) and end > spans[span][0] and not closed
+        mask.append(learn)
+        closed = closed or (learn and token == turn_end)
+    return list(encoded["input_ids"]), mask
+
+
+def _render(tokenizer: PreTrainedTokenizerBase, messages: Sequence[dict[str, str]], **kwargs: object) -> str:
+    if not messages:
+        return ""
+    return tokenizer.apply_chat_template(list(messages), tokenize=False, **kwargs)
 
 
 def _template_ids(tokenizer: PreTrainedTokenizerBase, messages: Sequence[dict[str, str]], **kwargs: object) -> list[int]:
-    if not messages:
-        return []
-    text = tokenizer.apply_chat_template(list(messages), tokenize=False, **kwargs)
-    return tokenizer.encode(text, add_special_tokens=False)
+    return tokenizer.encode(_render(tokenizer, messages, **kwargs), add_special_tokens=False) if messages else []

@@ -30,7 +30,7 @@ from appkit.engine.batch import Row, RunningBatch
 from appkit.engine.sampling import GenerationParams, apply_repetition_penalty, choose_token
 from appkit.engine.text import TextStream
 from appkit.errors import GenerationError, OverloadedError
-from appkit.tokenizer import ROLE_TOKENS, generation_prompt_ids
+from appkit.tokenizer import chat_control_ids, generation_prompt_ids
 
 if TYPE_CHECKING:
     import torch
@@ -152,9 +152,11 @@ class Engine:
         self.device = next(model.parameters()).device
         self._cache_kwarg = cache_kwarg(model)
         self.context_length = int(getattr(model.config, "max_position_embeddings", 2048))
-        vocab = tokenizer.get_vocab()
-        # Stop on end-of-turn and on any role token (a model must never speak for the user).
-        stop_tokens = {tokenizer.eos_token_id, *(vocab[t] for t in ROLE_TOKENS.values() if t in vocab)}
+        # Stop on end-of-turn, on what the model's generation config stops on (a base's own eos),
+        # and on the chat template's role and header tokens (a model must never speak for the user).
+        stops = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
+        stop_tokens = {tokenizer.eos_token_id, *chat_control_ids(tokenizer),
+                       *(stops if isinstance(stops, list) else [stops])}
         self.stop_ids = frozenset(t for t in stop_tokens if t is not None)
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
         # Called from the worker with the number of rows of every decode step (a server's metrics).

@@ -54,10 +54,17 @@ def count_parameters(model: Any) -> int:
 
 
 def load_base(path: str | Path) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
-    """Load a local Hugging Face causal-LM checkpoint directory (never a hub download)."""
+    """Load a local Hugging Face causal-LM checkpoint directory (never a hub download), ready for chat.
+
+    The tokenizer gets the family's chat conventions (``prepare_chat_tokenizer``); tokens it
+    gained get embedding rows (initialised to the mean of the others); the generation config
+    stops on the end-of-turn token and on the base's own eos, so plain ``model.generate`` ends
+    replies where appkit's engine does.
+    """
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from appkit.model.io import quiet_transformers
+    from appkit.tokenizer import prepare_chat_tokenizer
 
     quiet_transformers()
     path = Path(path)
@@ -71,26 +78,45 @@ def load_base(path: str | Path) -> tuple[PreTrainedModel, PreTrainedTokenizerBas
         model = AutoModelForCausalLM.from_pretrained(path, local_files_only=True)
     except (OSError, ValueError) as e:
         raise ModelError(f"--base {path}: cannot be loaded as a causal language model ({e}).") from None
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
+    base_stops = _ids(model.generation_config.eos_token_id) or _ids(tokenizer.eos_token_id)
+    try:
+        added = prepare_chat_tokenizer(tokenizer)
+    except ModelError as e:
+        raise ModelError(f"--base {path}: {e}") from None
+    if added:
+        model.resize_token_embeddings(len(tokenizer))
+    stops = [tokenizer.eos_token_id, *(i for i in base_stops if i != tokenizer.eos_token_id)]
+    model.config.pad_token_id = tokenizer.pad_token_id
+    model.generation_config.pad_token_id = tokenizer.pad_token_id
+    model.generation_config.eos_token_id = stops if len(stops) > 1 else stops[0]
     return model, tokenizer
 
 
+def _ids(value: int | list[int] | None) -> list[int]:
+    if value is None:
+        return []
+    return [value] if isinstance(value, int) else list(value)
+
+
 def add_lora(model: PreTrainedModel, *, rank: int = 16, alpha: int = 32, dropout: float = 0.05,
-             new_token_ids: list[int] | None = None) -> PreTrainedModel:
+             train_token_ids: list[int] | None = None) -> PreTrainedModel:
     """Wrap ``model`` with a LoRA adapter on its attention and MLP projections (peft).
 
-    ``new_token_ids``: tokens added to the base's vocabulary (appkit's chat tokens); their
-    embedding rows are trained too, or the model could never learn to say end-of-turn.
+    ``train_token_ids``: tokens whose embedding rows are trained too (``chat_control_ids``):
+    chat tokens added to the base's vocabulary, or the model could never learn to say
+    end-of-turn, and a template's own tokens, which a base may ship untrained.
     """
     from peft import LoraConfig, get_peft_model
+    from transformers.pytorch_utils import Conv1D
 
     names = {n.rsplit(".", 1)[-1] for n, _ in model.named_modules()}
     targets = [n for n in ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj") if n in names]
     if not targets:
-        targets = "all-linear"  # other architectures: let peft find the linear layers
+        targets = "all-linear"  # other architectures (GPT-2's c_attn, c_proj, c_fc): let peft find the layers
+    # GPT-2 keeps its projections as Conv1D, weights stored (in, out): peft must know, or it warns and guesses.
+    conv1d = any(isinstance(m, Conv1D) for m in model.modules())
     config = LoraConfig(r=rank, lora_alpha=alpha, lora_dropout=dropout, target_modules=targets, task_type="CAUSAL_LM",
-                        trainable_token_indices=list(new_token_ids) if new_token_ids else None)
+                        fan_in_fan_out=conv1d, trainable_token_indices=list(train_token_ids) if train_token_ids else None)
     with warnings.catch_warnings():
         # peft 0.21 asks transformers 5 for `is_gradient_checkpointing`, which warns that the name
         # goes in v6: a note for peft's authors that every LoRA run would otherwise print.

@@ -257,22 +257,16 @@ def _model_and_tokenizer(
 
     from appkit.model.build import add_lora, build_model, load_base
     from appkit.model.presets import auto_preset, get_preset
-    from appkit.tokenizer import add_chat_tokens, train_tokenizer
+    from appkit.tokenizer import chat_control_ids, train_tokenizer
 
     tok_dir = run_dir / "tokenizer"
     if options.base:
-        model, tokenizer = load_base(options.base)
-        new_ids: list[int] = []
-        if tokenizer.chat_template is None:
-            before = len(tokenizer)
-            if add_chat_tokens(tokenizer):
-                model.resize_token_embeddings(len(tokenizer))
-                new_ids = list(range(before, len(tokenizer)))
+        model, tokenizer = load_base(options.base)  # with the family's chat template, or appkit's added
         context = min(int(getattr(model.config, "max_position_embeddings", 2048)), 2048)
         if options.finetune == "full":
             # Every weight moves, so the learning rate is a fine-tune's, well below from-scratch.
             return model, tokenizer, "full", context, {"batch_size": 8, "learning_rate": 3e-4}
-        model = add_lora(model, rank=options.lora_rank, new_token_ids=new_ids)
+        model = add_lora(model, rank=options.lora_rank, train_token_ids=chat_control_ids(tokenizer))
         return model, tokenizer, "lora", context, {"batch_size": 8, "learning_rate": 5e-4}
 
     if resume and tok_dir.is_dir():

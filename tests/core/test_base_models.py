@@ -1,0 +1,224 @@
+"""``--base DIR --finetune lora|full`` on GPT-2, Llama and Qwen2 checkpoints, each with its own tokenizer.
+
+The checkpoints are tiny random-weight models the tests build and save themselves
+(tests/core/base_checkpoints.py); the network is closed for every test here, so a hub download
+anywhere on the way fails the test.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import INTENTS, write_pairs_csv
+from tests.core.base_checkpoints import FAMILIES, save_checkpoint
+
+pytestmark = pytest.mark.filterwarnings("ignore:.*is_gradient_checkpointing.*:FutureWarning")
+
+ROWS = [{"customer": q, "agent": answer} for questions, answer in INTENTS.values() for q in questions[:3]]
+MESSAGES = [
+    {"role": "system", "content": "Be kind."},
+    {"role": "user", "content": "where is my order"},
+    {"role": "assistant", "content": "It ships today."},
+    {"role": "user", "content": "thanks"},
+    {"role": "assistant", "content": "You're welcome."},
+]
+
+
+
+def _greedy() -> Any:
+    from appkit.engine import GenerationParams
+
+    return GenerationParams(temperature=0, repetition_penalty=1.0, max_new_tokens=40)
+
+
+@pytest.fixture(autouse=True)
+def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Any connection attempt (a hub download) fails: everything must come from the folder."""
+    def refuse(*args: Any, **kwargs: Any) -> None:
+        raise OSError("network access in an offline test")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+
+
+@pytest.fixture(scope="module")
+def bases(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """One saved checkpoint per family, its BPE vocabulary trained on the tickets' own words."""
+    root = tmp_path_factory.mktemp("bases")
+    texts = [text for row in ROWS for text in row.values()]
+    return {name: save_checkpoint(name, texts, root / name) for name in FAMILIES}
+
+
+@pytest.fixture(scope="module")
+def history(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """12 tickets: four intents, three wordings each, one answer per intent."""
+    return write_pairs_csv(tmp_path_factory.mktemp("history") / "tickets.csv", ROWS)
+
+
+@pytest.mark.parametrize("name", list(FAMILIES))
+def test_a_base_keeps_its_familys_tokens_and_template_and_learns_only_the_assistants_turns(bases, name):
+    from transformers import AutoTokenizer
+
+    from appkit.model.build import load_base
+    from appkit.tokenizer import CHAT_TEMPLATE, encode_conversation, generation_prompt_ids
+
+    family = FAMILIES[name]
+    original = AutoTokenizer.from_pretrained(bases[name])
+    model, tok = load_base(bases[name])
+
+    assert tok.bos_token == family.bos and tok.pad_token == family.pad
+    assert tok.eos_token == family.end_of_turn, "eos closes a turn, as the family's instruct release has it"
+    base_eos = original.convert_tokens_to_ids(family.base_eos)
+    assert model.generation_config.eos_token_id == [tok.eos_token_id, base_eos]
+    assert model.generation_config.pad_token_id == tok.pad_token_id
+    assert model.get_input_embeddings().weight.shape[0] >= len(tok)
+    if family.template:
+        assert tok.chat_template == family.template and len(tok) == len(original), "the family's own, untouched"
+    else:
+        assert tok.chat_template.endswith(CHAT_TEMPLATE) and len(tok) == len(original) + 4
+
+    ids, mask = encode_conversation(tok, MESSAGES)
+    assert ids == tok.apply_chat_template(MESSAGES, tokenize=True, return_dict=False), "the ids the template gives"
+    assert (ids[0] == tok.bos_token_id) == family.adds_bos
+    learned = tok.decode([i for i, m in zip(ids, mask) if m], skip_special_tokens=False)
+    assert learned == f"It ships today.{family.end_of_turn}You're welcome.{family.end_of_turn}"
+
+    prompt = generation_prompt_ids(tok, MESSAGES[:2])
+    assert tok.decode(prompt, skip_special_tokens=False).endswith(family.assistant_prompt)
+    assert ids[: len(prompt)] == prompt, "training sees the prompt generation will see"
+
+
+def _train_support(history: Path, base: Path, home: Path, finetune: str, steps: int, lr: float) -> Any:
+    import appkit
+    from appkit.config import load_settings
+
+    settings = load_settings(home=home, device="cpu", database_url=f"sqlite:///{home / 'appkit.db'}")
+    return appkit.train_support(history, name=f"{base.name}-{finetune}", settings=settings, base=str(base),
+                                finetune=finetune, max_steps=steps, batch_size=4, learning_rate=lr, progress=False)
+
+
+def _losses(run_dir: Path) -> list[float]:
+    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    return [r["loss"] for r in rows if "loss" in r]
+
+
+def _hf_reply(model_dir: Path, messages: list[dict[str, str]]) -> tuple[list[int], str, Any]:
+    """The reply plain transformers writes (greedy): its new token ids, its text, the tokenizer."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(model_dir, local_files_only=True)
+    model = AutoModelForCausalLM.from_pretrained(model_dir, local_files_only=True)
+    enc = tok.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt", return_dict=True)
+    out = model.generate(**enc, max_new_tokens=40, do_sample=False)
+    new = out[0, enc["input_ids"].shape[1]:].tolist()
+    return new, tok.decode(new, skip_special_tokens=True), tok
+
+
+@pytest.mark.parametrize("name", ["gpt2", "llama3", "qwen2"])
+def test_full_fine_tune_replies_and_stops_at_the_familys_end_of_turn(bases, history, tmp_path, name):
+    from appkit.engine import Engine
+
+    family = FAMILIES[name]
+    trained = _train_support(history, bases[name], tmp_path / "home", "full", steps=40, lr=1e-2)
+    losses = _losses(trained.run_dir)
+    assert losses[-1] < losses[0] / 3, losses
+    meta = json.loads((trained.path / "appkit.json").read_text())
+    assert meta["finetune"] == "full" and meta["base"] == str(bases[name])
+
+    conv = trained.train_conversations[0].as_messages()  # system prompt with retrieved cases, question, answer
+    prompt, answer = conv[:-1], conv[-1]["content"]
+    new, text, tok = _hf_reply(trained.path, prompt)
+    assert tok.eos_token == family.end_of_turn and tok.pad_token == family.pad and tok.bos_token == family.bos
+    assert new[-1] == tok.convert_tokens_to_ids(family.end_of_turn), tok.convert_ids_to_tokens(new)
+    assert text.strip() == answer
+
+    engine = Engine.load(trained.path)
+    try:
+        reply = engine.reply(prompt, _greedy())
+    finally:
+        engine.close()
+    assert reply.text == answer and reply.stats.finish_reason == "end_of_turn"
+    assert reply.stats.completion_tokens == len(new) - 1, "the engine stops on the token transformers stops on"
+
+
+@pytest.mark.parametrize("name", ["gpt2", "qwen2", pytest.param("llama3", marks=pytest.mark.slow)])
+def test_lora_trains_the_turn_tokens_and_saves_a_merged_model_and_its_adapter(bases, history, tmp_path, name):
+    import torch
+    from safetensors.torch import load_file
+
+    from appkit.engine import Engine
+    from appkit.model.build import load_base
+
+    family = FAMILIES[name]
+    trained = _train_support(history, bases[name], tmp_path / "home", "lora", steps=30, lr=2e-2)
+    losses = _losses(trained.run_dir)
+    assert losses[-1] < losses[0] * 0.95, losses
+    assert (trained.path / "adapter" / "adapter_config.json").is_file()
+
+    # The end-of-turn token's embedding moved (new for GPT-2, the template's own for the others).
+    base_model, tok = load_base(bases[name])
+    end = tok.convert_tokens_to_ids(family.end_of_turn)
+    merged = load_file(trained.path / "model.safetensors")
+    rows = next(v for k, v in merged.items() if k.endswith(("embed_tokens.weight", "wte.weight")))
+    before = base_model.get_input_embeddings().weight.detach()
+    assert not torch.allclose(rows[end], before[end]), "the end-of-turn row is trained"
+    other = tok.encode("order", add_special_tokens=False)[0]
+    assert torch.equal(rows[other], before[other]), "ordinary rows stay the base's"
+
+    prompt = trained.train_conversations[0].as_messages()[:-1]
+    new, _, hf_tok = _hf_reply(trained.path, prompt)
+    assert hf_tok.eos_token == family.end_of_turn
+    engine = Engine.load(trained.path)
+    try:
+        reply = engine.reply(prompt, _greedy())
+    finally:
+        engine.close()
+    stopped = new[-1] in (hf_tok.eos_token_id, hf_tok.convert_tokens_to_ids(family.base_eos))
+    assert reply.stats.completion_tokens == len(new) - stopped, "greedy: the engine writes what transformers writes"
+
+
+@pytest.mark.parametrize("name", ["qwen2", pytest.param("gpt2", marks=pytest.mark.slow),
+                                  pytest.param("llama3", marks=pytest.mark.slow)])
+def test_the_writer_trains_on_a_base_and_ends_articles_with_the_familys_end_of_turn(bases, tmp_path, name):
+    import appkit
+    from appkit.config import load_settings
+    from appkit.data import read_corpus
+    from appkit.prompts import prompts_for
+    from appkit.train.pipeline import ChatTrainingOptions
+    from apps.writer.articles import articles_from
+    from apps.writer.segments import encode_articles
+    from apps.writer.train import train_writer
+    from tests.apps.writer_corpus import write_corpus
+
+    family = FAMILIES[name]
+    home = tmp_path / "home"
+    settings = load_settings(home=home, device="cpu", database_url=f"sqlite:///{home / 'appkit.db'}")
+    corpus = write_corpus(tmp_path / "posts")
+    options = ChatTrainingOptions(base=str(bases[name]), finetune="lora", max_steps=10, batch_size=4,
+                                  learning_rate=2e-2, progress=False)
+    trained = train_writer(corpus, name="w", options=options, settings=settings, log=lambda _: None)
+    meta = json.loads((trained.path / "appkit.json").read_text())
+    assert meta["app"] == "writer" and meta["base"] == str(bases[name]) and meta["writer"]["tokens_per_word"] > 0
+
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(trained.path, local_files_only=True)
+    assert tok.eos_token == family.end_of_turn
+    # What the writer trained on: the brief in the family's template, the article, its end of turn.
+    articles, _ = articles_from(read_corpus(corpus)[0])
+    examples = encode_articles(articles[:4], tok, prompts_for(settings), 256)
+    assert family.assistant_prompt in tok.decode(examples[0].ids, skip_special_tokens=False)
+    assert sum(e.ids[-1] == tok.convert_tokens_to_ids(family.end_of_turn) for e in examples) == 4, "each last part"
+
+    writer = appkit.load_app("writer", settings=settings, policy=None)
+    try:
+        draft = writer.write("Agile at our studio", words=30, seed=0, store=False)
+    finally:
+        writer.close()
+    assert draft.text.startswith("# Agile at our studio") and draft.tokens > 0
