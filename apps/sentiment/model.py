@@ -212,9 +212,11 @@ def load_classifier(path: Path, device: str = "cpu") -> tuple[Any, Any, dict[str
     if metadata.get("app") != "sentiment" or "wrapping" not in metadata:
         raise ModelError(f"{path}: not a sentiment classifier trained by appkit (appkit.json has no sentiment "
                          "metadata). Train one with `appkit sentiment train --data labeled.csv`.")
+    from safetensors import SafetensorError
+
     try:
         tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
         model = AutoModelForSequenceClassification.from_pretrained(path, local_files_only=True)
-    except (OSError, ValueError) as e:
+    except (OSError, ValueError, SafetensorError) as e:  # missing, cut short or damaged files
         raise ModelError(f"{path}: the sentiment classifier cannot be loaded ({e}).") from None
     return model.to(device).eval(), tokenizer, metadata

@@ -53,17 +53,30 @@ class CustomerMood:
 
 
 def open_mood(settings: Settings) -> CustomerMood | None:
-    """The active sentiment model as a CustomerMood, or None when there is none (or it is off)."""
-    from appkit.apps import available_apps
+    """The active sentiment model as a CustomerMood, or None when there is none (or it is off).
+
+    Raises:
+        ModelError: a sentiment model is active but cannot be loaded. Running on without it
+            would silently stop handing upset customers to a person, so the bot does not start;
+            the message says how to fix it or turn the feature off.
+    """
+    from appkit.apps import available_apps, load_app
     from appkit.errors import ModelError
+    from appkit.store import open_store
 
     config = settings.section("support")
     if config.get("sentiment", True) is False or "sentiment" not in available_apps():
         return None
-    try:
-        from appkit.apps import load_app
-
-        analyzer = load_app("sentiment", settings=settings)
-    except ModelError:
+    with open_store(settings) as store:
+        active = store.active_model("sentiment")
+    if active is None:
         return None  # no sentiment model trained: the bot works as before
+    try:
+        analyzer = load_app("sentiment", model=active.name, settings=settings)
+    except ModelError as e:
+        raise ModelError(
+            f"the active sentiment model {active.name!r} cannot be loaded, so the support bot could not hand "
+            f"upset customers to a person: {e} Retrain it (`appkit sentiment train`), make another one active "
+            "(`appkit models promote NAME`), or set `sentiment = false` under [support] in appkit.toml."
+        ) from None
     return CustomerMood(analyzer, drop=float(config.get("escalate_on_sentiment_drop", DEFAULT_DROP)))

@@ -52,6 +52,18 @@ def env(home: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return home
 
 
+def test_a_classifier_with_damaged_weights_is_a_model_error(home, tmp_path):
+    import shutil
+
+    from appkit.errors import ModelError
+    from apps.sentiment.analyzer import SentimentAnalyzer
+
+    copy = shutil.copytree(home / "models" / "toy-sentiment", tmp_path / "damaged")
+    (copy / "model.safetensors").write_bytes(b"not weights")
+    with pytest.raises(ModelError, match="damaged: the sentiment classifier cannot be loaded"):
+        SentimentAnalyzer.load(copy)
+
+
 @pytest.fixture
 def analyzer(env: Path) -> Any:
     import appkit

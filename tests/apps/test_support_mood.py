@@ -78,3 +78,28 @@ def test_without_a_sentiment_model_the_bot_scores_nothing(appkit_home, support_m
         assert bot.store.messages(conv.id)[0].sentiment is None
     finally:
         bot.close()
+
+
+def test_a_broken_sentiment_model_is_reported_not_silently_ignored(appkit_home, support_model_dir):
+    # A damaged sentiment model used to turn escalation on a mood drop off without a word.
+    import json
+
+    from appkit.errors import ModelError
+    from appkit.store import open_store
+
+    damaged = appkit_home / "models" / "mood"
+    damaged.mkdir(parents=True)
+    (damaged / "appkit.json").write_text(json.dumps({"app": "sentiment", "wrapping": {"max_length": 32}}))
+    (damaged / "config.json").write_text('{"model_type": "modernbert", ')  # cut short, as by a full disk
+    settings = load_settings()
+    with open_store(settings) as store:
+        store.register_model("mood", "sentiment", str(damaged), status="active")
+    with pytest.raises(ModelError, match=r"active sentiment model 'mood' cannot be loaded.*sentiment = false"):
+        SupportBot.open(model=str(support_model_dir), settings=settings, policy=None)
+
+    (appkit_home / "appkit.toml").write_text("[support]\nsentiment = false\n")
+    bot = SupportBot.open(model=str(support_model_dir), settings=load_settings(), policy=None)
+    try:
+        assert bot.mood is None and bot.describe()["sentiment"] == "off"  # turned off on purpose: it runs without
+    finally:
+        bot.close()
