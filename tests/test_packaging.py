@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import ast
 import os
+import re
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
+
+from packaging.specifiers import SpecifierSet
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -39,3 +44,16 @@ print(sorted(available_apps()))
     assert lines[0].endswith("appkit/_bundled/migrations") and str(target) in lines[0]
     assert lines[1] == "shipped" and lines[2] == "1"
     assert "support" in lines[3]
+
+
+def test_the_declared_python_is_one_the_code_runs_on():
+    # appkit.config reads appkit.toml with tomllib, in the standard library from Python 3.11 on:
+    # promising 3.10 (as pyproject and the README did) meant an ImportError on first use.
+    config = ast.parse((ROOT / "appkit" / "config.py").read_text())
+    top_level = {alias.name for node in config.body if isinstance(node, ast.Import) for alias in node.names}
+    assert "tomllib" in top_level
+    supported = SpecifierSet(tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["requires-python"])
+    oldest = next(f"3.{minor}" for minor in range(8, 20) if f"3.{minor}.0" in supported)
+    assert oldest == "3.11"
+    stated = re.findall(r"Python (3\.\d+)\+", (ROOT / "README.md").read_text())
+    assert stated and set(stated) == {oldest}, "the README names the oldest Python that pyproject allows"
