@@ -5,6 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 
@@ -57,21 +59,50 @@ def test_stream_yields_pieces_that_join_to_the_reply(engine):
     assert "".join(pieces).strip() == engine.reply(ORDER, GREEDY).text
 
 
+@contextmanager
+def decode_steps(engine, *, hold_at: int | None = None) -> Iterator[tuple[list[int], threading.Event, threading.Event]]:
+    """Watch the engine's real model: yields (rows of each decode step, reached, release).
+
+    With ``hold_at``, the worker stops inside that decode step until ``release`` is set
+    (``reached`` says it got there), so a test can act at a known point of a generation.
+    """
+    rows: list[int] = []
+    reached, release = threading.Event(), threading.Event()
+
+    def watch(module, args, kwargs):
+        ids = kwargs.get("input_ids")
+        if ids is None or ids.shape[1] != 1:
+            return  # a prefill (whole prompts) or a scoring pass, not a decode step
+        rows.append(ids.shape[0])
+        if hold_at is not None and len(rows) == hold_at:
+            reached.set()
+            release.wait(timeout=60)
+
+    hook = engine.model.register_forward_pre_hook(watch, with_kwargs=True)
+    try:
+        yield rows, reached, release
+    finally:
+        release.set()
+        hook.remove()
+
+
 def test_concurrent_requests_are_batched_and_match_their_single_answers(engine):
     prompts = [[{"role": "user", "content": q}] for q in
                ["where is my order", "I want a refund", "reset my password", "agent please"] * 2]
     single = [engine.reply(p, GREEDY).text for p in prompts]
-    results: list[str | None] = [None] * len(prompts)
-
-    def ask(i: int) -> None:
-        results[i] = engine.reply(prompts[i], GREEDY).text
-
-    threads = [threading.Thread(target=ask, args=(i,)) for i in range(len(prompts))]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=60)
+    long = GenerationParams(temperature=0, min_new_tokens=60, max_new_tokens=60)
+    # A long reply holds the worker inside a decode step while eight more requests arrive: at the
+    # next step they must all join it, one batch of nine rows, and each still get its own answer.
+    with decode_steps(engine, hold_at=3) as (rows, reached, release):
+        running = engine.stream(ORDER, long)
+        assert reached.wait(timeout=60)
+        streams = [engine.stream(p, GREEDY) for p in prompts]
+        release.set()
+        results = ["".join(s).strip() for s in streams]
+        "".join(running)
     assert results == single
+    assert max(rows) == 1 + len(prompts), f"rows per decode step: {rows}"
+    assert running.stats.completion_tokens == 60
 
 
 def test_sampling_is_reproducible_with_a_seed(engine):
@@ -90,12 +121,16 @@ def test_max_tokens_and_stop_strings(engine):
 
 
 def test_cancel_stops_generation(engine):
-    stream = engine.stream(ORDER, GenerationParams(temperature=1.0, max_new_tokens=200, repetition_penalty=1.0))
-    first = next(iter(stream))
-    stream.cancel()
-    rest = list(stream)
-    assert first and len(rest) < 200
-    assert stream.stats.finish_reason in ("cancelled", "end_of_turn", "length")
+    # Forced to 200 tokens unless cancelled; the cancel arrives while the 5th token is computed.
+    params = GenerationParams(temperature=1.0, min_new_tokens=200, max_new_tokens=200, repetition_penalty=1.0)
+    with decode_steps(engine, hold_at=5) as (_, reached, release):
+        stream = engine.stream(ORDER, params)
+        assert reached.wait(timeout=60)
+        stream.cancel()
+        release.set()
+        list(stream)
+    assert stream.stats.finish_reason == "cancelled"
+    assert stream.stats.completion_tokens <= 6, "generation went on after cancel()"
 
 
 def test_prompt_longer_than_context_is_a_clear_error(engine):
