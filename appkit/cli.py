@@ -222,6 +222,7 @@ def models_show(ctx: typer.Context, name: str = typer.Argument(...)) -> None:
 def _mount_subcommands() -> None:
     from appkit.apps import available_apps
     from appkit.safety.cli import audit_command, safety_app
+    from appkit.serve.cli import keys_app, serve_command
     from appkit.store.cli import conversations_app, db_app
     from appkit.train.cli import pretrain_command
 
@@ -230,6 +231,8 @@ def _mount_subcommands() -> None:
     cli.add_typer(safety_app, name="safety")
     cli.command("audit")(audit_command)
     cli.command("pretrain")(pretrain_command)
+    cli.command("serve")(serve_command)
+    cli.add_typer(keys_app, name="keys")
     for app in available_apps().values():
         app.register_cli(cli)
 

@@ -1,0 +1,116 @@
+"""Settings of `appkit serve`: the ``[serve]`` table of appkit.toml, overridden by the command's flags.
+
+    [serve]
+    host = "127.0.0.1"          # any other address needs at least one API key (`appkit keys create`)
+    port = 8000
+    apps = ["support"]          # apps to serve (default: every app with an active model)
+    models = []                 # registered models (or model folders) served raw, by name
+    max_batch = 32              # replies decoded together per model
+    max_queue = 64              # replies waiting per model; one more is answered 429
+    max_body_bytes = 1048576    # larger request bodies are answered 413
+    max_message_chars = 16000   # a longer message is answered 400
+    cors_origins = []           # browser origins allowed to call the API (none by default)
+    log_bodies = false          # put message text in the access log (off: private data stays out)
+    shutdown_grace_s = 30       # on SIGTERM, running replies get this long to finish
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+from dataclasses import asdict, dataclass, fields, replace
+from typing import TYPE_CHECKING, Any
+
+from appkit.errors import ConfigError
+
+if TYPE_CHECKING:
+    from appkit.config import Settings
+
+
+@dataclass(frozen=True)
+class ServeOptions:
+    """Everything `appkit serve` needs besides the Settings."""
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    apps: tuple[str, ...] = ()
+    models: tuple[str, ...] = ()
+    workers: int = 1
+    max_batch: int = 32
+    max_queue: int = 64
+    max_body_bytes: int = 1 << 20
+    max_message_chars: int = 16_000
+    cors_origins: tuple[str, ...] = ()
+    log_bodies: bool = False
+    shutdown_grace_s: float = 30.0
+
+    def __post_init__(self) -> None:
+        for name, low in (("port", 0), ("workers", 1), ("max_batch", 1), ("max_queue", 0), ("max_body_bytes", 1024),
+                          ("max_message_chars", 1)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise ConfigError(f"[serve] {name} = {value!r}: expected a whole number >= {low}.")
+        if self.port > 65535:
+            raise ConfigError(f"[serve] port = {self.port}: expected 0-65535 (0 picks a free port).")
+        if not isinstance(self.shutdown_grace_s, (int, float)) or self.shutdown_grace_s < 0:
+            raise ConfigError(f"[serve] shutdown_grace_s = {self.shutdown_grace_s!r}: expected seconds >= 0.")
+        for origin in self.cors_origins:
+            if origin != "*" and not origin.startswith(("http://", "https://")):
+                raise ConfigError(f"[serve] cors_origins: {origin!r} is not an origin (expected e.g. https://shop.example).")
+
+    @property
+    def loopback(self) -> bool:
+        """Whether the server listens on this machine only (then it may run without API keys)."""
+        return is_loopback(self.host)
+
+    @property
+    def capacity(self) -> int:
+        """Replies one model takes at once: decoding plus waiting."""
+        return self.max_batch + self.max_queue
+
+    def to_json(self) -> str:
+        """For worker processes (``--workers N``), which rebuild the options from it."""
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> ServeOptions:
+        data = json.loads(text)
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
+
+
+def is_loopback(host: str) -> bool:
+    """``localhost`` or a loopback address (127.0.0.0/8, ::1)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def load_options(settings: Settings, **overrides: Any) -> ServeOptions:
+    """The ``[serve]`` table of ``settings``, then ``overrides`` (None values are ignored).
+
+    Raises:
+        ConfigError: an unknown key or a value of the wrong kind, naming it.
+    """
+    known = {f.name: f for f in fields(ServeOptions)}
+    table = settings.section("serve")
+    unknown = sorted(set(table) - set(known))
+    if unknown:
+        raise ConfigError(f"appkit.toml [serve]: unknown setting(s) {', '.join(unknown)}; known: {', '.join(known)}.")
+    values: dict[str, Any] = {}
+    for key, value in [*table.items(), *((k, v) for k, v in overrides.items() if v is not None)]:
+        if key not in known:
+            raise ConfigError(f"unknown serve option {key!r}.")
+        default = getattr(ServeOptions, key)
+        if isinstance(default, tuple):
+            if isinstance(value, str) or not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+                raise ConfigError(f"[serve] {key} = {value!r}: expected a list of strings.")
+            value = tuple(value)
+        elif isinstance(default, bool) and not isinstance(value, bool):
+            raise ConfigError(f"[serve] {key} = {value!r}: expected true or false.")
+        elif isinstance(default, str) and not isinstance(value, str):
+            raise ConfigError(f"[serve] {key} = {value!r}: expected a string.")
+        values[key] = value
+    return replace(ServeOptions(), **values)
