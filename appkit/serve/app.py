@@ -48,6 +48,7 @@ def create_app(runtime: Runtime) -> FastAPI:
         # uvicorn has let running replies finish (up to shutdown_grace_s) and cancelled the rest;
         # wait for their threads to store them, then release the models and the database.
         await run_in_threadpool(runtime.close)
+        logging.getLogger("appkit.serve").info("appkit serve: stopped")
 
     app = FastAPI(title="appkit", version="1", lifespan=lifespan,
                   description="OpenAI-compatible API and app routes over your own models.")

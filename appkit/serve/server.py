@@ -3,7 +3,8 @@
 The socket is bound here (not by uvicorn) so a busy port or a bad address is one clear error
 and ``--port 0`` can report the port it got. Uvicorn handles SIGINT/SIGTERM: it stops taking
 connections, lets running replies finish for up to ``shutdown_grace_s``, cancels the rest
-(their partial replies are stored as ``stopped``), then the app closes the models.
+(their partial replies are stored as ``stopped``), then the app closes the models and logs
+"stopped"; the process then ends by the signal it was sent.
 """
 
 from __future__ import annotations
@@ -105,9 +106,10 @@ def run(settings: Settings, options: ServeOptions) -> int:
     names = ", ".join(f"{s.id} ({s.model_name})" if s.id != s.model_name else s.id for s in runtime.served.values())
     say(f"serving {names}")
     say(f"listening on {url} (web chat at /, API docs at /docs); Ctrl-C or SIGTERM to stop")
+    # After a graceful stop uvicorn re-raises the SIGTERM/SIGINT it caught, so the process ends
+    # as a signalled one (exit status 143/130), as supervisors expect.
     server.run(sockets=[sock])
     if not server.started:
         runtime.close()
         return 1
-    say("stopped")
     return 0
