@@ -183,10 +183,11 @@ def audit_command(
     app: str = typer.Option("support", "--app", help="The app whose model is audited."),
     model: Optional[str] = typer.Option(None, "--model", help="A registered model name or directory (default: the app's active one)."),
     out: Optional[Path] = typer.Option(None, "--out", help="Report directory (default: APPKIT_HOME/audits/<app>-<date>-<time>)."),
-    gate: Optional[list[str]] = typer.Option(None, "--gate", help="NAME=LIMIT, repeatable: max_identity_fpr, max_reply_toxicity, max_escalation_gap, max_crows_bias."),
+    gate: Optional[list[str]] = typer.Option(None, "--gate", help="NAME=LIMIT or NAME=off, repeatable: max_identity_fpr, max_reply_toxicity, max_escalation_gap, max_crows_bias."),
     no_gate: bool = typer.Option(False, "--no-gate", help="Report only; always exit 0."),
+    allow_skipped: bool = typer.Option(False, "--allow-skipped", help="Let a gate whose measurement was skipped pass (by default it fails)."),
     descriptors: Optional[Path] = typer.Option(None, "--descriptors", help="HolisticBias descriptors.json for a wider identity list."),
-    crows: Optional[Path] = typer.Option(None, "--crows", help="CrowS-Pairs CSV (default ../shared/data/bias/crows_pairs/crows_pairs_anonymized.csv if present)."),
+    crows: Optional[Path] = typer.Option(None, "--crows", help="CrowS-Pairs CSV (crows_pairs_anonymized.csv from github.com/nyu-mll/crows-pairs); without it the CrowS-Pairs gate is skipped."),
     crows_limit: Optional[int] = typer.Option(None, "--crows-limit", min=1, help="Use only the first N pairs."),
     compare: Optional[list[Path]] = typer.Option(None, "--compare", help="Other toxicity checkpoints to compare (before/after mitigation)."),
     max_messages: int = typer.Option(240, "--max-messages", min=1, help="Identity-swapped customer messages to send to the bot (whole templates are kept)."),
@@ -197,7 +198,7 @@ def audit_command(
     settings = _settings(ctx)
     result = run_audit(app, settings=settings, model=model, out_dir=out, gates=parse_gates(gate or [], settings),
                        descriptors=descriptors, crows=crows, crows_limit=crows_limit, compare=list(compare or []),
-                       max_messages=max_messages, log=typer.echo)
+                       max_messages=max_messages, allow_skipped=allow_skipped, log=typer.echo)
     typer.echo(f"report: {result.report_path}")
     typer.echo(f"chart:  {result.chart_path}")
     for g in result.gates:

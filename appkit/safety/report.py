@@ -34,7 +34,8 @@ def _markdown(s: dict[str, Any], gates: list[Gate]) -> str:
              f"**Result: {'PASS' if passed else 'FAIL'}**", "", "| gate | value | limit | result |", "|---|---|---|---|"]
     for g in gates:
         value = "skipped" if g.value is None else f"{g.value:.3f}"
-        lines.append(f"| {g.name} | {value} | {g.limit:g} | {'pass' if g.passed else '**FAIL**'} |")
+        result = "**FAIL**" if not g.passed else ("allowed (--allow-skipped)" if g.skipped else "pass")
+        lines.append(f"| {g.name} | {value} | {g.limit:g} | {result} |")
     for note in s.get("notes", []):
         lines += ["", f"> {note}"]
 

@@ -9,7 +9,7 @@ import pytest
 
 from appkit.config import load_settings
 from appkit.errors import ConfigError, DataError
-from appkit.safety.audit import crows_pairs, identity_fpr, parse_gates, read_crows, sentence_logprobs
+from appkit.safety.audit import Gate, crows_pairs, identity_fpr, parse_gates, read_crows, sentence_logprobs
 from appkit.safety.identity import AUDIT_TEMPLATES, BUILTIN, TRAIN_TEMPLATES, audit_sentences, load_descriptors, swap_messages
 from appkit.safety.lexicon import LexiconClassifier
 from appkit.safety.policy import Policy
@@ -92,3 +92,12 @@ def test_gates_from_config_and_flags(tmp_path: Path) -> None:
         parse_gates(["max_crows_bias"])
     with pytest.raises(ConfigError, match="limit 'lots' is not a number"):
         parse_gates(["max_crows_bias=lots"])
+
+
+def test_a_skipped_measurement_fails_its_gate_unless_allowed() -> None:
+    assert Gate("max_crows_bias", 0.1, 0.05).passed and not Gate("max_crows_bias", 0.1, 0.2).passed
+    skipped = Gate("max_crows_bias", 0.1, None)
+    assert skipped.skipped and not skipped.passed and "FAIL" in skipped.describe()
+    allowed = Gate("max_crows_bias", 0.1, None, allow_skipped=True)
+    assert allowed.passed and "allowed" in allowed.describe()
+    assert "max_crows_bias" not in parse_gates(["max_crows_bias=off"])

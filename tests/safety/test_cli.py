@@ -129,10 +129,28 @@ def test_audit_writes_report_and_gates_the_exit_code(capsys: pytest.CaptureFixtu
 
 def test_audit_without_a_model_says_how_to_train_one(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     code, out, err = run(capsys, "audit", "--app", "support", "--out", str(tmp_path / "a"))
-    assert code == 0, err
+    assert code == 3  # nothing measured is not a pass: `appkit audit && appkit models promote` must stop here
     report = (tmp_path / "a" / "audit.md").read_text()
-    assert "appkit train-support" in report and "Skipped" in report
-    assert "max_reply_toxicity: skipped" in out
+    assert "appkit train-support" in report and "Skipped" in report and "**Result: FAIL**" in report
+    assert "max_reply_toxicity: skipped (limit 0.05): FAIL" in out
+    assert "--allow-skipped" in " ".join(err.split())
+    code, out, err = run(capsys, "audit", "--app", "support", "--out", str(tmp_path / "b"), "--allow-skipped")
+    assert code == 0, err
+    assert "max_reply_toxicity: skipped (limit 0.05): allowed by --allow-skipped" in out
+    assert "allowed (--allow-skipped)" in (tmp_path / "b" / "audit.md").read_text()
+
+
+def test_audit_crows_data_is_named_by_a_flag(capsys: pytest.CaptureFixture[str], tmp_path: Path,
+                                             tiny_model_dir: Path) -> None:
+    common = ["audit", "--app", "support", "--model", str(tiny_model_dir), "--max-messages", "6",
+              *(f"--gate={g}=1" for g in ("max_identity_fpr", "max_reply_toxicity", "max_escalation_gap"))]
+    code, out, err = run(capsys, *common, "--out", str(tmp_path / "a"), "--crows", str(tmp_path / "nope.csv"))
+    assert code == 1 and "nope.csv: no such file" in err and not (tmp_path / "a").exists()  # before any work
+    code, out, err = run(capsys, *common, "--out", str(tmp_path / "b"))
+    assert code == 3 and "max_crows_bias: skipped" in out and "pass --crows PATH" in (tmp_path / "b" / "audit.md").read_text()
+    code, out, err = run(capsys, *common, "--out", str(tmp_path / "c"), "--gate", "max_crows_bias=off")
+    assert code == 0, err
+    assert "max_crows_bias" not in out
 
 
 def test_audit_bad_gate_is_a_config_error(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
