@@ -6,13 +6,20 @@
 2. the newest checkpoint from ``appkit safety train`` in APPKIT_HOME/safety (or ``checkpoint``);
 3. the lexicon, which always works.
 A named backend that cannot load falls back the same way, with the reason recorded, unless
-``strict = true`` (then it is an error). Settings, in appkit.toml::
+``strict = true``: then running without a classifier is an error, for ``auto`` too. A fallback
+to the lexicon is logged as a warning once per process, naming what to do about it.
+
+Self-trained checkpoints are in detoxify's format, which is a pickle (loading one can run code),
+so a ``checkpoint`` from settings is loaded only from inside APPKIT_HOME: an appkit.toml in the
+current directory cannot point appkit at a file elsewhere. A checkpoint anywhere else is loaded
+only when named on the command line (``appkit safety eval --checkpoint``, ``appkit audit
+--compare``) or by APPKIT_SAFETY_CHECKPOINT. Settings, in appkit.toml::
 
     [safety]
     backend = "auto"            # auto | official | trained | lexicon (env APPKIT_SAFETY_BACKEND)
     official_model = "original" # original | unbiased | multilingual | original-small | unbiased-small
     download = false            # let `auto` fetch official weights (~400 MB) when online
-    checkpoint = ""             # a trained checkpoint dir or its name under APPKIT_HOME/safety
+    checkpoint = ""             # a trained checkpoint's name under APPKIT_HOME/safety (or a dir inside APPKIT_HOME)
     wordlist = ""               # extra terms for the lexicon, one a line (term[,label[,severity]])
     strict = false
     device = "cpu"
@@ -36,6 +43,9 @@ if TYPE_CHECKING:
 BACKENDS = ("auto", "official", "trained", "lexicon")
 _CACHE: dict[tuple[Any, ...], BackendChoice] = {}
 _LOCK = threading.Lock()
+_WARNED: set[str] = set()  # fallbacks already warned about in this process
+BETTER = ("train a classifier on labelled data with `appkit safety train --data FILE`, or fetch detoxify's "
+          "weights with `appkit safety download` (needs internet)")
 
 
 @runtime_checkable
@@ -63,10 +73,20 @@ class BackendChoice:
     def name(self) -> str:
         return self.classifier.name
 
+    @property
+    def degraded(self) -> bool:
+        """Whether only the lexicon screens messages (no classifier)."""
+        return is_lexicon(self.classifier.name)
+
     def as_dict(self) -> dict[str, Any]:
         """JSON-serialisable summary (for `appkit safety status --json` and logs)."""
-        return {"backend": self.name, "requested": self.requested, "reason": self.reason,
+        return {"backend": self.name, "requested": self.requested, "reason": self.reason, "degraded": self.degraded,
                 "labels": list(self.classifier.labels), "tried": [{"backend": b, "why": w} for b, w in self.tried]}
+
+
+def is_lexicon(backend: str) -> bool:
+    """Whether a backend name (``Decision.backend``, ``Policy.backend``) is the lexicon's."""
+    return backend.startswith("lexicon")
 
 
 def safety_config(settings: Settings | None = None) -> dict[str, Any]:
@@ -103,10 +123,21 @@ def list_trained(settings: Settings) -> list[Path]:
     return sorted(found, key=lambda p: (p / CHECKPOINT_FILE).stat().st_mtime, reverse=True)
 
 
-def _checkpoint_path(settings: Settings, value: str) -> Path:
+def _checkpoint_path(settings: Settings, value: str, *, trusted: bool) -> Path:
+    """The checkpoint ``value`` names: a name under APPKIT_HOME/safety, or a path.
+
+    Raises:
+        SafetyError: an untrusted ``value`` (from an appkit.toml) resolves outside APPKIT_HOME.
+    """
     path = Path(value).expanduser()
-    if not path.exists() and not path.is_absolute():
+    if not path.is_absolute() and ((trained_root(settings) / value).exists() or not path.exists()):
         path = trained_root(settings) / value
+    if not trusted and not path.resolve().is_relative_to(settings.home.expanduser().resolve()):
+        raise SafetyError(
+            f"[safety] checkpoint = {value!r} is outside APPKIT_HOME ({settings.home}); checkpoints in detoxify's "
+            "format can run code when loaded, so settings may only name one inside APPKIT_HOME (copy it to "
+            f"{trained_root(settings)}/NAME), or name it on the command line (appkit safety eval --checkpoint PATH) "
+            "or in APPKIT_SAFETY_CHECKPOINT.")
     return path
 
 
@@ -125,7 +156,9 @@ def choose_backend(settings: Settings | None = None, backend: str | None = None,
     if requested not in BACKENDS:
         raise ConfigError(f"backend {requested!r} is not one of {', '.join(BACKENDS)}.")
     trained = list_trained(settings)
-    checkpoint = _checkpoint_path(settings, str(cfg["checkpoint"])) if cfg.get("checkpoint") else None
+    from_env = bool(os.environ.get("APPKIT_SAFETY_CHECKPOINT"))
+    checkpoint = (_checkpoint_path(settings, str(cfg["checkpoint"]), trusted=from_env)
+                  if cfg.get("checkpoint") else None)
     stamp = (checkpoint or (trained[0] if trained else None))
 
     def key() -> tuple[Any, ...]:  # a retrained checkpoint (new mtime) is loaded afresh
@@ -139,7 +172,13 @@ def choose_backend(settings: Settings | None = None, backend: str | None = None,
             return _CACHE[before]
         choice = _choose(requested, cfg, checkpoint, trained)
         _CACHE[before] = _CACHE[key()] = choice  # loading may rewrite a moved checkpoint (new mtime)
-        logging.getLogger("appkit.safety").info("toxicity backend: %s (%s)", choice.name, choice.reason)
+        log = logging.getLogger("appkit.safety")
+        log.info("toxicity backend: %s (%s)", choice.name, choice.reason)
+        if choice.degraded and requested != "lexicon" and "fallback" not in _WARNED:
+            _WARNED.add("fallback")
+            log.warning("appkit safety: no toxicity classifier could be loaded, so messages are screened by the "
+                        "%s backend alone (a word list: it misses abuse without listed words). To do better, %s. "
+                        "Why: %s", choice.name, BETTER, "; ".join(f"{b}: {w}" for b, w in choice.tried))
         return choice
 
 
@@ -177,6 +216,10 @@ def _choose(requested: str, cfg: dict[str, Any], checkpoint: Path | None, traine
             if strict and requested != "auto":
                 raise
             tried.append((candidate, str(e)))
+    if strict and requested == "auto":
+        raise SafetyError("[safety] strict = true and no toxicity classifier could be loaded ("
+                          + "; ".join(f"{b}: {w}" for b, w in tried) + f"). To run, {BETTER}; or set strict = false "
+                          "to screen with the lexicon alone.")
     lexicon = _lexicon(cfg)
     if requested == "lexicon":
         reason = "the lexicon was asked for"
@@ -201,3 +244,4 @@ def clear_cache() -> None:
     """Forget loaded classifiers (tests; after training a new checkpoint in-process it is automatic)."""
     with _LOCK:
         _CACHE.clear()
+        _WARNED.clear()

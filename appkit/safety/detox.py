@@ -36,6 +36,8 @@ OFFICIAL: dict[str, tuple[str, str]] = {
     "original-small": ("original-albert-0e1d6498.ckpt", "albert-base-v2"),
     "unbiased-small": ("unbiased-albert-c8519128.ckpt", "albert-base-v2"),
 }
+# The labels detoxify's official models predict (all of them together; ``original`` lacks sexual_explicit).
+OFFICIAL_LABELS = ("toxicity", "severe_toxicity", "obscene", "threat", "insult", "identity_attack", "sexual_explicit")
 CHECKPOINT_FILE = "detoxify.ckpt"
 HF_DIR = "hf"
 # A text longer than this many characters per model position is scored in windows (max per
@@ -272,11 +274,22 @@ def load_trained(path: str | Path, *, device: str = "cpu") -> DetoxifyClassifier
 
 
 def _relocate(ckpt: Path, hf_dir: Path) -> None:
-    """Point the checkpoint's ``model_type`` at ``hf_dir`` if the directory was moved or copied."""
+    """Check the checkpoint holds only tensors and plain data; point its ``model_type`` at ``hf_dir``.
+
+    detoxify itself unpickles with ``weights_only=False`` (any object, so any code); reading the
+    file here first with ``weights_only=True`` refuses one that holds anything else, before
+    detoxify sees it. Where checkpoints may come from is limited too (backends.py).
+    """
+    import pickle
+
     import torch
 
-    # weights_only=False: detoxify's format pickles a config dict; we only load our own files.
-    loaded = torch.load(ckpt, map_location="cpu", weights_only=False)
+    try:
+        loaded = torch.load(ckpt, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        found = next((line.strip() for line in str(e).splitlines() if "GLOBAL" in line), "")
+        raise SafetyError(f"{ckpt}: holds objects other than tensors and plain data, so it is not loaded (unpickling "
+                          f"it could run code). {found}".rstrip()) from None
     try:
         args = loaded["config"]["arch"]["args"]
     except (KeyError, TypeError):

@@ -294,11 +294,22 @@ def _rounded(scores: dict[str, float]) -> dict[str, float]:
 # --- configuration -----------------------------------------------------------------------------
 
 
-def policy_rules(app: str, cfg: dict[str, Any]) -> dict[str, tuple[Rule, ...]]:
+def available_labels(classifier: ToxicityClassifier | None = None) -> tuple[str, ...]:
+    """Labels some backend scores: detoxify's official ones, the lexicon's, and ``classifier``'s own."""
+    from appkit.safety.detox import OFFICIAL_LABELS
+    from appkit.safety.lexicon import LABELS
+
+    return tuple(dict.fromkeys([*OFFICIAL_LABELS, *LABELS, *(classifier.labels if classifier is not None else ())]))
+
+
+def policy_rules(app: str, cfg: dict[str, Any], labels: Sequence[str] | None = None) -> dict[str, tuple[Rule, ...]]:
     """DEFAULT_RULES overridden by [safety.policy.*] then [safety.apps.<app>.policy.*].
 
+    ``labels``: the labels a rule may name (``available_labels``); a rule for any other label
+    would never fire, so it is an error rather than silence (a typo such as ``insults``).
+
     Raises:
-        ConfigError: an unknown action, a threshold outside [0, 1], or a malformed entry.
+        ConfigError: an unknown label, an unknown action, a threshold outside [0, 1], or a malformed entry.
     """
     rules = {d: {r.label: r for r in DEFAULT_RULES[d]} for d in DIRECTIONS}
     layers = [("[safety.policy]", cfg.get("policy") or {}),
@@ -310,6 +321,10 @@ def policy_rules(app: str, cfg: dict[str, Any]) -> dict[str, tuple[Rule, ...]]:
             if direction not in DIRECTIONS or not isinstance(entries, dict):
                 raise ConfigError(f"appkit.toml {where}: {direction!r} should be input or output, each a table of labels.")
             for label, value in entries.items():
+                if labels is not None and label not in labels:
+                    raise ConfigError(f"appkit.toml {where}.{direction}: no toxicity backend produces the label "
+                                      f"{label!r}, so this rule would never fire; labels available: "
+                                      f"{', '.join(labels)}.")
                 rules[direction][label] = _rule(f"{where}.{direction}.{label}", label, value, rules[direction].get(label))
     return {d: tuple(r for r in rules[d].values() if r.action != "off") for d in DIRECTIONS}
 
@@ -345,7 +360,8 @@ def load_policy(app: str, settings: Settings | None = None, *, backend: str | No
     choice = choose_backend(settings, backend)
     lexicon = getattr(choice.classifier, "lexicon", None) or Lexicon.builtin()
     mask_labels = cfg.get("mask_labels") or ("obscene",)
-    return Policy(app, choice.classifier, rules=policy_rules(app, cfg), lexicon=lexicon,
+    rules = policy_rules(app, cfg, available_labels(choice.classifier))
+    return Policy(app, choice.classifier, rules=rules, lexicon=lexicon,
                   backend_reason=choice.reason, settings=settings, mask_labels=tuple(mask_labels))
 
 

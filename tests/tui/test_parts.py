@@ -89,7 +89,10 @@ def test_sentiment_input_from_text_and_files(tmp_path: Path) -> None:
 def test_status_line() -> None:
     assert human_size(133_440) == "133K" and human_size(1_234_567) == "1.2M" and human_size(None) == ""
     line = status_content(StatusInfo("support", "ready", "toy", 133_440, "cpu", 41.26, "lexicon")).plain
-    assert line == " support  toy · 133K params │ cpu │ 41.3 tok/s │ safety: lexicon"
+    assert line == " support  toy · 133K params │ cpu │ 41.3 tok/s │ safety: lexicon (degraded)"
+    degraded = status_content(StatusInfo("support", "ready", safety="lexicon")).spans[-1].style
+    healthy = status_content(StatusInfo("support", "ready", safety="trained:mine")).spans[-1].style
+    assert "warning" in str(degraded) and "success" in str(healthy)
     assert "loading model" in status_content(StatusInfo("support")).plain
     assert "no model trained" in status_content(StatusInfo("writer", "no_model")).plain
 

@@ -54,8 +54,10 @@ def status_content(info: StatusInfo) -> Content:
         if info.state == "busy":
             parts.append(Content.styled("generating…", "italic $text-accent"))
     if info.safety:
-        style = "$text-warning" if info.safety == "off" else "$text-success"
-        parts.append(Content("safety: ") + Content.styled(info.safety, style))
+        # The lexicon alone is a word list, not a classifier: shown as degraded, not in a healthy green.
+        degraded = info.safety.startswith("lexicon")
+        style = "$text-warning" if info.safety == "off" or degraded else "$text-success"
+        parts.append(Content("safety: ") + Content.styled(info.safety + (" (degraded)" if degraded else ""), style))
     return Content(" ").join([parts[0], sep.join(parts[1:])]) if len(parts) > 1 else parts[0]
 
 
