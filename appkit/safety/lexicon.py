@@ -33,6 +33,7 @@ _WORD = re.compile(r"(?:[^\W_]|[@$!|*+€])+")
 _SPACED = re.compile(r"(?<![^\W_])(?:[^\W_@$*][ .\-_]){2,}[^\W_@$*](?![^\W_])")
 _RUNS3 = re.compile(r"(.)\1{2,}")
 _RUNS2 = re.compile(r"(.)\1+")
+_SEEN_LIMIT = 50_000  # words whose lookup is remembered (a bound on memory, not on correctness)
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,7 @@ class _Entry:
     severity: float
 
 
+@cache
 def _fold_char(ch: str) -> str:
     """Lower-case, accent-free, full-width-free form of one character (always one character)."""
     decomposed = unicodedata.normalize("NFKD", ch)
@@ -63,6 +65,8 @@ def _fold_char(ch: str) -> str:
 
 
 def _fold(text: str) -> str:
+    if text.isascii():  # most text: lower-casing is the whole fold (and keeps the length)
+        return text.lower()
     return "".join(_fold_char(c) for c in text)
 
 
@@ -82,6 +86,7 @@ class Lexicon:
         for form in self._exact:
             self._by_length.setdefault(len(form), []).append(form)
         self._patterns = [(re.compile(p), label, severity) for p, label, severity in patterns]
+        self._seen: dict[str, tuple[_Entry | None, str | None]] = {}  # word -> _lookup's answer (words repeat)
 
     @classmethod
     def builtin(cls) -> Lexicon:
@@ -166,6 +171,14 @@ class Lexicon:
 
     def _lookup(self, word: str) -> tuple[_Entry | None, str | None]:
         """The entry ``word`` spells (if any) and its de-leeted spelling (same length, for patterns)."""
+        found = self._seen.get(word)
+        if found is None:
+            if len(self._seen) >= _SEEN_LIMIT:
+                self._seen.clear()
+            found = self._seen[word] = self._spell(word)
+        return found
+
+    def _spell(self, word: str) -> tuple[_Entry | None, str | None]:
         folded = _fold(word)
         letters = sum(c.isalpha() for c in folded)
         if letters == 0:
