@@ -34,7 +34,10 @@
   function bubble(role, text) {
     const li = document.createElement("li");
     li.dataset.role = role;
-    li.textContent = text;
+    const body = document.createElement("span");
+    body.className = "text";
+    body.textContent = text;
+    li.appendChild(body);
     list.appendChild(li);
     li.scrollIntoView({ block: "end" });
     return li;
@@ -90,6 +93,7 @@
   async function send(text) {
     bubble("user", text);
     const reply = bubble("assistant", "");
+    const replyText = reply.querySelector(".text");
     reply.dataset.streaming = "1";
     sendButton.disabled = true;
     try {
@@ -97,10 +101,10 @@
       const response = await api(`/v1/conversations/${id}/messages`, { content: text, stream: true });
       await readEvents(response, (event) => {
         if (event.type === "delta") {
-          reply.textContent += event.content;
+          replyText.textContent += event.content;
         } else if (event.type === "done") {
           if (event.reply) {
-            reply.textContent = event.reply.content;
+            replyText.textContent = event.reply.content;
             reply.dataset.messageId = String(event.reply.id);
             rateButtons(reply, event.reply.id);
           }
@@ -113,7 +117,7 @@
       status.textContent = "";
     } catch (e) {
       status.textContent = e.message;
-      if (!reply.textContent) reply.remove();
+      if (!replyText.textContent) reply.remove();
     } finally {
       delete reply.dataset.streaming;
       sendButton.disabled = false;
