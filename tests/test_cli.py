@@ -17,16 +17,16 @@ def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
     return code, out, err
 
 
-def test_help_is_instant_and_imports_no_torch():
-    code = ("import sys, time; t = time.perf_counter(); from appkit.cli import main; main(['--help']); "
-            "sys.stderr.write(f'{time.perf_counter() - t:.3f} ' + str(sorted(m for m in ('torch', 'transformers', "
-            "'sqlalchemy', 'textual') if m in sys.modules)))")
+def test_help_imports_no_torch():
+    # What keeps --help instant: none of the heavy libraries is imported. The time itself is a
+    # target in bench/cli_startup.py, not a test (a bound here flakes on a busy machine).
+    code = ("import sys; from appkit.cli import main; main(['--help']); "
+            "sys.stderr.write(str(sorted(m for m in ('torch', 'transformers', 'sqlalchemy', 'textual') "
+            "if m in sys.modules)))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert "train-support" in done.stdout and "ask" in done.stdout
-    seconds, modules = done.stderr.split(" ", 1)
-    assert modules == "[]"
-    assert float(seconds) < 1.0
+    assert done.stderr == "[]"
 
 
 def test_train_list_ask_and_continue(capsys, appkit_home, toy_history):

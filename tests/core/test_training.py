@@ -58,10 +58,8 @@ def test_early_stopping_ends_a_run_that_stopped_improving(toy_history, tmp_path)
 def test_time_budget_stops_training(toy_history, tmp_path):
     model, train, val = _datasets(toy_history)
     cfg = TrainConfig(batch_size=4, max_steps=100_000, max_minutes=0.05, progress=False)
-    started = time.perf_counter()
     result = Trainer(model, train, val, cfg, tmp_path).run()
-    assert result.stopped == "max_minutes"
-    assert time.perf_counter() - started < 30
+    assert result.stopped == "max_minutes" and result.steps < cfg.max_steps
 
 
 def _train_cmd(history: Path, *extra: str) -> list[str]:
@@ -155,5 +153,8 @@ def test_a_costly_validation_split_is_validated_less_often(toy_history, tmp_path
     cfg = TrainConfig(batch_size=4, max_steps=100, progress=False)
     result = Trainer(model, train, costly, cfg, tmp_path).run()
     records = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
-    assert result.steps == 100
-    assert [r["step"] for r in records if "val_loss" in r] == [10, 100]
+    validated = [r["step"] for r in records if "val_loss" in r]
+    assert result.steps == 100 and validated[0] == 10 and validated[-1] == 100
+    # The default would validate 10 times (every 10 steps). How much less often depends on
+    # measured timings (about [10, 100] on an idle machine), so only the behaviour is asserted.
+    assert len(validated) <= 4, validated

@@ -51,7 +51,6 @@ def test_an_impossible_minimum_is_a_clear_error(minimum, maximum):
 
 def test_requests_started_from_many_threads_share_one_worker(tiny_model_dir):
     import threading
-    import time
     from concurrent.futures import ThreadPoolExecutor
 
     before = set(threading.enumerate())
@@ -65,6 +64,5 @@ def test_requests_started_from_many_threads_share_one_worker(tiny_model_dir):
     with ThreadPoolExecutor(8) as pool:
         assert len(set(pool.map(ask, range(8)))) == 1
     workers = [t for t in threading.enumerate() if t not in before and t.name.startswith("appkit-engine-")]
-    started = time.perf_counter()
     eng.close()
-    assert len(workers) == 1 and time.perf_counter() - started < 2
+    assert len(workers) == 1 and not workers[0].is_alive()  # the one worker got the stop and ended
