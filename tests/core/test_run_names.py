@@ -6,18 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from appkit.cli import main
 from appkit.config import load_settings
 from appkit.errors import ConfigError
 from appkit.store import open_store
+from tests.test_cli import run
 
 BAD_NAMES = ["..", ".", "/tmp/elsewhere", "a/b", "..\\x", "", "-rf", "two words", "x" * 101]
-
-
-def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    code = main(list(args))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def _home_with_things(home: Path) -> list[Path]:

@@ -4,16 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from appkit.cli import main
 from appkit.errors import TrainingError
 from appkit.train.loop import TrainConfig, Trainer
 from tests.core.test_training import _datasets
-
-
-def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    code = main(list(args))
-    out, err = capsys.readouterr()
-    return code, out, err
+from tests.test_cli import run
 
 
 def test_a_run_without_validation_data_has_no_validation_figure(toy_history, tmp_path):
