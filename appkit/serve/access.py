@@ -18,9 +18,9 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from appkit.serve.errors import ApiError
-
 from fastapi import Request
+
+from appkit.serve.errors import ApiError
 
 if TYPE_CHECKING:
     from appkit.serve.metrics import Metrics

@@ -170,6 +170,8 @@ def app_from_environment() -> FastAPI:
     from appkit.config import load_settings
     from appkit.serve.options import ServeOptions
     from appkit.serve.runtime import Runtime
+    from appkit.serve.server import configure_logging
 
+    configure_logging()  # a fresh process: the parent's logging set-up is not inherited
     options = ServeOptions.from_json(os.environ["APPKIT_SERVE_OPTIONS"])
     return create_app(Runtime.load(load_settings(), options))

@@ -22,10 +22,17 @@ from typing import TYPE_CHECKING, Any
 from fastapi import APIRouter, Depends, Request
 from starlette.concurrency import run_in_threadpool
 
-from appkit.errors import AppkitError, NotFoundError
+from appkit.errors import NotFoundError
 from appkit.serve.access import Caller, current_caller
-from appkit.serve.errors import ApiError, error_body, from_appkit
-from appkit.serve.schemas import CustomerMessage, Handoff, NewConversation, Rating, SentimentRequest, WriteRequest
+from appkit.serve.errors import ApiError, stream_error
+from appkit.serve.schemas import (
+    CustomerMessage,
+    Handoff,
+    NewConversation,
+    Rating,
+    SentimentRequest,
+    WriteRequest,
+)
 from appkit.serve.streaming import EventStream, collect, pumped, sse
 
 if TYPE_CHECKING:
@@ -162,8 +169,7 @@ async def _turn_events(first: str | None, pieces: AsyncIterator[str], turn: Any,
             if piece:
                 yield sse({"type": "delta", "content": piece})
     except Exception as e:  # after the 200: report inside the stream
-        error = from_appkit(e) if isinstance(e, AppkitError) else ApiError(500, "the reply failed; see the server log.")
-        yield sse({"type": "error", **error_body(error.status_code, error.message, code=error.code)})
+        yield sse({"type": "error", **stream_error(e)})
         return
     finish.ended = True
     yield sse({"type": "done", **_turn_result(turn)})
@@ -260,9 +266,8 @@ async def write(body: WriteRequest, request: Request, caller: Caller = Depends(c
         try:
             async for piece in pieces:
                 yield sse({"type": "delta", "content": piece})
-        except Exception as e:
-            error = from_appkit(e) if isinstance(e, AppkitError) else ApiError(500, "the draft failed; see the log.")
-            yield sse({"type": "error", **error_body(error.status_code, error.message, code=error.code)})
+        except Exception as e:  # after the 200: report inside the stream
+            yield sse({"type": "error", **stream_error(e)})
             return
         done["ended"] = True
         yield sse({"type": "done", "draft": _draft(draft.draft)})

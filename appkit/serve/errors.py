@@ -69,6 +69,16 @@ def from_appkit(error: AppkitError) -> ApiError:
     return ApiError(500, str(error), code="appkit_error")
 
 
+def stream_error(error: Exception) -> dict[str, Any]:
+    """The error body for a failure after a stream has started (the status line is already sent)."""
+    if isinstance(error, AppkitError):
+        error = from_appkit(error)
+    if not isinstance(error, ApiError):
+        log.error("a streamed reply failed", exc_info=error)
+        error = ApiError(500, "the reply failed; the details are in the server's log.", code="internal_error")
+    return error_body(error.status_code, error.message, code=error.code)
+
+
 def install(app: Any) -> None:
     """Register the handlers that turn every failure into OpenAI's error shape."""
     from fastapi.exceptions import RequestValidationError

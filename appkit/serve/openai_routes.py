@@ -16,9 +16,8 @@ from typing import TYPE_CHECKING, Any
 from fastapi import APIRouter, Depends, Request
 from starlette.concurrency import run_in_threadpool
 
-from appkit.errors import AppkitError
 from appkit.serve.access import Caller, current_caller
-from appkit.serve.errors import ApiError, error_body, from_appkit
+from appkit.serve.errors import stream_error
 from appkit.serve.generation import Generation, generation_for
 from appkit.serve.schemas import ChatRequest, ModerationRequest
 from appkit.serve.streaming import EventStream, collect, pumped, sse
@@ -184,11 +183,7 @@ async def _chunks(pieces: AsyncIterator[tuple[int, str | None]], gens: list[Gene
             elif piece:
                 yield chunk([{"index": i, "delta": {"content": piece}, "finish_reason": None, "logprobs": None}])
     except Exception as e:  # the response has started: report in the stream, as OpenAI does
-        error = from_appkit(e) if isinstance(e, AppkitError) else e
-        if isinstance(error, ApiError):
-            yield sse(error_body(error.status_code, error.message, code=error.code))
-        else:
-            yield sse(error_body(500, "the reply failed; the details are in the server's log.", code="internal_error"))
+        yield sse(stream_error(e))
         return
     if include_usage:
         yield sse({"id": cid, "object": "chat.completion.chunk", "created": created, "model": model,

@@ -95,7 +95,7 @@ def run(settings: Settings, options: ServeOptions) -> int:
         config = uvicorn.Config("appkit.serve.app:app_from_environment", factory=True, workers=options.workers,
                                 **common)
         say(f"listening on {url} with {options.workers} worker processes (each loads the models)")
-        Multiprocess(config, target=uvicorn.Server(config).run, sockets=[sock]).run()
+        Multiprocess(config, sockets=[sock]).run()
         return 0
 
     from appkit.serve.app import create_app

@@ -18,7 +18,7 @@ import pytest
 from tests.apps.sentiment_data import sentences, write_csv
 from tests.apps.writer_fixtures import MODEL as WRITER_MODEL
 from tests.apps.writer_fixtures import writer_corpus, writer_home  # noqa: F401 - fixtures
-from tests.serve.conftest import register, wait_until
+from tests.serve.conftest import register
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMEDRIVER = shutil.which("chromedriver")
@@ -92,8 +92,11 @@ def test_a_customer_chats_rates_and_is_handed_over_in_the_web_page(server, brows
         box = browser.find_element(By.ID, "message")
         box.send_keys(text)
         browser.find_element(By.ID, "send").click()
-        return wait.until(lambda d: (lambda done: done[n - 1] if len(done) >= n else None)(
-            d.find_elements(By.CSS_SELECTOR, 'li[data-role="assistant"][data-done="1"]')))
+        def nth_reply(d):  # the n-th finished reply, once it is there
+            done = d.find_elements(By.CSS_SELECTOR, 'li[data-role="assistant"][data-done="1"]')
+            return done[n - 1] if len(done) >= n else None
+
+        return wait.until(nth_reply)
 
     reply = say("where is my order?", 1)
     shown = reply.find_element(By.CSS_SELECTOR, ".text").text
