@@ -57,14 +57,15 @@ def load_base(path: str | Path) -> tuple[PreTrainedModel, PreTrainedTokenizerBas
     """Load a local Hugging Face causal-LM checkpoint directory (never a hub download), ready for chat.
 
     The tokenizer gets the family's chat conventions (``prepare_chat_tokenizer``); tokens it
-    gained get embedding rows (initialised to the mean of the others); the generation config
-    stops on the end-of-turn token and on the base's own eos, so plain ``model.generate`` ends
-    replies where appkit's engine does.
+    gained take spare embedding rows, or new ones that start at the mean of the others; the generation config
+    stops on the end-of-turn token, the base's own eos and the template's control tokens, so
+    plain ``model.generate`` ends replies where appkit's engine does.
     """
+    import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from appkit.model.io import quiet_transformers
-    from appkit.tokenizer import prepare_chat_tokenizer
+    from appkit.tokenizer import chat_control_ids, prepare_chat_tokenizer
 
     quiet_transformers()
     path = Path(path)
@@ -75,7 +76,10 @@ def load_base(path: str | Path) -> tuple[PreTrainedModel, PreTrainedTokenizerBas
         )
     try:
         tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
-        model = AutoModelForCausalLM.from_pretrained(path, local_files_only=True)
+        # float32 whatever the checkpoint's dtype (SmolLM2, Qwen2.5 and Llama 3.2 ship bfloat16): the
+        # trainer keeps float32 weights and computes in bf16 under autocast on CUDA; AdamW steps
+        # applied to bfloat16 weights would mostly round away.
+        model = AutoModelForCausalLM.from_pretrained(path, local_files_only=True, dtype=torch.float32)
     except (OSError, ValueError) as e:
         raise ModelError(f"--base {path}: cannot be loaded as a causal language model ({e}).") from None
     base_stops = _ids(model.generation_config.eos_token_id) or _ids(tokenizer.eos_token_id)
@@ -83,9 +87,12 @@ def load_base(path: str | Path) -> tuple[PreTrainedModel, PreTrainedTokenizerBas
         added = prepare_chat_tokenizer(tokenizer)
     except ModelError as e:
         raise ModelError(f"--base {path}: {e}") from None
-    if added:
+    if added and len(tokenizer) > model.get_input_embeddings().weight.shape[0]:
+        # Checkpoints often keep spare rows (vocabularies rounded up to a multiple of 64): new
+        # tokens take those, and only a matrix too small grows (never shrinks).
         model.resize_token_embeddings(len(tokenizer))
-    stops = [tokenizer.eos_token_id, *(i for i in base_stops if i != tokenizer.eos_token_id)]
+    # And the template's role and header tokens: a reply that starts another turn has ended.
+    stops = list(dict.fromkeys([tokenizer.eos_token_id, *base_stops, *chat_control_ids(tokenizer)]))
     model.config.pad_token_id = tokenizer.pad_token_id
     model.generation_config.pad_token_id = tokenizer.pad_token_id
     model.generation_config.eos_token_id = stops if len(stops) > 1 else stops[0]

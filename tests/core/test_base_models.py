@@ -15,11 +15,12 @@ from typing import Any
 import pytest
 
 from tests.conftest import INTENTS, write_pairs_csv
-from tests.core.base_checkpoints import FAMILIES, save_checkpoint
+from tests.core.base_checkpoints import CONTEXT, FAMILIES, save_checkpoint
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*is_gradient_checkpointing.*:FutureWarning")
 
 ROWS = [{"customer": q, "agent": answer} for questions, answer in INTENTS.values() for q in questions[:3]]
+SYSTEM_WORDS = "You are the customer support assistant of our company.\nSimilar resolved cases:\nCustomer: \nAgent: "
 MESSAGES = [
     {"role": "system", "content": "Be kind."},
     {"role": "user", "content": "where is my order"},
@@ -51,7 +52,8 @@ def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
 def bases(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """One saved checkpoint per family, its BPE vocabulary trained on the tickets' own words."""
     root = tmp_path_factory.mktemp("bases")
-    texts = [text for row in ROWS for text in row.values()]
+    # The support prompt's own words too, so a prompt with two retrieved cases is ~60 tokens, not ~120.
+    texts = [text for row in ROWS for text in row.values()] + [SYSTEM_WORDS] * 20
     return {name: save_checkpoint(name, texts, root / name) for name in FAMILIES}
 
 
@@ -66,7 +68,7 @@ def test_a_base_keeps_its_familys_tokens_and_template_and_learns_only_the_assist
     from transformers import AutoTokenizer
 
     from appkit.model.build import load_base
-    from appkit.tokenizer import CHAT_TEMPLATE, encode_conversation, generation_prompt_ids
+    from appkit.tokenizer import CHAT_TEMPLATE, chat_control_ids, encode_conversation, generation_prompt_ids
 
     family = FAMILIES[name]
     original = AutoTokenizer.from_pretrained(bases[name])
@@ -75,7 +77,8 @@ def test_a_base_keeps_its_familys_tokens_and_template_and_learns_only_the_assist
     assert tok.bos_token == family.bos and tok.pad_token == family.pad
     assert tok.eos_token == family.end_of_turn, "eos closes a turn, as the family's instruct release has it"
     base_eos = original.convert_tokens_to_ids(family.base_eos)
-    assert model.generation_config.eos_token_id == [tok.eos_token_id, base_eos]
+    stops = model.generation_config.eos_token_id  # plain generate() stops where the engine does
+    assert stops[:2] == [tok.eos_token_id, base_eos] and set(stops) == {base_eos, *chat_control_ids(tok)}
     assert model.generation_config.pad_token_id == tok.pad_token_id
     assert model.get_input_embeddings().weight.shape[0] >= len(tok)
     if family.template:
@@ -94,6 +97,26 @@ def test_a_base_keeps_its_familys_tokens_and_template_and_learns_only_the_assist
     assert ids[: len(prompt)] == prompt, "training sees the prompt generation will see"
 
 
+def test_a_bfloat16_base_with_spare_embedding_rows_loads_in_float32_and_keeps_its_rows(tmp_path):
+    import torch
+
+    from appkit.model.build import load_base
+    from tests.core.base_checkpoints import build_model, build_tokenizer
+
+    family = FAMILIES["gpt2"]
+    tok = build_tokenizer(family, [text for row in ROWS for text in row.values()])
+    model = build_model(family, tok)
+    rows = (len(tok) + 63) // 64 * 64  # a vocabulary rounded up, as many checkpoints keep it
+    model.resize_token_embeddings(rows)
+    model.to(torch.bfloat16).save_pretrained(tmp_path)
+    tok.save_pretrained(tmp_path)
+
+    loaded, chat_tok = load_base(tmp_path)
+    assert all(p.dtype == torch.float32 for p in loaded.parameters()), "AdamW steps on bfloat16 weights round away"
+    assert loaded.get_input_embeddings().weight.shape[0] == rows, "new tokens take spare rows; nothing shrinks"
+    assert len(chat_tok) == len(tok) + 4 <= rows
+
+
 def _train_support(history: Path, base: Path, home: Path, finetune: str, steps: int, lr: float) -> Any:
     import appkit
     from appkit.config import load_settings
@@ -106,6 +129,19 @@ def _train_support(history: Path, base: Path, home: Path, finetune: str, steps: 
 def _losses(run_dir: Path) -> list[float]:
     rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     return [r["loss"] for r in rows if "loss" in r]
+
+
+def _end_logprob(model: Any, tok: Any, conversation: list[dict[str, str]]) -> float:
+    """log P(end-of-turn token | the conversation up to the end of its last answer)."""
+    import torch
+
+    from appkit.tokenizer import encode_conversation
+
+    ids, _ = encode_conversation(tok, conversation)
+    end = ids.index(tok.eos_token_id, len(ids) - 3)  # the answer's end-of-turn (ChatML writes a newline after it)
+    with torch.no_grad():
+        logits = model(torch.tensor([ids[:end]])).logits[0, -1]
+    return float(torch.log_softmax(logits.float(), -1)[tok.eos_token_id])
 
 
 def _hf_reply(model_dir: Path, messages: list[dict[str, str]]) -> tuple[list[int], str, Any]:
@@ -147,7 +183,8 @@ def test_full_fine_tune_replies_and_stops_at_the_familys_end_of_turn(bases, hist
     assert reply.stats.completion_tokens == len(new) - 1, "the engine stops on the token transformers stops on"
 
 
-@pytest.mark.parametrize("name", ["gpt2", "qwen2", pytest.param("llama3", marks=pytest.mark.slow)])
+@pytest.mark.parametrize("name", ["gpt2", pytest.param("qwen2", marks=pytest.mark.slow),
+                                  pytest.param("llama3", marks=pytest.mark.slow)])
 def test_lora_trains_the_turn_tokens_and_saves_a_merged_model_and_its_adapter(bases, history, tmp_path, name):
     import torch
     from safetensors.torch import load_file
@@ -161,15 +198,19 @@ def test_lora_trains_the_turn_tokens_and_saves_a_merged_model_and_its_adapter(ba
     assert losses[-1] < losses[0] * 0.95, losses
     assert (trained.path / "adapter" / "adapter_config.json").is_file()
 
-    # The end-of-turn token's embedding moved (new for GPT-2, the template's own for the others).
+    # It learned to end the turn: the end-of-turn token's row is trained (new for GPT-2, the
+    # template's own for the others), ordinary rows stay the base's.
     base_model, tok = load_base(bases[name])
-    end = tok.convert_tokens_to_ids(family.end_of_turn)
+    conv = trained.train_conversations[0].as_messages()
     merged = load_file(trained.path / "model.safetensors")
     rows = next(v for k, v in merged.items() if k.endswith(("embed_tokens.weight", "wte.weight")))
-    before = base_model.get_input_embeddings().weight.detach()
-    assert not torch.allclose(rows[end], before[end]), "the end-of-turn row is trained"
     other = tok.encode("order", add_special_tokens=False)[0]
-    assert torch.equal(rows[other], before[other]), "ordinary rows stay the base's"
+    assert torch.equal(rows[other], base_model.get_input_embeddings().weight[other]), "ordinary rows stay the base's"
+    from transformers import AutoModelForCausalLM
+
+    before = _end_logprob(base_model, tok, conv)
+    after = _end_logprob(AutoModelForCausalLM.from_pretrained(trained.path, local_files_only=True), tok, conv)
+    assert after > before + 3, f"log P(end of turn | answer) {before:.2f} -> {after:.2f}"
 
     prompt = trained.train_conversations[0].as_messages()[:-1]
     new, _, hf_tok = _hf_reply(trained.path, prompt)
@@ -179,7 +220,7 @@ def test_lora_trains_the_turn_tokens_and_saves_a_merged_model_and_its_adapter(ba
         reply = engine.reply(prompt, _greedy())
     finally:
         engine.close()
-    stopped = new[-1] in (hf_tok.eos_token_id, hf_tok.convert_tokens_to_ids(family.base_eos))
+    stopped = new[-1] in engine.model.generation_config.eos_token_id
     assert reply.stats.completion_tokens == len(new) - stopped, "greedy: the engine writes what transformers writes"
 
 
@@ -189,30 +230,30 @@ def test_the_writer_trains_on_a_base_and_ends_articles_with_the_familys_end_of_t
     import appkit
     from appkit.config import load_settings
     from appkit.data import read_corpus
+    from appkit.cli import main
     from appkit.prompts import prompts_for
-    from appkit.train.pipeline import ChatTrainingOptions
     from apps.writer.articles import articles_from
     from apps.writer.segments import encode_articles
-    from apps.writer.train import train_writer
     from tests.apps.writer_corpus import write_corpus
 
     family = FAMILIES[name]
     home = tmp_path / "home"
-    settings = load_settings(home=home, device="cpu", database_url=f"sqlite:///{home / 'appkit.db'}")
     corpus = write_corpus(tmp_path / "posts")
-    options = ChatTrainingOptions(base=str(bases[name]), finetune="lora", max_steps=10, batch_size=4,
-                                  learning_rate=2e-2, progress=False)
-    trained = train_writer(corpus, name="w", options=options, settings=settings, log=lambda _: None)
-    meta = json.loads((trained.path / "appkit.json").read_text())
+    assert main(["--home", str(home), "--device", "cpu", "--database-url", f"sqlite:///{home / 'appkit.db'}",
+                 "train-writer", "--corpus", str(corpus), "--base", str(bases[name]), "--finetune", "lora",
+                 "--max-steps", "10", "--batch-size", "4", "--learning-rate", "2e-2", "--name", "w"]) == 0
+    path = home / "models" / "w"
+    meta = json.loads((path / "appkit.json").read_text())
     assert meta["app"] == "writer" and meta["base"] == str(bases[name]) and meta["writer"]["tokens_per_word"] > 0
 
     from transformers import AutoTokenizer
 
-    tok = AutoTokenizer.from_pretrained(trained.path, local_files_only=True)
+    settings = load_settings(home=home, device="cpu", database_url=f"sqlite:///{home / 'appkit.db'}")
+    tok = AutoTokenizer.from_pretrained(path, local_files_only=True)
     assert tok.eos_token == family.end_of_turn
     # What the writer trained on: the brief in the family's template, the article, its end of turn.
     articles, _ = articles_from(read_corpus(corpus)[0])
-    examples = encode_articles(articles[:4], tok, prompts_for(settings), 256)
+    examples = encode_articles(articles[:4], tok, prompts_for(settings), CONTEXT)
     assert family.assistant_prompt in tok.decode(examples[0].ids, skip_special_tokens=False)
     assert sum(e.ids[-1] == tok.convert_tokens_to_ids(family.end_of_turn) for e in examples) == 4, "each last part"
 
