@@ -123,9 +123,23 @@ def add_lora(model: PreTrainedModel, *, rank: int = 16, alpha: int = 32, dropout
     # GPT-2 keeps its projections as Conv1D, weights stored (in, out): peft must know, or it warns and guesses.
     conv1d = any(isinstance(m, Conv1D) for m in model.modules())
     config = LoraConfig(r=rank, lora_alpha=alpha, lora_dropout=dropout, target_modules=targets, task_type="CAUSAL_LM",
-                        fan_in_fan_out=conv1d, trainable_token_indices=list(train_token_ids) if train_token_ids else None)
+                        fan_in_fan_out=conv1d, trainable_token_indices=_token_rows(model, train_token_ids or []))
     with warnings.catch_warnings():
         # peft 0.21 asks transformers 5 for `is_gradient_checkpointing`, which warns that the name
         # goes in v6: a note for peft's authors that every LoRA run would otherwise print.
         warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
         return get_peft_model(model, config)
+
+
+def _token_rows(model: PreTrainedModel, token_ids: list[int]) -> dict[str, list[int]] | None:
+    """peft's ``trainable_token_indices``: the rows of the input embedding, and of the output layer
+    when it is not the same matrix (Llama 3 8B, TinyLlama): a row of the input alone would let the
+    model read end-of-turn but never learn to say it."""
+    if not token_ids:
+        return None
+    names = {id(m): n.rsplit(".", 1)[-1] for n, m in model.named_modules()}
+    inputs, outputs = model.get_input_embeddings(), model.get_output_embeddings()
+    rows = {names[id(inputs)]: list(token_ids)}
+    if outputs is not None and outputs.weight is not inputs.weight:
+        rows[names[id(outputs)]] = list(token_ids)
+    return rows

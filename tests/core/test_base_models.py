@@ -117,6 +117,26 @@ def test_a_bfloat16_base_with_spare_embedding_rows_loads_in_float32_and_keeps_it
     assert len(chat_tok) == len(tok) + 4 <= rows
 
 
+def test_lora_trains_the_turn_tokens_output_rows_when_the_output_layer_is_its_own_matrix():
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from appkit.model.build import add_lora
+
+    torch.manual_seed(0)
+    base = LlamaForCausalLM(LlamaConfig(vocab_size=64, hidden_size=32, intermediate_size=64, num_hidden_layers=1,
+                                        num_attention_heads=2, tie_word_embeddings=False))  # as Llama 3 8B
+    head = base.lm_head.weight.detach().clone()
+    model = add_lora(base, rank=4, train_token_ids=[5])
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-2)
+    ids = torch.tensor([[1, 2, 3, 5, 1, 2, 3, 5]])
+    model(input_ids=ids, labels=ids).loss.backward()
+    optimizer.step()
+    merged = model.merge_and_unload()
+    assert not torch.allclose(merged.lm_head.weight[5], head[5]), "the model learns to say the token, not only read it"
+    assert torch.equal(merged.lm_head.weight[7], head[7])
+
+
 def _train_support(history: Path, base: Path, home: Path, finetune: str, steps: int, lr: float) -> Any:
     import appkit
     from appkit.config import load_settings
