@@ -119,11 +119,10 @@ def evaluate(
     writer: voice perplexity and length control; sentiment: accuracy, macro F1 and calibration vs. the majority class)."""
     import json
 
-    from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-    from rich.table import Table
 
     from appkit.apps import get_app
+    from appkit.eval import print_table
 
     target = get_app(app)
     if not hasattr(target, "evaluate"):
@@ -141,13 +140,7 @@ def evaluate(
         extra = {key: value for key, value in given.items() if value is not None}  # else each app's default
         result = target.evaluate(data=data, models=list(model or [None]), settings=_settings(ctx), progress=progress,
                                  **extra)
-    table = Table(*result.columns, title=result.title)
-    for row in result.rows:
-        table.add_row(*row)
-    console = Console()
-    console.print(table)
-    for note in result.notes:
-        console.print(note, highlight=False)
+    print_table(result)
     payload = {"eval": app, **result.as_dict()}
     if json_out:
         json_out.write_text(json.dumps(payload, indent=2))

@@ -1,9 +1,10 @@
 """Toxicity on Davidson et al. 2017: the self-trained classifier vs. keyword lists, and the policy's cost.
 
 1. Davidson's 24,783 tweets (0 hate, 1 offensive, 2 neither) split 80/10/10 with a fixed seed.
-   A classifier is trained on the 80% (early stopping on the 10% validation split) with
-   ``appkit.safety.train`` under a CPU time budget, saved in detoxify's format and scored
-   *through detoxify* on the 10% test split, as it is served.
+   A classifier is trained on the 80% (the 10% validation split chooses its blend and
+   thresholds) with ``appkit.safety.train`` (n-grams and the lexicon; ``--encoder`` adds the
+   transformer member, trained under a CPU time budget), saved, reloaded as it is served and
+   scored on the 10% test split.
    Figures: ROC-AUC and F1 of the binary toxic label (hate or offensive) and of hate, the
    3-class weighted F1 (Davidson et al. report 0.90 for their model), next to two keyword
    baselines: appkit's own lexicon and the LDNOOBW list (../shared/data/toxicity/ldnoobw/en).
@@ -17,7 +18,7 @@
    reply (a 40-token reply checked sentence by sentence), against generating a 60-token reply
    with a ``tiny`` model (random weights unless --model: only speed matters).
 
-    python bench/safety_davidson.py                       # ~10 minutes on 2 CPU cores
+    python bench/safety_davidson.py                       # ~3 minutes on 2 CPU cores (--encoder: ~10)
     python bench/safety_davidson.py --checkpoint ~/.appkit/safety/toxicity-...   # evaluate only
 
 Prints a table, then one JSON line.
@@ -27,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import platform
 import statistics
 import sys
 import tempfile
@@ -34,7 +36,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import REPO, code_version  # noqa: E402
+
 SHARED = REPO.parent / "shared" / "data"
 TYPICAL_INPUT = "Hi, I ordered a blender two weeks ago and it still hasn't arrived. Can you check where it is?"
 TYPICAL_REPLY = ("Thanks for reaching out! I checked your order and it shipped yesterday. It should arrive within "
@@ -145,9 +150,10 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", type=Path, default=SHARED / "toxicity" / "davidson" / "labeled_data.csv")
     p.add_argument("--ldnoobw", type=Path, default=SHARED / "toxicity" / "ldnoobw" / "en")
-    p.add_argument("--max-minutes", type=float, default=5.0, help="training budget of the main model")
+    p.add_argument("--encoder", action="store_true", help="train the classifier with its transformer member")
+    p.add_argument("--max-minutes", type=float, default=5.0, help="with --encoder: its training budget")
     p.add_argument("--compare-minutes", type=float, default=4.0,
-                   help="budget of the model trained without identity mitigation (0: skip)")
+                   help="also train a model without identity mitigation (0: skip); with --encoder, its budget")
     p.add_argument("--checkpoint", type=Path, default=None, help="evaluate this checkpoint instead of training")
     p.add_argument("--model", type=Path, default=None, help="a saved chat model for the generation timing")
     p.add_argument("--out", type=Path, default=None, help="keep the checkpoints here (default: a temp dir)")
@@ -157,8 +163,8 @@ def main() -> None:
 
     import torch
 
+    from appkit.safety.backends import load_trained_classifier
     from appkit.safety.data import read_labelled, split_indices, subset
-    from appkit.safety.detox import load_trained
     from appkit.safety.lexicon import Lexicon, LexiconClassifier
     from appkit.safety.train import ClassifierOptions, evaluate, train_classifier
 
@@ -173,11 +179,12 @@ def main() -> None:
     if args.checkpoint:
         path = args.checkpoint
     else:
-        options = ClassifierOptions(max_minutes=args.max_minutes, seed=args.seed, threads=args.threads, progress=False)
+        options = ClassifierOptions(max_minutes=args.max_minutes, seed=args.seed, threads=args.threads, progress=False,
+                                    encoder=args.encoder)
         started = time.time()
         path = train_classifier(train, name="davidson", out_root=out, options=options, val=val, log=log).path
         trained_seconds = time.time() - started
-    clf = load_trained(path)  # served through detoxify, as `auto` would
+    clf = load_trained_classifier(path)  # reloaded from disk, as `auto` serves it
     started = time.perf_counter()
     scores = clf.score(test.texts)
     model_tps = len(test.texts) / (time.perf_counter() - started)
@@ -192,19 +199,19 @@ def main() -> None:
     bias = {"mitigated": identity_fpr(clf), "lexicon": identity_fpr(LexiconClassifier())}
     if args.compare_minutes > 0 and not args.checkpoint:
         options = ClassifierOptions(max_minutes=args.compare_minutes, seed=args.seed, threads=args.threads,
-                                    progress=False, mitigate_identity=False)
+                                    progress=False, mitigate_identity=False, encoder=args.encoder)
         plain = train_classifier(train, name="davidson-unmitigated", out_root=out, options=options, val=val, log=log)
-        plain_clf = load_trained(plain.path)
+        plain_clf = load_trained_classifier(plain.path)
         bias["unmitigated"] = identity_fpr(plain_clf)
         unmitigated = evaluate(test, plain_clf.score(test.texts))
         bias["unmitigated"]["weighted_f1"] = unmitigated["weighted_f1"]
     alarms = support_false_alarms(clf)
     cost = policy_cost(clf, args.model, args.threads)
 
-    rows = [("self-trained (detoxify)", model), (builtin["name"], builtin), (ldnoobw["name"], ldnoobw)]
-    print(f"Davidson et al. 2017, test split: {len(test.texts)} tweets (seed {args.seed}); "
-          f"trained {meta['metrics']['steps']} steps in {meta['metrics']['seconds']:.0f}s, "
-          f"{meta['metrics']['parameters'] / 1e6:.2f}M parameters")
+    members = " + ".join((meta.get("blend") or {}).get("members", ["encoder"]))
+    rows = [(f"appkit ({members})", model), (builtin["name"], builtin), (ldnoobw["name"], ldnoobw)]
+    print(f"Davidson et al. 2017, test split: {len(test.texts)} tweets (seed {args.seed}); code {code_version()}; "
+          f"trained in {meta['metrics']['seconds']:.0f}s")
     print(f"{'classifier':<26}{'toxic AUC':>10}{'toxic F1':>10}{'hate AUC':>10}{'hate F1':>9}{'3-cl wF1':>10}{'texts/s':>10}")
     for name, m in rows:
         tox, hate = m["labels"]["toxicity"], m["labels"]["identity_attack"]
@@ -219,8 +226,9 @@ def main() -> None:
     print(f"policy cost: {cost['policy_ms']:.1f} ms per exchange vs {cost['generation_ms']:.0f} ms to generate "
           f"{cost['generated_tokens']} tokens ({cost['model']}): +{cost['overhead_pct']:.1f}%")
     result = {
-        "bench": "safety_davidson", "test_texts": len(test.texts), "seed": args.seed, "threads": args.threads,
-        "train_seconds": trained_seconds, "checkpoint": str(path), "steps": meta["metrics"]["steps"],
+        "bench": "safety_davidson", "code": code_version(), "machine": platform.node(), "test_texts": len(test.texts),
+        "seed": args.seed, "threads": args.threads, "train_seconds": trained_seconds, "checkpoint": str(path),
+        "members": members,
         "model": {k: model[k] for k in ("labels", "weighted_f1", "texts_per_second")},
         "lexicon": {k: builtin[k] for k in ("labels", "weighted_f1", "texts_per_second")},
         "ldnoobw": {k: ldnoobw[k] for k in ("labels", "weighted_f1", "texts_per_second")},

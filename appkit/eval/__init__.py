@@ -26,9 +26,23 @@ class EvalTable:
         return {"title": self.title, **self.data}
 
 
+def print_table(table: EvalTable) -> None:
+    """Show ``table`` on the terminal: a rich table under its title, then its notes."""
+    from rich.console import Console
+    from rich.table import Table
+
+    shown = Table(*table.columns, title=table.title)
+    for row in table.rows:
+        shown.add_row(*row)
+    console = Console()
+    console.print(shown)
+    for note in table.notes:
+        console.print(note, highlight=False)
+
+
 def fmt(value: float | None, spec: str) -> str:
     """``value`` formatted with ``spec``, or "-" when there is none."""
     return "-" if value is None else format(value, spec)
 
 
-__all__ = ["EvalTable", "fmt"]
+__all__ = ["EvalTable", "fmt", "print_table"]

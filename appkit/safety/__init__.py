@@ -10,7 +10,8 @@ For an app::
 
 For training-data curation: ``toxicity_filter(settings, threshold=0.5)`` is an ``is_toxic`` callable.
 For scores alone: ``get_classifier(settings).score(["text", ...])`` -> ``[{label: score}, ...]``;
-``choose_backend(settings)`` also says which backend is active and why.
+``choose_backend(settings)`` also says which backend is active and why;
+``load_trained_classifier(path)`` loads one directory ``appkit safety train`` wrote.
 
 Names are imported lazily (PEP 562): importing appkit.safety loads neither torch nor detoxify.
 """
@@ -21,7 +22,9 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from appkit.safety.backends import BackendChoice, ToxicityClassifier, choose_backend, get_classifier
+    from appkit.safety.backends import (BackendChoice, ToxicityClassifier, choose_backend, get_classifier,
+                                        load_trained_classifier)
+    from appkit.safety.blend import BlendClassifier
     from appkit.safety.detox import DetoxifyClassifier, load_official, load_trained
     from appkit.safety.lexicon import Lexicon, LexiconClassifier
     from appkit.safety.policy import Decision, GuardedStream, Policy, Rule, load_policy, record, toxicity_filter
@@ -33,6 +36,8 @@ _EXPORTS = {
     "BackendChoice": "appkit.safety.backends",
     "choose_backend": "appkit.safety.backends",
     "get_classifier": "appkit.safety.backends",
+    "load_trained_classifier": "appkit.safety.backends",
+    "BlendClassifier": "appkit.safety.blend",
     "DetoxifyClassifier": "appkit.safety.detox",
     "load_official": "appkit.safety.detox",
     "load_trained": "appkit.safety.detox",

@@ -113,14 +113,33 @@ def trained_root(settings: Settings) -> Path:
 
 
 def list_trained(settings: Settings) -> list[Path]:
-    """Trained checkpoint directories, newest first."""
-    from appkit.safety.detox import CHECKPOINT_FILE, is_trained_dir
-
+    """Trained classifier directories, newest first."""
     root = trained_root(settings)
     if not root.is_dir():
         return []
-    found = [p for p in root.iterdir() if not p.name.startswith(".") and is_trained_dir(p)]
-    return sorted(found, key=lambda p: (p / CHECKPOINT_FILE).stat().st_mtime, reverse=True)
+    found = [p for p in root.iterdir() if not p.name.startswith(".") and is_trained(p)]
+    return sorted(found, key=_mtime, reverse=True)
+
+
+def is_trained(path: Path) -> bool:
+    """Whether ``path`` holds a classifier from ``appkit safety train`` (this format, or detoxify-only of old)."""
+    from appkit.safety.blend import is_blend_dir
+    from appkit.safety.detox import is_trained_dir
+
+    return is_blend_dir(path) or is_trained_dir(path)
+
+
+def load_trained_classifier(path: str | Path, *, device: str = "cpu") -> ToxicityClassifier:
+    """The classifier in ``path``: a blend (blend.py), or a detoxify checkpoint written before blends.
+
+    Raises:
+        SafetyError: not such a directory, or it cannot be loaded.
+    """
+    from appkit.safety.blend import is_blend_dir, load_blend
+    from appkit.safety.detox import load_trained
+
+    path = Path(path).expanduser()
+    return load_blend(path, device=device) if is_blend_dir(path) else load_trained(path, device=device)
 
 
 def _checkpoint_path(settings: Settings, value: str, *, trusted: bool) -> Path:
@@ -183,16 +202,20 @@ def choose_backend(settings: Settings | None = None, backend: str | None = None,
 
 
 def _mtime(path: Path | None) -> float:
+    """When the classifier in ``path`` was written (its metadata, or an old checkpoint's weights)."""
+    from appkit.safety.blend import METADATA_FILE
     from appkit.safety.detox import CHECKPOINT_FILE
 
-    try:
-        return (path / CHECKPOINT_FILE).stat().st_mtime if path else 0.0
-    except OSError:
-        return 0.0
+    for name in (METADATA_FILE, CHECKPOINT_FILE):
+        try:
+            return (path / name).stat().st_mtime if path else 0.0
+        except OSError:
+            continue
+    return 0.0
 
 
 def _choose(requested: str, cfg: dict[str, Any], checkpoint: Path | None, trained: list[Path]) -> BackendChoice:
-    from appkit.safety.detox import load_official, load_trained
+    from appkit.safety.detox import load_official
 
     device = str(cfg.get("device") or "cpu")
     strict = bool(cfg.get("strict"))
@@ -209,7 +232,7 @@ def _choose(requested: str, cfg: dict[str, Any], checkpoint: Path | None, traine
             path = checkpoint or (trained[0] if trained else None)
             if path is None:
                 raise SafetyError("no self-trained checkpoint yet (train one: `appkit safety train --data FILE`)")
-            clf = load_trained(path, device=device)
+            clf = load_trained_classifier(path, device=device)
             which = "configured" if checkpoint else "newest"
             return BackendChoice(clf, requested, f"{which} self-trained checkpoint {path}", tried)
         except SafetyError as e:

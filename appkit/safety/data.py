@@ -142,6 +142,20 @@ def split_indices(n: int, fractions: Sequence[float], seed: int = 0) -> list[lis
     return parts
 
 
+def holdout_split(texts: Sequence[str], fraction: float, seed: int = 0) -> tuple[list[int], list[int]]:
+    """(train, validation) indices: validation is the longest ``fraction / 2`` of texts and a random ``fraction / 2``.
+
+    The long half is a style training never sees (a proxy for text from elsewhere); the random
+    half keeps the split representative of the data itself.
+    """
+    n = len(texts)
+    half = int(round(n * fraction / 2))
+    longest = sorted(range(n), key=lambda i: (-len(texts[i]), i))[:half]
+    rest = sorted(set(range(n)) - set(longest))
+    keep, drawn = split_indices(len(rest), [half / max(1, len(rest))], seed=seed)
+    return sorted(rest[i] for i in keep), sorted([*longest, *(rest[i] for i in drawn)])
+
+
 def subset(data: LabelledData, idx: list[int]) -> LabelledData:
     """The rows ``idx`` of ``data``."""
     return LabelledData([data.texts[i] for i in idx], [data.targets[i] for i in idx], data.labels, data.scheme,

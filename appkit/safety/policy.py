@@ -302,16 +302,22 @@ def available_labels(classifier: ToxicityClassifier | None = None) -> tuple[str,
     return tuple(dict.fromkeys([*OFFICIAL_LABELS, *LABELS, *(classifier.labels if classifier is not None else ())]))
 
 
-def policy_rules(app: str, cfg: dict[str, Any], labels: Sequence[str] | None = None) -> dict[str, tuple[Rule, ...]]:
-    """DEFAULT_RULES overridden by [safety.policy.*] then [safety.apps.<app>.policy.*].
+def policy_rules(app: str, cfg: dict[str, Any], labels: Sequence[str] | None = None,
+                 calibrated: dict[str, float] | None = None) -> dict[str, tuple[Rule, ...]]:
+    """DEFAULT_RULES, with ``calibrated`` thresholds (thresholds.py), overridden by [safety.policy.*]
+    then [safety.apps.<app>.policy.*].
 
     ``labels``: the labels a rule may name (``available_labels``); a rule for any other label
     would never fire, so it is an error rather than silence (a typo such as ``insults``).
+    ``calibrated``: label -> threshold for both directions (a label without a rule gets a flag rule).
 
     Raises:
         ConfigError: an unknown label, an unknown action, a threshold outside [0, 1], or a malformed entry.
     """
     rules = {d: {r.label: r for r in DEFAULT_RULES[d]} for d in DIRECTIONS}
+    for label, threshold in (calibrated or {}).items():
+        for d in DIRECTIONS:
+            rules[d][label] = replace(rules[d].get(label, Rule(label, threshold, "flag")), threshold=threshold)
     layers = [("[safety.policy]", cfg.get("policy") or {}),
               (f"[safety.apps.{app}.policy]", ((cfg.get("apps") or {}).get(app) or {}).get("policy") or {})]
     for where, table in layers:
@@ -354,13 +360,15 @@ def load_policy(app: str, settings: Settings | None = None, *, backend: str | No
     from appkit.config import load_settings
     from appkit.safety.backends import choose_backend, safety_config
     from appkit.safety.lexicon import Lexicon
+    from appkit.safety.thresholds import calibrated_thresholds
 
     settings = settings or load_settings()
     cfg = safety_config(settings)
     choice = choose_backend(settings, backend)
     lexicon = getattr(choice.classifier, "lexicon", None) or Lexicon.builtin()
     mask_labels = cfg.get("mask_labels") or ("obscene",)
-    rules = policy_rules(app, cfg, available_labels(choice.classifier))
+    calibrated = calibrated_thresholds(settings, choice.name)
+    rules = policy_rules(app, cfg, available_labels(choice.classifier), calibrated)
     return Policy(app, choice.classifier, rules=rules, lexicon=lexicon,
                   backend_reason=choice.reason, settings=settings, mask_labels=tuple(mask_labels))
 

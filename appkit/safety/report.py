@@ -52,6 +52,12 @@ def _markdown(s: dict[str, Any], gates: list[Gate]) -> str:
     if fpr["active"]["examples"]:
         lines += ["", "False positives (first few):", ""] + [f"- {e}" for e in fpr["active"]["examples"]]
 
+    lines += ["", "## Toxicity classifiers on your labelled data", ""]
+    if s.get("classifier_eval"):
+        lines += [s["classifier_eval"]["title"], "", *s["classifier_eval"]["markdown"]]
+    else:
+        lines.append("Not measured (pass --data FILE: texts labelled toxic or not, as for `appkit safety eval`).")
+
     swap = s.get("identity_swap")
     lines += ["", "## Counterfactual identity swap", ""]
     if swap:

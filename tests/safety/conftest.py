@@ -1,7 +1,8 @@
 """Safety fixtures: generated labelled data, a tiny toxicity checkpoint, an offline environment.
 
 Nothing here reads ../shared/data or the network. The toxic examples are generated from a
-handful of words, so a classifier with one small layer learns them in seconds.
+handful of words, so the classifier learns them in a second and an encoder with one small
+layer in a few seconds.
 """
 
 from __future__ import annotations
@@ -65,19 +66,38 @@ def labelled_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_csv(tmp_path_factory.mktemp("labelled") / "toxicity.csv", labelled_rows())
 
 
-TINY = dict(hidden_size=32, num_layers=1, num_heads=2, max_length=32, vocab_size=300, epochs=30.0, batch_size=16,
-            learning_rate=3e-3, max_steps=120, progress=False, mitigate_identity=False, support_examples=0, threads=1)
+TINY = dict(progress=False, mitigate_identity=False, support_examples=0)
+# The encoder member, as small as it gets: one layer, trained for a few seconds.
+TINY_ENCODER = dict(TINY, encoder=True, hidden_size=32, num_layers=1, num_heads=2, max_length=32, vocab_size=300,
+                    epochs=30.0, batch_size=16, learning_rate=3e-3, max_steps=120, threads=1)
 
 
 @pytest.fixture(scope="session")
 def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory, labelled_csv: Path) -> Any:
-    """A one-layer classifier trained for a few seconds; returns the TrainedClassifier."""
+    """appkit's classifier (n-grams and lexicon) trained on the generated data; returns the TrainedClassifier."""
     from appkit.safety.data import read_labelled
     from appkit.safety.train import ClassifierOptions, train_classifier
 
     root = tmp_path_factory.mktemp("checkpoints")
     data = read_labelled(labelled_csv)
     return train_classifier(data, name="tiny", out_root=root, options=ClassifierOptions(**TINY), log=lambda _: None)
+
+
+@pytest.fixture(scope="session")
+def tiny_encoder(tmp_path_factory: pytest.TempPathFactory, labelled_csv: Path) -> Any:
+    """The encoder member alone, trained a few seconds and saved in detoxify's format; returns (path, TrainedEncoder)."""
+    from appkit.model.io import staged_directory
+    from appkit.safety.data import read_labelled
+    from appkit.safety.encoder import save_encoder, train_encoder
+    from appkit.safety.train import ClassifierOptions
+
+    data = read_labelled(labelled_csv)
+    path = tmp_path_factory.mktemp("encoders") / "tiny"
+    encoder = train_encoder(data.texts, data.targets, data, ClassifierOptions(**TINY_ENCODER), [1.0, 1.0],
+                            log=lambda _: None)
+    with staged_directory(path) as staging:
+        save_encoder(encoder, data.labels, staging, path)
+    return path, encoder
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ import pytest
 
 from appkit.config import load_settings
 from appkit.errors import ConfigError, SafetyError
-from appkit.safety.backends import choose_backend, get_classifier
+from appkit.safety.backends import choose_backend, get_classifier, load_trained_classifier
 from appkit.safety.detox import OFFICIAL, hf_hub_cache, load_official, load_trained, official_cached, torch_hub_dir
 from appkit.safety.lexicon import LexiconClassifier
 
@@ -40,9 +40,15 @@ def test_lexicon_contract() -> None:
 
 
 def test_trained_contract(tiny_checkpoint: Any) -> None:
-    clf = load_trained(tiny_checkpoint.path)
+    clf = load_trained_classifier(tiny_checkpoint.path)
     assert clf.name == "trained:tiny"
     assert clf.labels == ("toxicity", "insult")
+    _check_contract(clf)
+
+
+def test_encoder_contract(tiny_encoder: Any) -> None:
+    clf = load_trained(tiny_encoder[0])
+    assert clf.name == "trained:tiny" and clf.labels == ("toxicity", "insult")
     _check_contract(clf)
 
 
@@ -63,19 +69,22 @@ def test_long_texts_are_scored_in_windows_up_to_the_end() -> None:
 def test_trained_model_learned_something(tiny_checkpoint: Any) -> None:
     m = tiny_checkpoint.metrics["labels"]["toxicity"]
     assert m["roc_auc"] > 0.9
-    clf = load_trained(tiny_checkpoint.path)
+    clf = load_trained_classifier(tiny_checkpoint.path)
     toxic, clean = clf.score(["shut up you moron", "where is my order"])
-    assert toxic["toxicity"] > clean["toxicity"]
+    assert toxic["toxicity"] > 0.5 > clean["toxicity"]
 
 
-def test_checkpoint_round_trips_through_detoxify_offline(tiny_checkpoint: Any, tmp_path: Path) -> None:
+def test_encoder_round_trips_through_detoxify_offline(tiny_encoder: Any, tmp_path: Path) -> None:
     """A fresh process, HF_HUB_OFFLINE=1, empty caches: plain detoxify.Detoxify gives the same scores."""
-    texts = ["you are an idiot", "thanks for the help", "😀", ""]
-    expected = tiny_checkpoint.score(texts)
+    from appkit.safety.encoder import predict
+
+    path, encoder = tiny_encoder
+    texts = ["you are an idiot", "thanks for the help", "😀", "x"]  # normalised already
+    expected = predict(encoder.model, encoder.tokenizer, ("toxicity", "insult"), texts)
     code = (
         "import json, sys; from detoxify import Detoxify; "
-        f"d = Detoxify(checkpoint={str(tiny_checkpoint.path / 'detoxify.ckpt')!r}, "
-        f"huggingface_config_path={str(tiny_checkpoint.path / 'hf')!r}); "
+        f"d = Detoxify(checkpoint={str(path / 'detoxify.ckpt')!r}, "
+        f"huggingface_config_path={str(path / 'hf')!r}); "
         f"print(json.dumps(d.predict({texts!r})))"
     )
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "empty-hf"),
@@ -88,25 +97,33 @@ def test_checkpoint_round_trips_through_detoxify_offline(tiny_checkpoint: Any, t
             assert got[label][i] == pytest.approx(value, abs=1e-5)
 
 
-def test_checkpoint_format_matches_detoxify(tiny_checkpoint: Any) -> None:
+def test_encoder_format_matches_detoxify(tiny_encoder: Any) -> None:
     import torch
 
-    ckpt = torch.load(tiny_checkpoint.path / "detoxify.ckpt", weights_only=False)
+    path = tiny_encoder[0]
+    ckpt = torch.load(path / "detoxify.ckpt", weights_only=True)  # tensors and plain data only
     args = ckpt["config"]["arch"]["args"]
     assert args["model_name"] == "BertForSequenceClassification"
-    assert Path(args["model_type"]) == (tiny_checkpoint.path / "hf").resolve()
+    assert Path(args["model_type"]) == (path / "hf").resolve()
     assert ckpt["config"]["dataset"]["args"]["classes"] == ["toxicity", "insult"]
     assert not any(k.startswith("model.") for k in ckpt["state_dict"])
-    tok = json.loads((tiny_checkpoint.path / "hf" / "tokenizer_config.json").read_text())
-    config = json.loads((tiny_checkpoint.path / "hf" / "config.json").read_text())
+    tok = json.loads((path / "hf" / "tokenizer_config.json").read_text())
+    config = json.loads((path / "hf" / "config.json").read_text())
     assert tok["model_max_length"] <= config["max_position_embeddings"]
 
 
-def test_moved_checkpoint_still_loads(tiny_checkpoint: Any, tmp_path: Path) -> None:
+def test_moved_encoder_still_loads(tiny_encoder: Any, tmp_path: Path) -> None:
+    moved = tmp_path / "elsewhere" / "tiny"
+    shutil.copytree(tiny_encoder[0], moved)
+    clf = load_trained(moved)
+    assert clf.score(["idiot"]) == load_trained(tiny_encoder[0]).score(["idiot"])
+
+
+def test_moved_classifier_still_loads(tiny_checkpoint: Any, tmp_path: Path) -> None:
     moved = tmp_path / "elsewhere" / "tiny"
     shutil.copytree(tiny_checkpoint.path, moved)
-    clf = load_trained(moved)
-    assert clf.score(["idiot"]) == load_trained(tiny_checkpoint.path).score(["idiot"])
+    texts = ["idiot", "where is my parcel"]
+    assert load_trained_classifier(moved).score(texts) == tiny_checkpoint.score(texts)
 
 
 def test_not_a_checkpoint_is_a_clear_error(tmp_path: Path) -> None:

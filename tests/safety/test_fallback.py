@@ -104,7 +104,7 @@ def test_settings_may_name_a_checkpoint_inside_appkit_home(home_with_checkpoint:
     assert choose_backend().name == "trained:tiny"
 
 
-def test_a_checkpoint_that_holds_code_is_refused_before_detoxify_unpickles_it(tiny_checkpoint: Any,
+def test_a_checkpoint_that_holds_code_is_refused_before_detoxify_unpickles_it(tiny_encoder: Any,
                                                                               tmp_path: Path) -> None:
     import torch
 
@@ -115,7 +115,7 @@ def test_a_checkpoint_that_holds_code_is_refused_before_detoxify_unpickles_it(ti
             return (os.system, (f"touch {tmp_path / 'ran'}",))
 
     evil = tmp_path / "home" / "safety" / "evil"
-    shutil.copytree(tiny_checkpoint.path, evil)
+    shutil.copytree(tiny_encoder[0], evil)
     loaded = torch.load(evil / "detoxify.ckpt", weights_only=True)
     loaded["config"]["payload"] = Payload()
     torch.save(loaded, evil / "detoxify.ckpt")

@@ -1,0 +1,91 @@
+"""appkit's classifier: shared normalisation, a split that holds out a style, n-grams, the lexicon as evidence, the blend."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from appkit.errors import SafetyError
+from appkit.safety.blend import choose_blend
+from appkit.safety.data import holdout_split
+from appkit.safety.ngrams import WEIGHTS_FILE, NgramModel
+from appkit.safety.normalise import normalise
+
+
+def test_normalise_removes_the_platform_and_keeps_the_words() -> None:
+    tweet = "RT @some_user: You are SOOOOO dumb &amp;#8220;lol&#8221; http://t.co/xyz #fail \U000f0001"
+    assert normalise(tweet) == "you are soo dumb \u201clol\u201d fail"
+    assert normalise("Where is my order?") == "where is my order?"
+    assert normalise("") == "" and normalise("   ") == ""
+
+
+def test_holdout_split_keeps_the_longest_texts_for_validation() -> None:
+    texts = [f"text {'x' * i}" for i in range(100)]
+    train, val = holdout_split(texts, 0.2, seed=3)
+    assert sorted(train + val) == list(range(100)) and len(val) == 20
+    assert set(range(90, 100)) <= set(val)  # the ten longest
+    assert max(train) < 90 and len(set(val) - set(range(90, 100))) == 10  # and ten at random
+
+
+def _fit(toxic_words: list[str], n: int = 200, seed: int = 0) -> NgramModel:
+    rng = random.Random(seed)
+    clean = ["where is my order", "thanks for the help", "my parcel is late", "can I get a refund",
+             "the app does not open", "please change my address"]
+    texts, targets = [], []
+    for i in range(n):
+        if i % 3 == 0:
+            texts.append(f"you {rng.choice(toxic_words)} {rng.choice(['', 'now', 'again'])}")
+            targets.append([1.0])
+        else:
+            texts.append(rng.choice(clean))
+            targets.append([0.0])
+    return NgramModel.fit(texts, targets, ["toxicity"])
+
+
+def test_character_ngrams_carry_to_spellings_never_seen() -> None:
+    model = _fit(["blorkhead", "snarfwit"])  # abuse the lexicon does not know
+    z = model.logits(["you bl0rkhead", "you snarfwits", "you plumtree"])[:, 0]  # a word as new, sharing no pieces
+    assert z[0] > z[2] + 0.5 and z[1] > z[2] + 0.5
+
+
+def test_the_lexicon_is_evidence_for_words_the_data_never_had() -> None:
+    model = _fit(["idiot", "moron", "bastard"])  # in the lexicon; "cretin" and "scumbag" never in training
+    z = model.logits(["you cretin", "you scumbag", "you customer"])[:, 0]
+    assert z[0] > z[2] + 1 and z[1] > z[2] + 1
+
+
+def test_a_model_hashed_differently_is_refused(tmp_path: Path) -> None:
+    from safetensors.numpy import load_file, save_file
+
+    model = _fit(["idiot"], n=30)
+    model.save(tmp_path)
+    assert np.allclose(NgramModel.load(tmp_path).logits(["you idiot"]), model.logits(["you idiot"]))
+    from safetensors import safe_open
+
+    with safe_open(str(tmp_path / WEIGHTS_FILE), framework="numpy") as f:
+        spec = json.loads(f.metadata()["appkit"])
+    spec["probe"] = [1, 2, 3]
+    save_file(load_file(str(tmp_path / WEIGHTS_FILE)), str(tmp_path / WEIGHTS_FILE), metadata={"appkit": json.dumps(spec)})
+    with pytest.raises(SafetyError, match="made with other features .*probe"):
+        NgramModel.load(tmp_path)
+    (tmp_path / WEIGHTS_FILE).write_bytes(b"junk")
+    with pytest.raises(SafetyError, match="cannot be read"):
+        NgramModel.load(tmp_path)
+
+
+def test_the_blend_keeps_a_member_only_if_it_lowers_validation_log_loss() -> None:
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 400)
+    targets = [[float(v)] for v in y]
+    first = (2 * y - 1 + rng.normal(0, 2.0, 400))[:, None]  # weakly informative
+    helpful = (2 * y - 1 + rng.normal(0, 1.0, 400))[:, None]  # independent and better
+    noise = rng.normal(0, 1.0, 400)[:, None]
+    combination, figures = choose_blend({"ngrams": first, "encoder": helpful}, targets, ["toxicity"])
+    assert figures["members"] == ["ngrams", "encoder"] and combination["toxicity"].weights["encoder"] > 0
+    combination, figures = choose_blend({"ngrams": first, "encoder": noise}, targets, ["toxicity"])
+    assert figures["members"] == ["ngrams"] and set(combination["toxicity"].weights) == {"ngrams"}
+    assert figures["alone"]["encoder"] > figures["alone"]["ngrams"]
