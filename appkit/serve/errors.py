@@ -82,7 +82,9 @@ def stream_error(error: Exception) -> dict[str, Any]:
 def install(app: Any) -> None:
     """Register the handlers that turn every failure into OpenAI's error shape."""
     from fastapi.exceptions import RequestValidationError
-    from fastapi.responses import JSONResponse
+    from fastapi.responses import JSONResponse, Response
+
+    from appkit.serve.streaming import ClientGone
 
     def respond(e: ApiError) -> JSONResponse:
         return JSONResponse(error_body(e.status_code, e.message, code=e.code, param=e.param), status_code=e.status_code,
@@ -98,6 +100,10 @@ def install(app: Any) -> None:
     @app.exception_handler(RequestValidationError)
     async def invalid(_: Any, e: RequestValidationError) -> JSONResponse:
         return respond(validation_error(e.errors()))
+
+    @app.exception_handler(ClientGone)
+    async def gone(_: Any, e: ClientGone) -> Response:
+        return Response(status_code=499)  # nginx's "client closed request": only the access log sees it
 
     @app.exception_handler(AppkitError)
     async def appkit_error(_: Any, e: AppkitError) -> JSONResponse:

@@ -45,7 +45,7 @@ def keys(store) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def server(server_factory, home: Path, keys: dict[str, str]):
-    return server_factory(home, "--app", "support", "--model", "toy-chat")
+    return server_factory(home, "--app", "support", "--model", "toy-chat", "--cors-origin", "https://shop.example")
 
 
 @pytest.fixture(scope="module")
@@ -215,3 +215,12 @@ def test_health_readiness_metrics_and_the_access_log(server, keys):
     chat = [line for line in lines if line["route"] == "/v1/chat/completions" and line["status"] == 200]
     assert chat and {"request_id", "ms", "key", "model", "ttft_ms"} <= set(chat[-1]) and chat[-1]["key"] == "main"
     assert "where is my order" not in server.stderr  # no message text in the log by default
+
+
+def test_only_configured_browser_origins_may_call_the_api(server):
+    api = server.http()
+    preflight = {"Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "authorization,content-type"}
+    allowed = api.options("/v1/chat/completions", headers={"Origin": "https://shop.example", **preflight})
+    assert allowed.status_code == 200 and allowed.headers["access-control-allow-origin"] == "https://shop.example"
+    other = api.options("/v1/chat/completions", headers={"Origin": "https://elsewhere.example", **preflight})
+    assert "access-control-allow-origin" not in other.headers
