@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from appkit.engine.batch import Row, RunningBatch
-from appkit.engine.sampling import GenerationParams, apply_repetition_penalty, choose_token
+from appkit.engine.sampling import GenerationParams, apply_repetition_penalty, choose_tokens
 from appkit.engine.text import TextStream
 from appkit.errors import GenerationError, OverloadedError
 from appkit.tokenizer import chat_control_ids, generation_prompt_ids
@@ -361,27 +361,56 @@ class Engine:
         return joined
 
     def _sample(self, batch: RunningBatch, logits: torch.Tensor) -> None:
-        """Choose each row's next token from its (V,) logits; drop the rows that end."""
+        """Choose each row's next token from its logits (n, V); drop the rows that end.
+
+        Rows that sample alike (same temperature, top-p, top-k, no seed) are sampled together;
+        a seeded row draws from its own generator, so its reply does not depend on its batch.
+        """
         import torch
 
         logprobs = torch.log_softmax(logits.float(), dim=-1)  # (n, V), for confidence
-        stop_ids = None
+        scores = self._adjusted(batch, logits)
+        groups: dict[Any, list[int]] = {}
+        for i, row in enumerate(batch.rows):
+            p = row.request.params
+            key = "greedy" if p.greedy else ("seeded", i) if row.generator is not None else (
+                p.temperature, p.top_p, p.top_k)
+            groups.setdefault(key, []).append(i)
+        tokens = [0] * len(batch.rows)
+        for key, rows in groups.items():
+            first = batch.rows[rows[0]]
+            picked = choose_tokens(scores[rows], first.request.params, first.generator)
+            for i, token in zip(rows, picked):
+                tokens[i] = token
+        chosen = logprobs.gather(1, torch.tensor(tokens, device=logprobs.device)[:, None]).squeeze(1).tolist()
         kept: list[int] = []
         for i, row in enumerate(batch.rows):
-            r = row.request
-            scores = apply_repetition_penalty(logits[i], row.seen, r.params.repetition_penalty)
-            if r.stats.completion_tokens < r.params.min_new_tokens:
-                if stop_ids is None:
-                    stop_ids = torch.tensor(sorted(self.stop_ids), device=self.device)
-                scores = scores.index_fill(0, stop_ids, float("-inf"))  # too early to stop
-            token = choose_token(scores, r.params, row.generator)
-            r.stats.logprob_sum += float(logprobs[i, token])
+            r, token = row.request, tokens[i]
+            r.stats.logprob_sum += chosen[i]
             if self._advance(r, row.text, token):
                 kept.append(i)
                 row.token = token
                 if r.params.repetition_penalty != 1.0:
                     row.seen = torch.cat([row.seen, _tensor([token], self.device)])
         batch.keep(kept)
+
+    def _adjusted(self, batch: RunningBatch, logits: torch.Tensor) -> torch.Tensor:
+        """The logits after each row's repetition penalty and its ban on stopping too early."""
+        import torch
+
+        rows = [(i, row) for i, row in enumerate(batch.rows)
+                if row.request.params.repetition_penalty != 1.0
+                or row.request.stats.completion_tokens < row.request.params.min_new_tokens]
+        if not rows:
+            return logits
+        scores = logits.clone()
+        stop_ids = torch.tensor(sorted(self.stop_ids), device=self.device)
+        for i, row in rows:
+            r = row.request
+            scores[i] = apply_repetition_penalty(logits[i], row.seen, r.params.repetition_penalty)
+            if r.stats.completion_tokens < r.params.min_new_tokens:
+                scores[i] = scores[i].index_fill(0, stop_ids, float("-inf"))  # too early to stop
+        return scores
 
     def _advance(self, r: _Request, text: TextStream, token: int) -> bool:
         """Account for one sampled token; return whether ``r`` keeps generating."""
@@ -435,10 +464,10 @@ class Engine:
     def _generator(self, params: GenerationParams) -> torch.Generator | None:
         import torch
 
-        if params.greedy:
-            return None
+        if params.greedy or params.seed is None:
+            return None  # unseeded rows draw from torch's own generator, together
         g = torch.Generator(device=self.device)
-        g.manual_seed(params.seed if params.seed is not None else int(time.time_ns() % 2**63))
+        g.manual_seed(params.seed)
         return g
 
     def describe(self) -> dict[str, Any]:
