@@ -54,7 +54,7 @@ def test_two_replicas_on_one_postgres_database_lose_no_message(tmp_path: Path, p
             return text
 
         with ThreadPoolExecutor(10) as pool:
-            conversations = list(pool.map(conversation, range(6)))
+            conversations = list(pool.map(conversation, range(4)))
             shared_sent = list(pool.map(into_shared, range(4)))
 
         with open_store(url=pg_url) as store:
