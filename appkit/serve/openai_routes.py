@@ -127,6 +127,8 @@ class _Finisher:
                 g.cancel()
         self.served.gate.leave(len(self.gens), time.perf_counter() - self.started)
         for i, g in enumerate(self.gens):
+            if g.stats is None and i not in self.ended:
+                continue  # never started (refused), or an app reply stopped before it could report
             self.metrics.reply(self.served.id, g.stats, tokens=None if g.stats is not None else g.completion_tokens,
                                finish="cancelled" if i not in self.ended else g.finish_reason)
             self.metrics.moderation(self.served.kind, g.moderation)
