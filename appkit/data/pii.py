@@ -107,6 +107,15 @@ def _phone(m: re.Match[str]) -> tuple[str, str | None]:
     return (text, None)
 
 
+def _value(m: re.Match[str], kind: str) -> str:
+    """The personal value a match replaced: the id alone when a keyword announced it."""
+    if kind == "order_id" and "id" in m.re.groupindex:
+        return m.group("id").lstrip("#")
+    if kind == "url":
+        return re.sub(r"[.,;:!?)\]]+$", "", m.group(0))
+    return m.group(0).strip()
+
+
 def _fixed(kind: str) -> Callable[[re.Match[str]], tuple[str, str | None]]:
     return lambda m: (PLACEHOLDERS[kind], kind)
 
@@ -122,8 +131,13 @@ _PASSES: list[tuple[str, re.Pattern[str], Callable[[re.Match[str]], tuple[str, s
 ]
 
 
-def scrub_pii(text: str, *, urls: bool = True) -> tuple[str, Counter[str]]:
-    """Replace emails, phones, card numbers, order-like ids (and URLs) with placeholders; count them."""
+def scrub_pii(text: str, *, urls: bool = True,
+              values: list[tuple[str, str]] | None = None) -> tuple[str, Counter[str]]:
+    """Replace emails, phones, card numbers, order-like ids (and URLs) with placeholders; count them.
+
+    ``values``, when given, receives (kind, original text) of every replacement in order, so a
+    caller that owns the text (the customer's own conversation) can put a value back later.
+    """
     counts: Counter[str] = Counter()
     for kind, pattern, decide in _PASSES:
         if kind == "url" and not urls:
@@ -133,6 +147,8 @@ def scrub_pii(text: str, *, urls: bool = True) -> tuple[str, Counter[str]]:
             replacement, found = decide(m)
             if found:
                 counts[found] += 1
+                if values is not None:
+                    values.append((found, _value(m, found)))
             return replacement
 
         text = pattern.sub(sub, text)
@@ -142,6 +158,8 @@ def scrub_pii(text: str, *, urls: bool = True) -> tuple[str, Counter[str]]:
         before = text[max(0, m.start() - 30):m.start()]
         kind = "phone" if _PHONE_WORDS.search(before) and len(m.group(0)) <= 15 else "order_id"
         counts[kind] += 1
+        if values is not None:
+            values.append((kind, m.group(0)))
         return PLACEHOLDERS[kind]
 
     text = _DIGIT_RUN.sub(run, text)

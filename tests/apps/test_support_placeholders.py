@@ -1,0 +1,111 @@
+"""Replies never show a raw placeholder: filled from the conversation or settings, or rephrased."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from appkit.data.pii import PLACEHOLDERS, scrub_pii
+from appkit.prompts import Prompts
+from apps.support.placeholders import RAW, Known, PlaceholderStream, fill_placeholders, slot_kind
+
+
+@pytest.fixture(scope="module")
+def prompts() -> Prompts:
+    return Prompts()
+
+
+# One agent reply per placeholder kind that curation writes, and the Bitext slots seen most.
+CURATION_REPLIES = {
+    "order_id": "I checked order [ORDER_ID] and it left our warehouse today.",
+    "email": "I have sent the reset link to [EMAIL].",
+    "phone": "You can call us on [PHONE] any day.",
+    "card": "The refund goes back to the card [CARD] within 5 days.",
+    "url": "You can follow the parcel at [URL].",
+}
+BITEXT_REPLIES = [
+    "I understand you want to cancel order number {{Order Number}}. Log into our {{Website Name}} "
+    "and open {{Order History}}.",
+    "Call {{Customer Support Phone Number}} or use {{Live Chat}}; we are there {{Customer Support Hours}}.",
+    "Locate the purchase associated with the ID {{Purchase ID Anonymized}} and press {{Cancel Order}}.",
+    "Write to {{Customer Support Email}} with invoice number {{Invoice Number Anonymized}}.",
+]
+
+
+def test_curation_writes_exactly_the_kinds_the_replies_cover():
+    assert set(PLACEHOLDERS) == set(CURATION_REPLIES)
+
+
+@pytest.mark.parametrize("kind", sorted(CURATION_REPLIES))
+def test_no_curation_placeholder_survives_without_any_value(prompts: Prompts, kind: str):
+    out = fill_placeholders(CURATION_REPLIES[kind], Known(), prompts).text
+    assert not RAW.search(out), out
+    assert PLACEHOLDERS[kind] not in out
+
+
+@pytest.mark.parametrize("reply", BITEXT_REPLIES)
+def test_no_bitext_slot_survives(prompts: Prompts, reply: str):
+    out = fill_placeholders(reply, Known(), prompts).text
+    assert "{{" not in out and "}}" not in out, out
+
+
+def test_the_order_number_the_customer_typed_fills_the_reply(prompts: Prompts):
+    known = Known.gather(["Hi, my order 48213 has not arrived"])
+    out = fill_placeholders("I checked order [ORDER_ID] for you.", known, prompts)
+    assert out.text == "I checked order 48213 for you."
+    assert out.filled == ["order_id"] and not out.asked
+    bitext = fill_placeholders(BITEXT_REPLIES[0], known, prompts).text
+    assert "order number 48213" in bitext
+
+
+def test_a_missing_order_number_is_asked_for_and_the_sentence_still_reads(prompts: Prompts):
+    out = fill_placeholders(BITEXT_REPLIES[0], Known(), prompts)
+    assert out.asked == ["order_id"]
+    assert "cancel your order." in out.text
+    assert out.text.rstrip().endswith("order number?")
+    assert "our website" in out.text and "Order History" in out.text
+
+
+def test_company_facts_fill_their_slots(prompts: Prompts):
+    known = Known.gather([], facts={"support_phone": "0800 123 456", "website": "shop.example.com"})
+    out = fill_placeholders(BITEXT_REPLIES[1], known, prompts).text
+    assert out.startswith("Call 0800 123 456 or use live chat")
+    site = fill_placeholders("Log into our {{Website Name}}.", known, prompts).text
+    assert site == "Log into our shop.example.com."
+
+
+def test_a_card_number_is_never_put_back(prompts: Prompts):
+    known = Known.gather(["charge it to 4111 1111 1111 1111 please"])
+    out = fill_placeholders(CURATION_REPLIES["card"], known, prompts).text
+    assert "4111" not in out and "your card" in out
+
+
+def test_slot_kinds_from_names():
+    assert slot_kind("Order Number Anonymized") == "order_id"
+    assert slot_kind("Purchase ID Anonymized") == "order_id"
+    assert slot_kind("Customer Support Phone Number") == "support_phone"
+    assert slot_kind("Website Name") == "website"
+    assert slot_kind("Order History") == "label"
+    assert slot_kind("ORDER_ID") == "order_id"
+
+
+def test_a_cut_short_slot_from_generation_is_removed(prompts: Prompts):
+    out = fill_placeholders("Please check {{Order Numb", Known(), prompts).text
+    assert not RAW.search(out)
+
+
+def test_streamed_text_is_filled_like_the_whole(prompts: Prompts):
+    known = Known.gather(["order #55120 please"])
+    for reply in [*BITEXT_REPLIES, *CURATION_REPLIES.values()]:
+        pieces = re.findall(r"\S+\s*|\s+", reply)  # word by word, as a model streams
+        streamed = "".join(PlaceholderStream(iter(pieces), known, prompts))
+        assert streamed.strip() == fill_placeholders(reply, known, prompts).text, reply
+        assert not RAW.search(streamed)
+
+
+def test_scrub_reports_the_values_it_removed():
+    values: list[tuple[str, str]] = []
+    text, _ = scrub_pii("order #48213, mail a.b@example.com", values=values)
+    assert "[ORDER_ID]" in text and "[EMAIL]" in text
+    assert values == [("email", "a.b@example.com"), ("order_id", "48213")]
