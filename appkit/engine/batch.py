@@ -26,7 +26,7 @@ class Row:
     request: _Request
     text: TextStream
     generator: Any  # torch.Generator | None (None: greedy)
-    seen: torch.Tensor  # (N,) prompt and reply ids, for the repetition penalty
+    seen: torch.Tensor  # (N,) the reply's ids so far, for the repetition penalty
     token: int = -1  # the last sampled token: the next step's input
 
 

@@ -353,8 +353,10 @@ class Engine:
 
     def _prefill(self, group: list[_Request]) -> RunningBatch:
         """Prefill ``group`` together and sample each one's first token; returns the rows still going."""
+        # The repetition penalty counts the reply's own tokens only: penalising the prompt's would
+        # punish the very words a reply should take up (a product name, the customer's wording).
         rows = [Row(r, TextStream(self.tokenizer, r.params.stop), self._generator(r.params),
-                    _tensor(r.prompt, self.device)) for r in group]
+                    _tensor([], self.device)) for r in group]
         with self._lock:
             joined, logits = RunningBatch.prefill(self.model, self._cache_kwarg, rows, self.pad_id, self.device)
         self._sample(joined, logits)

@@ -58,7 +58,7 @@ def apply_repetition_penalty(logits: torch.Tensor, seen: torch.Tensor, penalty: 
 
     Args:
         logits: (V,) scores of one sequence.
-        seen: (N,) token ids already in the prompt or the reply.
+        seen: (N,) token ids already in the reply.
     """
     if penalty == 1.0 or seen.numel() == 0:
         return logits

@@ -186,3 +186,28 @@ print(next(iter(stream)))
         done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
         assert done.returncode == 0, done.stderr
         assert "terminate called" not in done.stderr
+
+
+def test_repetition_penalty_counts_the_reply_only(engine):
+    """A greedy reply under a penalty equals a plain loop that penalises the reply's own tokens only."""
+    import torch
+
+    from appkit.engine.sampling import apply_repetition_penalty
+
+    penalty, n = 3.0, 30
+    password = [{"role": "user", "content": "I forgot my password, the password reset does not work"}]
+    prompt = engine.prompt_ids(password)
+    ids, reply = list(prompt), []
+    with torch.inference_mode():
+        for _ in range(n):
+            logits = engine.model(torch.tensor([ids])).logits[0, -1]
+            token = int(apply_repetition_penalty(logits, torch.tensor(reply, dtype=torch.long), penalty).argmax())
+            if token in engine.stop_ids:
+                break
+            ids.append(token)
+            reply.append(token)
+    expected = engine.tokenizer.decode(reply, skip_special_tokens=True).strip()
+    got = engine.reply(password, GenerationParams(max_new_tokens=n, temperature=0, repetition_penalty=penalty))
+    assert got.text == expected
+    assert " password" in got.text.lower()  # the customer's word, taken up, not punished
+
