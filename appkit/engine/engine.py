@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from appkit.engine.batch import Row, RunningBatch
 from appkit.engine.sampling import GenerationParams, apply_repetition_penalty, choose_tokens
+from appkit.engine.scoring import ContinuationScore
 from appkit.engine.text import TextStream
 from appkit.errors import GenerationError, OverloadedError
 from appkit.tokenizer import chat_control_ids, generation_prompt_ids
@@ -233,18 +234,21 @@ class Engine:
         text = "".join(stream)
         return Reply(text.strip(), stream.stats)
 
-    def mean_logprob(self, messages: Messages, reply: str) -> float:
-        """Mean log-probability per token of ``reply`` after ``messages`` (a confidence signal)."""
-        import torch
+    def score(self, messages: Messages, replies: Sequence[str]) -> list[ContinuationScore]:
+        """How likely the model finds each of ``replies`` (ended by end-of-turn) after ``messages``.
+
+        One batched pass over the shared prompt (appkit.engine.scoring); a reply that would not
+        fit in the context is cut to what fits. Takes turns with generation on the model.
+        """
+        from appkit.engine.scoring import score_continuations
+        from appkit.tokenizer import end_of_turn_id
 
         prompt = self.prompt_ids(messages)
-        target = self.tokenizer.encode(reply, add_special_tokens=False) + [self.tokenizer.eos_token_id]
-        ids = (prompt + target)[-self.context_length :]
-        n = min(len(target), len(ids) - 1)
-        with self._lock, torch.inference_mode():
-            logits = self.model(torch.tensor([ids], device=self.device)).logits[0, -n - 1 : -1].float()
-        logp = torch.log_softmax(logits, -1).gather(1, torch.tensor(ids[-n:], device=self.device)[:, None])
-        return float(logp.mean())
+        end = end_of_turn_id(self.tokenizer)
+        room = max(self.context_length - len(prompt), 0)
+        targets = [(self.tokenizer.encode(r, add_special_tokens=False) + [end])[:room] for r in replies]
+        with self._lock:
+            return score_continuations(self.model, prompt, targets, cache_kwarg=self._cache_kwarg)
 
     @property
     def queue_depth(self) -> int:

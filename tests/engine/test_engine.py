@@ -211,3 +211,20 @@ def test_repetition_penalty_counts_the_reply_only(engine):
     assert got.text == expected
     assert " password" in got.text.lower()  # the customer's word, taken up, not punished
 
+
+def test_scores_of_many_replies_equal_scoring_each_alone(engine):
+    import torch
+
+    from appkit.tokenizer import end_of_turn_id
+
+    replies = ["Your order is on its way.", "Use the Forgot password link.", "Of course!"]
+    got = engine.score(ORDER, replies)
+    prompt = engine.prompt_ids(ORDER)
+    for reply, score in zip(replies, got):
+        target = engine.tokenizer.encode(reply, add_special_tokens=False) + [end_of_turn_id(engine.tokenizer)]
+        with torch.inference_mode():
+            logp = torch.log_softmax(engine.model(torch.tensor([prompt + target])).logits[0].float(), -1)
+        expected = sum(float(logp[len(prompt) - 1 + t, tok]) for t, tok in enumerate(target))
+        assert score.tokens == len(target)
+        assert abs(score.logprob - expected) < 1e-3
+    assert got[0].mean > got[1].mean  # the order reply fits an order question better
