@@ -31,7 +31,7 @@ from sqlalchemy.types import TypeDecorator
 # Allowed values of the status-like columns; the migrations enforce the same sets with CHECKs.
 CONVERSATION_STATUSES = ("open", "escalated", "closed", "archived")
 MESSAGE_ROLES = ("system", "user", "assistant")
-MESSAGE_STATUSES = ("ok", "stopped", "error")
+MESSAGE_STATUSES = ("ok", "stopped", "error", "blocked")
 MODEL_STATUSES = ("active", "archived", "candidate")
 RUN_STATUSES = ("running", "finished", "failed", "interrupted")
 MODERATION_DIRECTIONS = ("input", "output")
@@ -138,6 +138,8 @@ class Message(Base):
     completion_tokens: Mapped[int | None] = mapped_column(Integer)
     moderation: Mapped[dict[str, Any] | None] = mapped_column(JSONColumn)
     sentiment: Mapped[dict[str, Any] | None] = mapped_column(JSONColumn)
+    # How the reply was chosen: mode, the past case it came from, the candidates' scores.
+    grounding: Mapped[dict[str, Any] | None] = mapped_column(JSONColumn)
     status: Mapped[str] = mapped_column(String(16), default="ok", server_default="ok")
     error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

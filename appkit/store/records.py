@@ -44,6 +44,7 @@ class MessageRecord:
     completion_tokens: int | None = None
     moderation: JSONDict | None = None
     sentiment: JSONDict | None = None
+    grounding: JSONDict | None = None
     error: str | None = None
 
 

@@ -59,6 +59,7 @@ MESSAGE_FIELDS = (
     "completion_tokens",
     "moderation",
     "sentiment",
+    "grounding",
     "status",
     "error",
 )
@@ -230,7 +231,7 @@ class Store(registry.RegistryMixin, keys.KeysMixin):
 
         Args:
             fields: any of model_name, template_name, template_version, latency_ms,
-                prompt_tokens, completion_tokens, moderation, sentiment, status, error.
+                prompt_tokens, completion_tokens, moderation, sentiment, grounding, status, error.
 
         Raises:
             NotFoundError: no such conversation.
