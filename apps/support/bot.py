@@ -8,8 +8,13 @@
 
 ``reply(message, history)`` is the stateless form (nothing stored), used by evaluations and
 audits. Everything the stored form does lands in the database: the customer's message, the
-reply with its model, template version, latency and token counts, the safety decisions, and
-the handoff when the bot gives the conversation to a human.
+reply with its model, template version, latency and token counts, how it was grounded (reply
+mode, the past case it came from, the candidates' scores), the safety decisions, and the
+handoff when the bot gives the conversation to a human.
+
+Replies are made in one of three modes (apps/support/replies.py): ``grounded`` (default),
+``select`` and ``generate``; ``[support] reply_mode`` in appkit.toml, ``reply_mode=`` when
+opening the app, or ``mode=`` per call chooses.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from appkit.config import Settings, load_settings
@@ -27,8 +33,9 @@ if TYPE_CHECKING:
     from appkit.engine import Engine, GenerationParams, ReplyStats
     from appkit.prompts import Prompts, Rendered
     from appkit.store import ConversationRecord, FeedbackRecord, MessageRecord, Store
-    from apps.support.cases import CaseIndex
+    from apps.support.grounding import Grounder
     from apps.support.mood import CustomerMood
+    from apps.support.replies import Draft, Replier
 
 Message = dict[str, str]
 APP = "support"
@@ -52,50 +59,74 @@ class BotReply:
     template_version: str = ""
     stats: ReplyStats | None = None
     moderation: dict[str, Any] = field(default_factory=dict)
+    grounding: dict[str, Any] = field(default_factory=dict)  # mode, source case, scores
+    blocked: bool = False  # the safety policy replaced the reply (or refused the message)
 
 
 class SupportBot:
     """A loaded support model, its prompts, its case index and its conversation store."""
 
     def __init__(self, engine: Engine, *, model_name: str, settings: Settings, prompts: Prompts,
-                 index: CaseIndex | None, company: str, min_confidence: float = DEFAULT_MIN_CONFIDENCE,
-                 policy: Any = None, mood: CustomerMood | None = None) -> None:
+                 grounder: Grounder | None, company: str, min_confidence: float = DEFAULT_MIN_CONFIDENCE,
+                 policy: Any = None, mood: CustomerMood | None = None, reply_mode: str = "grounded",
+                 prompt_cases: int = 0, facts: dict[str, str] | None = None, model_dir: Path | None = None) -> None:
+        from apps.support.replies import Replier, check_mode
+
         self.engine = engine
         self.model_name = model_name
+        self.model_dir = model_dir
         self.settings = settings
         self.prompts = prompts
-        self.index = index
+        self.grounder = grounder
         self.company = company
         self.min_confidence = min_confidence
         self.policy = policy
         self.mood = mood
+        self.reply_mode = check_mode(reply_mode if grounder is not None else "generate")
+        self.prompt_cases = prompt_cases if grounder is not None else 0
+        self.replier: Replier = Replier(engine, prompts, grounder, facts=facts, company=company)
         self._store: Store | None = None
+
+    @property
+    def index(self) -> Any:
+        """The case index replies are grounded on (None for a model trained without one)."""
+        return self.grounder.index if self.grounder is not None else None
 
     @classmethod
     def open(cls, *, model: str | None = None, settings: Settings | None = None, prompts_dir: str | None = None,
-             **options: Any) -> SupportBot:
-        """Load the active support model (or ``model``: a registered name or a directory)."""
+             reply_mode: str | None = None, **options: Any) -> SupportBot:
+        """Load the active support model (or ``model``: a registered name or a directory).
+
+        ``reply_mode``: grounded, select or generate (default: ``[support] reply_mode``, else grounded).
+        """
         from appkit.engine import Engine
         from appkit.models import resolve_model_path
         from appkit.prompts import prompts_for
         from apps.support.app import TRAIN_HINT
         from apps.support.cases import CaseIndex
+        from apps.support.grounding import Grounder, Weights
         from apps.support.mood import open_mood
         from apps.support.prompting import DEFAULT_COMPANY
+        from apps.support.replies import check_mode
 
         settings = settings or load_settings()
+        config = settings.section("support")
+        mode = check_mode(str(reply_mode or config.get("reply_mode") or "grounded"))
         name, path = resolve_model_path(APP, model, settings, train_hint=TRAIN_HINT)
         engine = Engine.load(path, device=settings.resolve_device())
         engine.name = name
-        config = settings.section("support")
         meta = engine.metadata.get("support", {})
+        index = CaseIndex.load(path) if meta.get("retrieval", True) else None
         return cls(
             engine, model_name=name, settings=settings, prompts=prompts_for(settings, prompts_dir),
-            index=CaseIndex.load(path) if meta.get("retrieval", True) else None,
+            grounder=Grounder(index, Weights.load(path)) if index is not None else None,
             company=str(config.get("company") or meta.get("company") or DEFAULT_COMPANY),
             min_confidence=float(config.get("min_confidence", DEFAULT_MIN_CONFIDENCE)),
             policy=options["policy"] if "policy" in options else _load_policy(settings),
             mood=options["mood"] if "mood" in options else open_mood(settings),
+            reply_mode=mode, prompt_cases=int(meta.get("prompt_cases", 2)),
+            facts={str(k): str(v) for k, v in (settings.section("support.facts") or {}).items()},
+            model_dir=Path(path),
         )
 
     @property
@@ -111,16 +142,17 @@ class SupportBot:
     def prompt(self, history: Sequence[Message]) -> tuple[list[Message], Rendered]:
         """The model's input for ``history`` (ending with the customer's turn).
 
-        Oldest turns are dropped first until the prompt leaves room for a reply; the system
-        prompt (with the cases retrieved for what is left) is always kept. When the customer's
-        last message alone does not leave room, fewer retrieved cases are shown (a long
-        message outweighs a second example); a message too long even then is the engine's to refuse.
+        Customers' personal data is replaced as in training ("order [ORDER_ID]"). Oldest turns
+        are dropped first until the prompt leaves room for a reply; the system prompt is always
+        kept (with the retrieved cases a model trained with them expects: fewer of them when the
+        last message alone leaves no room). A message too long even then is the engine's to refuse.
         """
-        from apps.support.prompting import CASES_PER_PROMPT, system_message
+        from apps.support.prompting import system_message
+        from apps.support.replies import model_view
 
-        turns = [m for m in history if m["role"] != "system"]
+        turns = model_view([m for m in history if m["role"] != "system"])
         budget = self.engine.context_length - REPLY_ROOM
-        cases = CASES_PER_PROMPT
+        cases = self.prompt_cases
         while True:
             system = system_message(self.prompts, self.company, turns, self.index, cases_per_prompt=cases)
             messages = [{"role": "system", "content": system.text}, *turns]
@@ -128,16 +160,20 @@ class SupportBot:
                 return messages, system
             if len(turns) > 1:
                 turns = turns[1:]
-            elif cases > 0 and self.index is not None:
+            elif cases > 0:
                 cases -= 1
             else:
                 return messages, system
 
     # -- stateless -------------------------------------------------------------------------
 
-    def reply(self, message: str, history: Sequence[Message] = (), params: GenerationParams | None = None) -> BotReply:
+    def reply(self, message: str, history: Sequence[Message] = (), params: GenerationParams | None = None,
+              *, mode: str | None = None) -> BotReply:
         """Answer ``message`` after ``history`` without storing anything."""
+        from apps.support.replies import check_mode, describe_grounding
+
         _check_message(message)
+        mode = check_mode(mode) if mode else self.reply_mode
         if asks_for_human(message):
             return self._handoff_reply("asked_for_human")
         moderation: dict[str, Any] = {}
@@ -147,23 +183,40 @@ class SupportBot:
             if decision.action == "escalate":
                 return self._handoff_reply("safety")
             if decision.action == "block":
-                return BotReply(decision.text, moderation=moderation)
-        messages, system = self.prompt([*history, {"role": "user", "content": message}])
-        result = self.engine.reply(messages, params)
+                return BotReply(decision.text, moderation=moderation, blocked=True)
+        history = [*history, {"role": "user", "content": message}]
+        messages, system = self.prompt(history)
+        draft = self.draft(history, messages, mode, params)
+        text = "".join(draft.pieces).strip()
+        grounding = describe_grounding(draft.grounding, draft.stats)
+        blocked = False
         if self.policy is not None:
-            decision = self.policy.check(result.text, direction="output")
+            decision = self.policy.check(text, direction="output")
             moderation["output"] = decision.as_dict()
-            result.text = decision.text
+            text, blocked = decision.text, decision.action == "block"
             if decision.action == "escalate":
                 return self._handoff_reply("safety")
-        confidence = result.stats.mean_logprob
-        if confidence is not None and confidence < self.min_confidence:
+        confidence = draft.stats.mean_logprob if draft.stats is not None else draft.grounding.confidence
+        if self._unsure(draft):
             handoff = self._handoff_reply("low_confidence")
-            handoff.text = f"{result.text}\n\n{handoff.text}".strip()
-            handoff.confidence, handoff.stats = confidence, result.stats
+            handoff.text = f"{text}\n\n{handoff.text}".strip() if draft.stats is not None else handoff.text
+            handoff.confidence, handoff.stats, handoff.grounding = confidence, draft.stats, grounding
             return handoff
-        return BotReply(result.text, confidence=confidence, template=system.name,
-                        template_version=system.version, stats=result.stats, moderation=moderation)
+        return BotReply(text, confidence=confidence, template=system.name, template_version=system.version,
+                        stats=draft.stats, moderation=moderation, grounding=grounding, blocked=blocked)
+
+    def draft(self, history: Sequence[Message], messages: list[Message], mode: str,
+              params: GenerationParams | None = None) -> Draft:
+        """Start a reply to ``history`` in ``mode`` (``messages``: the model's prompt for it)."""
+        return self.replier.draft(history, messages, mode, params)
+
+    def _unsure(self, draft: Draft) -> bool:
+        """No candidate fitted (select), or the model guessed its own reply (generated)."""
+        if draft.unsure:
+            return True
+        confidence = draft.stats.mean_logprob if draft.stats is not None else None
+        cancelled = draft.stats is not None and draft.stats.finish_reason == "cancelled"
+        return not cancelled and confidence is not None and confidence < self.min_confidence
 
     def _handoff_reply(self, reason: str) -> BotReply:
         notice = self.prompts.render(HANDOFF_TEMPLATE, reason=reason)
@@ -177,11 +230,13 @@ class SupportBot:
         return self.store.create_conversation(APP, title=title, user=user)
 
     def stream(self, conversation: int | ConversationRecord, message: str,
-               params: GenerationParams | None = None) -> SupportTurn:
+               params: GenerationParams | None = None, *, mode: str | None = None) -> SupportTurn:
         """Reply to ``message`` in a stored conversation; iterate the result for text pieces."""
+        from apps.support.replies import check_mode
+
         conversation_id = conversation if isinstance(conversation, int) else conversation.id
         _check_message(message)
-        return SupportTurn(self, conversation_id, message, params)
+        return SupportTurn(self, conversation_id, message, params, check_mode(mode) if mode else self.reply_mode)
 
     def history(self, conversation_id: int) -> list[Message]:
         """The conversation as model messages (failed replies left out)."""
@@ -198,14 +253,15 @@ class SupportBot:
         return self.store.add_feedback(message_id, rating, comment)
 
     def escalate(self, conversation_id: int, reason: str, *, direction: str = "input",
-                 message_id: int | None = None) -> MessageRecord:
+                 message_id: int | None = None, grounding: dict[str, Any] | None = None) -> MessageRecord:
         """Hand the conversation to a human: status, handoff message, recorded event."""
         notice = self.prompts.render(HANDOFF_TEMPLATE, reason=reason)
         self.store.set_status(conversation_id, "escalated")
         self.store.record_moderation(app=APP, direction=direction, backend=f"handoff:{reason}", scores={},
                                      action="escalate", conversation_id=conversation_id, message_id=message_id)
         return self.store.append_message(conversation_id, "assistant", notice.text, model_name=None,
-                                         template_name=notice.name, template_version=notice.version)
+                                         template_name=notice.name, template_version=notice.version,
+                                         grounding=grounding)
 
     def close(self) -> None:
         """Stop the engine and release the database."""
@@ -219,6 +275,7 @@ class SupportBot:
         """Model, size, device, retrieval and safety backend (for status bars)."""
         info = self.engine.describe()
         info["retrieval"] = self.index is not None
+        info["reply_mode"] = self.reply_mode
         info["safety"] = getattr(self.policy, "backend_name", None) or "off"
         info["sentiment"] = self.mood.model_name if self.mood is not None else "off"
         return info
@@ -228,14 +285,18 @@ class SupportTurn:
     """One customer message and the bot's streamed answer, stored as they happen.
 
     After iteration: ``user_message`` and ``reply_message`` are the stored records, ``text`` the
-    reply, ``escalated``/``reason`` what the bot decided, ``stats`` the generation figures.
+    reply, ``escalated``/``reason`` what the bot decided, ``stats`` the generation figures (None
+    for a chosen past reply), ``grounding`` how the reply was made.
     """
 
-    def __init__(self, bot: SupportBot, conversation_id: int, message: str, params: GenerationParams | None) -> None:
+    def __init__(self, bot: SupportBot, conversation_id: int, message: str, params: GenerationParams | None,
+                 mode: str = "grounded") -> None:
         self.bot = bot
         self.conversation_id = conversation_id
         self.message = message
         self.params = params
+        self.mode = mode
+        self.grounding: dict[str, Any] = {}
         self.user_message: MessageRecord | None = None
         self.reply_message: MessageRecord | None = None
         self.text = ""
@@ -252,10 +313,13 @@ class SupportTurn:
             self._stream.cancel()
 
     def __iter__(self) -> Iterator[str]:
+        from apps.support.replies import describe_grounding
+
         bot, store = self.bot, self.bot.store
         conv = store.get_conversation(self.conversation_id)
         # Everything that can reject the message runs before anything is written.
-        messages, system = bot.prompt([*bot.history(conv.id), {"role": "user", "content": self.message}])
+        history = [*bot.history(conv.id), {"role": "user", "content": self.message}]
+        messages, system = bot.prompt(history)
         bot.engine.check_fits(messages)
         decision_in = bot.policy.check(self.message, direction="input") if bot.policy is not None else None
         moderation_in = decision_in.as_dict() if decision_in is not None else None
@@ -286,20 +350,29 @@ class SupportTurn:
         if decision_in is not None and decision_in.action == "block":
             self.text = decision_in.text
             self.reply_message = store.append_message(conv.id, "assistant", self.text, moderation=moderation_in,
-                                                      template_name="safety/blocked.j2")
+                                                      status="blocked", template_name="safety/blocked.j2")
             yield self.text
             return
 
         started = time.perf_counter()
         pieces: list[str] = []
+        draft: Draft | None = None
         try:
-            self._stream = bot.engine.stream(messages, self.params)
-            if self._cancelled:
+            draft = bot.draft(history, messages, self.mode, self.params)
+            if draft.unsure and draft.stream is None:  # no past reply fits: a human answers
+                self.grounding = describe_grounding(draft.grounding)
+                yield from self._handoff("low_confidence", self.user_message.id, direction="output",
+                                         grounding=self.grounding)
+                return
+            self._stream = draft.stream
+            if self._cancelled and self._stream is not None:
                 self._stream.cancel()
             # The output is checked a sentence at a time as it streams: a toxic sentence is
             # replaced before it is shown in full.
-            guarded = bot.policy.guard_stream(self._stream) if bot.policy is not None else self._stream
+            guarded = bot.policy.guard_stream(draft.pieces) if bot.policy is not None else draft.pieces
             for piece in guarded:
+                if self._cancelled and self._stream is None:
+                    break  # a chosen reply being shown: stop showing it
                 pieces.append(piece)
                 yield piece
         except Exception as e:
@@ -310,16 +383,22 @@ class SupportTurn:
             if isinstance(e, AppkitError):
                 raise
             raise GenerationError(f"the reply failed: {e}") from e
-        self.stats = stats = self._stream.stats
+        self.stats = stats = draft.stats
         self.text = "".join(pieces).strip()
-        stopped = self._cancelled or stats.finish_reason == "cancelled"
         decision_out = getattr(guarded, "decision", None)
+        # A reply the policy blocked is "blocked" whether or not the model had finished when it did.
+        blocked = decision_out is not None and decision_out.action == "block"
+        stopped = not blocked and (self._cancelled or (stats is not None and stats.finish_reason == "cancelled"))
+        if draft.grounding.chosen.source == "generated":
+            draft.grounding.chosen.text = self.text
+        self.grounding = describe_grounding(draft.grounding, stats)
         self.reply_message = store.append_message(
-            conv.id, "assistant", self.text, status="stopped" if stopped else "ok", model_name=bot.model_name,
-            moderation=decision_out.as_dict() if decision_out is not None else None,
-            template_name=system.name, template_version=system.version,
-            latency_ms=int((time.perf_counter() - started) * 1000), prompt_tokens=stats.prompt_tokens,
-            completion_tokens=stats.completion_tokens,
+            conv.id, "assistant", self.text, status="blocked" if blocked else "stopped" if stopped else "ok",
+            model_name=bot.model_name, moderation=decision_out.as_dict() if decision_out is not None else None,
+            template_name=system.name, template_version=system.version, grounding=self.grounding,
+            latency_ms=int((time.perf_counter() - started) * 1000),
+            prompt_tokens=stats.prompt_tokens if stats is not None else None,
+            completion_tokens=stats.completion_tokens if stats is not None else None,
         )
         if decision_out is not None:
             _record(bot, decision_out, conv.id, self.reply_message.id)
@@ -327,13 +406,15 @@ class SupportTurn:
                 yield "\n\n"
                 yield from self._handoff("safety", self.reply_message.id, direction="output")
                 return
-        confidence = stats.mean_logprob
-        if not stopped and confidence is not None and confidence < bot.min_confidence:
-            yield "\n\n"
+        if not stopped and not blocked and bot._unsure(draft):
+            if self.text:
+                yield "\n\n"
             yield from self._handoff("low_confidence", self.reply_message.id, direction="output")
 
-    def _handoff(self, reason: str, message_id: int, direction: str = "input") -> Iterator[str]:
-        notice = self.bot.escalate(self.conversation_id, reason, direction=direction, message_id=message_id)
+    def _handoff(self, reason: str, message_id: int, direction: str = "input",
+                 grounding: dict[str, Any] | None = None) -> Iterator[str]:
+        notice = self.bot.escalate(self.conversation_id, reason, direction=direction, message_id=message_id,
+                                   grounding=grounding)
         self.escalated, self.reason = True, reason
         if self.reply_message is None:
             self.reply_message = notice

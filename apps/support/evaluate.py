@@ -1,10 +1,13 @@
 """Quality of support models on held-out conversations, next to a retrieval baseline.
 
-The held-out set is the validation split training made (same curation, same seed), so a
-model is never scored on conversations it learned from. For each held-out exchange (a
-customer message and the agent's reference reply) every system answers the message:
+The held-out set is exactly the validation split the model was trained with: training records
+which conversations it trained and validated on (``split.json`` beside the model), and the
+evaluation reads the history again and takes those, whatever options, filters or toxicity
+backend it runs with now. For each held-out exchange (a customer message and the agent's
+reference reply) every system answers the message:
 
-- each bot, greedy, with its own prompt (system prompt + retrieved cases if it was trained so);
+- each bot in ``grounded`` mode (a past reply chosen with the model's judgement) and in
+  ``generate`` mode (greedy), with its own prompt;
 - the retrieval baseline: the stored reply of the most similar training message (TF-IDF).
 
 Scores: validation perplexity (bots only), corpus BLEU (sacrebleu) and mean ROUGE-L F1
@@ -15,6 +18,7 @@ answer counts when its label is the held-out conversation's intent.
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -26,7 +30,6 @@ from appkit.config import Settings
 from appkit.data import Conversation, read_history
 from appkit.errors import DataError
 from appkit.eval import EvalTable, fmt
-from appkit.train.pipeline import ChatTrainingOptions, prepare_conversations
 
 
 @dataclass
@@ -110,14 +113,7 @@ def evaluate_support(
 
     bots = [SupportBot.open(model=m, settings=settings, policy=None) for m in models]
     try:
-        train_cfg = bots[0].engine.metadata.get("train_config", {}) if bots else {}
-        # The same curation as training (toxicity filter included): otherwise the split would
-        # differ and some held-out conversations would be ones the models learned from.
-        from appkit.safety import toxicity_filter
-
-        options = ChatTrainingOptions(seed=seed if seed is not None else int(train_cfg.get("seed", 0)),
-                                      is_toxic=toxicity_filter(settings))
-        train, val, _ = prepare_conversations(read_history(data), options, log=lambda _: None)
+        train, val = recorded_split(data, bots)
         exchanges = held_out_exchanges(val)[:limit]
         if not exchanges:
             raise DataError(f"{data}: no held-out exchange to evaluate on.")
@@ -137,8 +133,11 @@ def evaluate_support(
 
         rows = []
         for bot in bots:
-            answers = _answers(bot, exchanges, progress)
-            rows.append(score(bot.model_name, answers, validation_perplexity(bot, exchanges)))
+            perplexity = validation_perplexity(bot, exchanges)
+            modes = ["grounded", "generate"] if bot.grounder is not None else ["generate"]
+            for mode in modes:
+                answers = _answers(bot, exchanges, progress, mode)
+                rows.append(score(f"{bot.model_name} ({mode})", answers, perplexity))
         index = CaseIndex(cases_from(train))
         baseline = [(index.search(e.message, 1, min_score=0.0) or [None])[0] for e in exchanges]
         rows.append(score("retrieval baseline (TF-IDF)", [c.agent if c else "" for c in baseline], None))
@@ -146,6 +145,41 @@ def evaluate_support(
     finally:
         for bot in bots:
             bot.close()
+
+
+def recorded_split(data: str | Path, bots: Sequence[Any]) -> tuple[list[Conversation], list[Conversation]]:
+    """The (train, validation) conversations the models were trained with, read again from ``data``.
+
+    Raises:
+        DataError: a model has no recorded split, the models were split differently, or ``data``
+            is not the history they were trained on.
+    """
+    from appkit.data import curate
+    from apps.support.train import SPLIT_FILE
+
+    splits = []
+    for bot in bots:
+        path = Path(bot.model_dir) / SPLIT_FILE
+        if not path.is_file():
+            raise DataError(f"model {bot.model_name!r} has no record of its training split ({path} is missing); "
+                            "train it again with this version of appkit to evaluate it.")
+        splits.append(json.loads(path.read_text()))
+    if any(s != splits[0] for s in splits[1:]):
+        raise DataError("the models were trained on different splits, so no held-out set is common to all: "
+                        "evaluate them one at a time.")
+    settings = bots[0].engine.metadata.get("curation", {}).get("settings", {})
+    # Curated as in training (personal data replaced alike); conversations are taken by id, so
+    # no filter (toxicity, duplicates) can move one from training into the held-out set.
+    conversations, _ = curate(read_history(data), scrub_pii=settings.get("scrub_pii", True),
+                              scrub_urls=settings.get("scrub_urls", True),
+                              max_turn_chars=settings.get("max_turn_chars", 2000), toxic="keep")
+    by_id = {c.id: c for c in conversations}
+    missing = [i for i in splits[0]["validation"] if i not in by_id]
+    if missing:
+        raise DataError(f"{data}: {len(missing)} of the {len(splits[0]['validation'])} conversations model "
+                        f"{bots[0].model_name!r} was validated on are not in this file (e.g. {missing[0]!r}); "
+                        "give the history it was trained on.")
+    return [by_id[i] for i in splits[0]["train"] if i in by_id], [by_id[i] for i in splits[0]["validation"]]
 
 
 def _table(data: str | Path, rows: Sequence[SystemScore]) -> EvalTable:
@@ -158,8 +192,9 @@ def _table(data: str | Path, rows: Sequence[SystemScore]) -> EvalTable:
     return table
 
 
-def _answers(bot: Any, exchanges: Sequence[Exchange], progress: Callable[[str, int, int], None] | None) -> list[str]:
-    """Greedy answers, submitted 8 at a time so the engine batches them."""
+def _answers(bot: Any, exchanges: Sequence[Exchange], progress: Callable[[str, int, int], None] | None,
+             mode: str) -> list[str]:
+    """Each exchange answered in ``mode``; generated ones greedy, 8 at a time so the engine batches them."""
     from appkit.engine import GenerationParams
 
     params = GenerationParams(temperature=0.0, repetition_penalty=1.1, max_new_tokens=256)
@@ -167,14 +202,13 @@ def _answers(bot: Any, exchanges: Sequence[Exchange], progress: Callable[[str, i
 
     def answer(e: Exchange) -> str:
         nonlocal done
-        messages, _ = bot.prompt([*e.context, {"role": "user", "content": e.message}])
-        text = bot.engine.reply(messages, params).text
+        text = bot.reply(e.message, e.context, params, mode=mode).text
         done += 1
         if progress:
-            progress(bot.model_name, done, len(exchanges))
+            progress(f"{bot.model_name} ({mode})", done, len(exchanges))
         return text
 
-    with ThreadPoolExecutor(max_workers=8) as pool:
+    with ThreadPoolExecutor(max_workers=8 if mode == "generate" else 1) as pool:
         return list(pool.map(answer, exchanges))
 
 

@@ -189,11 +189,15 @@ def _tidy(text: str) -> str:
 
 
 class PlaceholderStream:
-    """Fills slots in streamed text a sentence at a time (as the safety policy checks it).
+    """Fills slots in streamed text, holding back only what a slot could still change.
 
-    A slot never spans sentences, so text is held back only to the end of the current sentence;
-    the question for missing identifiers comes once, after the reply.
+    Held back: an unclosed ``{{`` or ``[TAG`` and the few words before it (an identifier's
+    announcing words go with it), and the last few words of any text (a slot may follow them).
+    Everything before is filled and released at once, so the reply still streams word by word.
+    The question for missing identifiers comes once, after the reply.
     """
+
+    HOLD_WORDS = 5  # "with the order number" and one more
 
     def __init__(self, pieces: Iterable[str], known: Known, prompts: Prompts) -> None:
         self._pieces = pieces
@@ -205,7 +209,7 @@ class PlaceholderStream:
         held = ""
         for piece in self._pieces:
             held += piece
-            cut = _sentence_end(held)
+            cut = _release_point(held, self.HOLD_WORDS)
             if cut:
                 yield self._fill(held[:cut])
                 held = held[cut:]
@@ -216,6 +220,12 @@ class PlaceholderStream:
             if ask:
                 yield "\n\n" + ask
 
+    def cancel(self) -> None:
+        """Stop the source (a generating model) when whoever reads this stops early."""
+        stop = getattr(self._pieces, "cancel", None)
+        if callable(stop):
+            stop()
+
     def _fill(self, text: str) -> str:
         filled = fill_placeholders(text, self.known, self.prompts, ask=False)
         self.asked += [k for k in filled.asked if k not in self.asked]
@@ -225,12 +235,23 @@ class PlaceholderStream:
         return lead + filled.text + trail if filled.text else lead + trail
 
 
-def _sentence_end(text: str) -> int:
-    """The end of the last complete sentence in ``text`` outside any open slot (0 when none)."""
-    cut = 0
-    for m in re.finditer(r"[.!?:;](?=\s)|\n", text):
-        if text.count("{{", 0, m.start()) == text.count("}}", 0, m.start()):
-            cut = m.end()
+_OPEN_SLOT = re.compile(r"\{\{[^{}\n]*$|\{$|\[[A-Z_]*$")
+
+
+def _release_point(text: str, hold_words: int) -> int:
+    """How much of ``text`` is final: all but an open slot and the ``hold_words`` words before it
+    (or, with no open slot, the last ``hold_words`` words); released at a word boundary."""
+    open_slot = _OPEN_SLOT.search(text)
+    end = open_slot.start() if open_slot else len(text)
+    starts = [m.start() for m in re.finditer(r"\{\{[^{}\n]*\}\}\S*|\S+", text[:end])]  # a slot is one word
+    if len(starts) <= hold_words:
+        return 0
+    cut = starts[-hold_words]
+    # Never part a slot from the words that announce it: they are replaced together.
+    for slot in SLOT.finditer(text, cut):
+        lead = _LEAD.search(text[:slot.start()])
+        if lead and lead.group(0).strip() and lead.start() < cut:
+            return lead.start()
     return cut
 
 

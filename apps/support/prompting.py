@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict
 
 from appkit.data import Conversation, Turn
 from appkit.prompts import Prompts, Rendered
-from apps.support.cases import CaseIndex, query_text
+from apps.support.cases import CaseIndex, query_of
 
 SYSTEM_TEMPLATE = "support/system.j2"
 DEFAULT_COMPANY = "our company"
@@ -20,8 +19,9 @@ def system_message(prompts: Prompts, company: str, messages: Sequence[dict[str, 
     """The system prompt for ``messages``, with the most similar past cases when ``index`` is given."""
     cases = []
     if index is not None and cases_per_prompt > 0:
-        found = index.search(query_text(messages), cases_per_prompt, exclude_conversation=exclude_conversation)
-        cases = [asdict(c) for c in found]
+        message, context = query_of(messages)
+        found = index.search(message, cases_per_prompt, context=context, exclude_conversation=exclude_conversation)
+        cases = [{"customer": c.customer, "agent": c.agent} for c in found]
     return prompts.render(SYSTEM_TEMPLATE, company=company, cases=cases)
 
 

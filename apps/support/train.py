@@ -12,6 +12,12 @@ from appkit.train.pipeline import ChatTrainingOptions, TrainedChatModel, prepare
 from apps.support.prompting import SYSTEM_TEMPLATE
 
 APP_NAME = "support"
+# Retrieved cases in the model's own prompt. 0: grounding happens outside the model (the
+# grounder offers past replies, the model judges them), so the model trains on the
+# conversation alone: on Bitext a third of the tokens of a prompt with two cases, so three
+# times the epochs in the same minutes, and no reply cut short by the context.
+PROMPT_CASES = 0
+SPLIT_FILE = "split.json"
 
 
 def train_support(
@@ -74,18 +80,70 @@ def train_support(
         company = str(settings.section("support").get("company") or DEFAULT_COMPANY)
         index = CaseIndex(cases_from(train)) if retrieval else None
         prompts = prompts_for(settings)
+        in_prompt = index if PROMPT_CASES else None
         trained = train_chat_model(
-            with_system_prompt(train, prompts, company, index), with_system_prompt(val, prompts, company, index),
+            with_system_prompt(train, prompts, company, in_prompt), with_system_prompt(val, prompts, company, in_prompt),
             name=name, models_dir=settings.models_dir, runs_dir=settings.runs_dir, options=options,
             curation=curation, resume=resume, log=log,
-            extra_metadata={"app": APP_NAME, "support": {"retrieval": retrieval, "company": company}},
+            extra_metadata={"app": APP_NAME, "support": {"retrieval": retrieval, "company": company,
+                                                         "prompt_cases": PROMPT_CASES}},
         )
+        save_split(trained.path, train, val)
         if index is not None:
-            index.save(trained.path)
+            prepare_grounding(trained.path, index, val, prompts, company, device=options.device,
+                              progress=options.progress, log=log)
         run.register(trained, data={"history": str(history), "retrieval": retrieval,
                                     "curation": trained.curation.as_dict()})
     log(f"saved {trained.path} and made it the active support model")
     return trained
+
+
+def save_split(model_dir: Path, train: list[Conversation], val: list[Conversation]) -> None:
+    """Record which conversations the model trained on and which it was validated on, so an
+    evaluation scores exactly the held-out ones whatever options or filters it runs with."""
+    from appkit.files import write_json_atomic
+
+    write_json_atomic(Path(model_dir) / SPLIT_FILE, {"train": [c.id for c in train], "validation": [c.id for c in val]})
+
+
+def prepare_grounding(model_dir: Path, index: Any, val: list[Conversation], prompts: Any, company: str, *,
+                      device: str = "cpu", progress: bool = True, limit: int = 300,
+                      log: Callable[[str], None] = print) -> Any:
+    """Group the case replies, compute their priors under the new model and fit how retrieval
+    evidence and the model's judgement combine (on the validation conversations); save both."""
+    from appkit.engine import Engine
+    from appkit.progress import Progress
+    from apps.support.grounding import Grounder, exchanges_of, fit_weights, reply_priors, save_weights
+    from apps.support.prompting import system_message
+    from apps.support.replies import model_view
+
+    index.group_replies()
+    system = {"role": "system", "content": system_message(prompts, company, [], None, cases_per_prompt=0).text}
+    engine = Engine.load(model_dir, device=device)
+    try:
+        null = [system, {"role": "user", "content": ""}]
+        n_replies = len({c.agent for c in index.cases})
+        with Progress("reply priors", n_replies, enabled=progress) as bar:
+            priors = reply_priors(index, lambda replies: [s.mean for s in engine.score(null, replies)],
+                                  progress=lambda done, total: bar.update(done))
+        index.with_priors(priors)
+        exchanges = exchanges_of(val, limit=limit)
+
+        def scorer(messages: Any, replies: Any) -> list[float]:
+            return [s.mean for s in engine.score([system, *model_view(messages)], replies)]
+
+        with Progress("fitting the grounding", len(exchanges), enabled=progress) as bar:
+            fitted = fit_weights(Grounder(index), exchanges, scorer, index.reply_grouper(),
+                                 progress=lambda done, total: bar.update(done))
+    finally:
+        engine.close()
+    index.save(model_dir)
+    save_weights(model_dir, **fitted)
+    weights = fitted["model"]
+    log(f"grounding: {len(index.cases)} cases in {len({c.group for c in index.cases})} reply groups; weights "
+        + ", ".join(f"{f} {c:+.2f}" for f, c in zip(weights.features, weights.coef))
+        + f" (fitted on {weights.fitted_on} held-out exchanges)")
+    return weights
 
 
 def conversations_from_feedback(store: Any) -> list[Conversation]:

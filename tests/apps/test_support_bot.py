@@ -24,7 +24,7 @@ def bot(appkit_home, support_model_dir):
 
 def test_a_streamed_reply_is_stored_with_its_provenance(bot):
     conv = bot.start(user="u1")
-    turn = bot.stream(conv.id, "where is my order?", params=GREEDY)
+    turn = bot.stream(conv.id, "where is my order?", params=GREEDY, mode="generate")
     text = "".join(turn)
     assert "order" in text.lower()
     messages = bot.store.messages(conv.id)
@@ -91,9 +91,9 @@ def test_asking_for_a_human_escalates_with_a_handoff_and_an_event(bot):
 
 
 def test_low_confidence_hands_over(bot):
-    bot.min_confidence = 0.0  # no reply is that sure: every reply hands over
+    bot.min_confidence = 0.0  # no generated reply is that sure: every one hands over
     conv = bot.start()
-    turn = bot.stream(conv.id, "where is my order?", params=GREEDY)
+    turn = bot.stream(conv.id, "where is my order?", params=GREEDY, mode="generate")
     "".join(turn)
     assert turn.escalated and turn.reason == "low_confidence"
     roles = [(m.role, m.template_name) for m in bot.store.messages(conv.id)]
@@ -162,3 +162,20 @@ def test_the_safety_policy_checks_input_and_output_and_records_each_decision(bot
     events = bot.store.moderation_events(conversation_id=conv.id)
     assert {e.direction for e in events} >= {"input"}
     assert len(events) >= 2  # the input decision and the reply's
+
+
+def test_a_blocked_message_or_reply_is_stored_as_blocked(bot):
+    from appkit.safety import load_policy
+    from apps.support.cases import Case, CaseIndex
+    from apps.support.grounding import Grounder, Weights
+
+    bot.policy = load_policy("support", bot.settings, backend="lexicon")
+    index = CaseIndex([Case("where is my order", "Calm down, you idiot. It ships today.", "c1", group=0)])
+    bot.grounder = bot.replier.grounder = Grounder(index, Weights())
+    conv = bot.start()
+    text = "".join(bot.stream(conv.id, "where is my order?", mode="select"))
+    reply = bot.store.messages(conv.id)[-1]
+    assert reply.status == "blocked" and "idiot" not in text and "idiot" not in reply.content
+    assert reply.moderation["action"] == "block"
+    stateless = bot.reply("where is my order?", mode="select")
+    assert stateless.blocked and "idiot" not in stateless.text

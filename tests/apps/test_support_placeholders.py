@@ -109,3 +109,18 @@ def test_scrub_reports_the_values_it_removed():
     text, _ = scrub_pii("order #48213, mail a.b@example.com", values=values)
     assert "[ORDER_ID]" in text and "[EMAIL]" in text
     assert values == [("email", "a.b@example.com"), ("order_id", "48213")]
+
+
+def test_streaming_holds_back_only_a_few_words(prompts: Prompts):
+    words = [f"word{i} " for i in range(40)]
+    consumed = 0
+
+    def source():
+        nonlocal consumed
+        for w in words:
+            consumed += 1
+            yield w
+
+    stream = iter(PlaceholderStream(source(), Known(), prompts))
+    first = next(stream)
+    assert first.startswith("word0") and consumed <= PlaceholderStream.HOLD_WORDS + 1

@@ -100,9 +100,11 @@ def test_max_tokens_stop_n_and_seed(client):
 
 
 def test_the_support_app_answers_with_its_prompts_and_hands_over(client):
+    from tests.conftest import INTENTS
+
     reply = client.chat.completions.create(model="support", messages=ORDER, temperature=0)
-    assert "order" in reply.choices[0].message.content.lower()
-    assert reply.usage.prompt_tokens > 20  # the app's system prompt and retrieved cases are in it
+    assert reply.choices[0].message.content == INTENTS["order"][1]  # the past answer the grounding chose
+    assert reply.usage.prompt_tokens > 10  # the app's system prompt is in it
     human = client.chat.completions.create(model="support", messages=[{"role": "user", "content": "I want a human agent"}])
     assert "team" in human.choices[0].message.content.lower()
 

@@ -42,6 +42,8 @@ def home(tmp_path_factory: pytest.TempPathFactory, long_model: Path) -> Path:
     home = tmp_path_factory.mktemp("serve-life") / "home"
     register(home, "long-support", "support", long_model)
     register(home, "long-chat", "base", long_model)
+    # These tests need replies long enough to still be running when something happens: generated ones.
+    (home / "appkit.toml").write_text('[support]\nreply_mode = "generate"\n')
     return home
 
 

@@ -1,0 +1,128 @@
+"""How the support bot makes one reply, in one of three modes.
+
+- ``grounded`` (the default): the best past reply for this conversation, chosen from the
+  closest cases by retrieval evidence and our model's judgement (apps/support/grounding.py);
+  when even the best one is unlikely to fit, the model writes its own reply instead.
+- ``select``: the best past reply, never a generated one (a human takes over when none fits).
+- ``generate``: the model's own reply, as it streams.
+
+The model and retrieval see the conversation with personal data replaced, as in training
+("order [ORDER_ID]"); the values the customer typed fill the reply's placeholders again
+(apps/support/placeholders.py), so no reply shows a raw placeholder in any mode.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from appkit.data.pii import scrub_pii
+from appkit.errors import ConfigError
+from apps.support.grounding import REPLY_MODES, Candidate, Grounder, Grounding
+from apps.support.placeholders import Known, PlaceholderStream, customer_texts, fill_placeholders
+
+if TYPE_CHECKING:
+    from appkit.engine import Engine, GenerationParams, ReplyStats, ReplyStream
+    from appkit.prompts import Prompts
+
+Message = dict[str, str]
+
+
+def check_mode(mode: str) -> str:
+    """``mode`` if it is a reply mode, else a ConfigError naming the choices."""
+    if mode not in REPLY_MODES:
+        raise ConfigError(f"reply mode {mode!r} is not one of {', '.join(REPLY_MODES)}.")
+    return mode
+
+
+@dataclass
+class Draft:
+    """One reply on its way: iterate ``pieces`` for the text (placeholders already filled).
+
+    ``grounding`` says how it was made; ``stream`` is the engine's stream when the model
+    generated it (its ``stats`` are complete once ``pieces`` is exhausted). ``unsure`` is set
+    when nothing fits well enough to answer: the bot hands the conversation to a human.
+    """
+
+    mode: str
+    grounding: Grounding
+    pieces: Iterable[str]
+    stream: ReplyStream | None = None
+    unsure: bool = False
+    asked: list[str] = field(default_factory=list)
+
+    @property
+    def stats(self) -> ReplyStats | None:
+        return self.stream.stats if self.stream is not None else None
+
+
+def model_view(history: Sequence[Mapping[str, str]]) -> list[Message]:
+    """The conversation as the model and retrieval see it: customers' personal data replaced."""
+    return [{"role": m["role"], "content": scrub_pii(m["content"])[0] if m["role"] == "user" else m["content"]}
+            for m in history]
+
+
+def words(text: str) -> Iterator[str]:
+    """A chosen reply streamed word by word (with the spacing after each word)."""
+    yield from re.findall(r"\S+\s*|\s+", text)
+
+
+class Replier:
+    """Makes replies for one loaded support model."""
+
+    def __init__(self, engine: Engine, prompts: Prompts, grounder: Grounder | None, *,
+                 facts: Mapping[str, str] | None = None, company: str | None = None) -> None:
+        self.engine = engine
+        self.prompts = prompts
+        self.grounder = grounder
+        self.facts = dict(facts or {})
+        self.company = company
+
+    def draft(self, history: Sequence[Mapping[str, str]], prompt: list[Message], mode: str,
+              params: GenerationParams | None = None) -> Draft:
+        """Start the reply to ``history`` (raw, ending with the customer's turn).
+
+        ``prompt`` is the model's input for it (system prompt and the scrubbed turns that fit).
+        """
+        known = Known.gather(customer_texts(history), self.facts, self.company)
+        if mode == "generate" or self.grounder is None:
+            return self._generate(prompt, known, params, Grounding("generate", Candidate("", "generated")))
+        turns = [m for m in prompt if m["role"] != "system"]
+        ranked = self.rank(turns, prompt)
+        best = ranked[0] if ranked else None
+        threshold = self.grounder.weights.generate_below
+        if best is not None and (best.score >= threshold or mode == "select"):
+            filled = fill_placeholders(best.text, known, self.prompts)
+            grounding = Grounding(mode, best, ranked)
+            return Draft(mode, grounding, words(filled.text), asked=filled.asked,
+                         unsure=mode == "select" and best.score < threshold)
+        if mode == "select":  # nothing retrieved at all
+            return Draft(mode, Grounding(mode, Candidate("", "none"), ranked), iter(()), unsure=True)
+        return self._generate(prompt, known, params, Grounding(mode, Candidate("", "generated"), ranked))
+
+    def rank(self, turns: list[Message], prompt: list[Message]) -> list[Candidate]:
+        """The candidates for the customer's last turn, best first (the model scores them if it is used)."""
+        assert self.grounder is not None
+        candidates = self.grounder.gather(turns)
+        if not candidates:
+            return []
+        fits = None
+        if self.grounder.uses_model():
+            fits = [s.mean for s in self.engine.score(prompt, [c.text for c in candidates])]
+        return self.grounder.rank(candidates, fits)
+
+    def _generate(self, prompt: list[Message], known: Known, params: GenerationParams | None,
+                  grounding: Grounding) -> Draft:
+        stream = self.engine.stream(prompt, params)
+        filler = PlaceholderStream(stream, known, self.prompts)
+        return Draft(grounding.mode, grounding, filler, stream=stream, asked=filler.asked)
+
+
+def describe_grounding(grounding: Grounding, stats: ReplyStats | None = None) -> dict[str, Any]:
+    """What is stored with a reply about how it was made."""
+    out = grounding.as_dict()
+    if stats is not None and stats.mean_logprob is not None:
+        out["generated_logprob"] = round(stats.mean_logprob, 4)
+    return out

@@ -1,0 +1,128 @@
+"""Grounded replies on a real nano support model: candidates, the model's judgement, reply modes."""
+
+from __future__ import annotations
+
+import pytest
+
+from appkit.config import load_settings
+from appkit.engine import GREEDY
+from appkit.errors import ConfigError
+from apps.support.bot import SupportBot
+from apps.support.cases import Case, CaseIndex
+from apps.support.grounding import Grounder, Weights
+from apps.support.placeholders import RAW
+from tests.conftest import INTENTS
+
+
+@pytest.fixture
+def bot(appkit_home, support_model_dir):
+    from appkit.store import open_store
+
+    settings = load_settings()
+    with open_store(settings) as store:
+        store.register_model("toy", "support", str(support_model_dir), status="active", replace=True)
+    b = SupportBot.open(settings=settings, policy=None)
+    yield b
+    b.close()
+
+
+def test_training_saves_a_case_index_with_groups_priors_and_fitted_weights(support_model_dir):
+    index = CaseIndex.load(support_model_dir)
+    assert index is not None and index.cases
+    replies = {c.agent for c in index.cases}
+    assert replies <= {answer for _, answer in INTENTS.values()}
+    assert len({c.group for c in index.cases}) == len(replies)  # one group per distinct reply here
+    assert all(c.prior is not None and c.prior < 0 for c in index.cases)
+    weights = Weights.load(support_model_dir)
+    assert weights.fitted_on > 0 and set(weights.features) >= {"fit", "pmi"}
+    assert Weights.load(support_model_dir, "retrieval").features == ("similarity", "agreement")
+
+
+@pytest.mark.parametrize("intent", sorted(INTENTS))
+def test_grounded_replies_are_the_past_answer_for_new_wordings(bot, intent):
+    new_wordings = {"order": "my parcel still has not come, where is it", "refund": "give me my money back please",
+                    "password": "cannot sign in, password forgotten", "human": "connect me with a person please"}
+    reply = bot.reply(new_wordings[intent], params=GREEDY)
+    if intent == "human":
+        assert reply.escalated  # asking for a person hands over before any reply is chosen
+        return
+    assert reply.text == INTENTS[intent][1]
+    assert reply.grounding["mode"] == "grounded" and reply.grounding["source"] == "case"
+    assert reply.grounding["case_conversation"] and 0 < reply.grounding["score"] <= 1
+    assert reply.stats is None  # chosen, not generated
+
+
+def test_every_mode_answers_and_select_never_generates(bot):
+    select = bot.reply("where is my order?", mode="select")
+    assert select.stats is None and select.grounding["source"] == "case"
+    generated = bot.reply("where is my order?", params=GREEDY, mode="generate")
+    assert generated.stats is not None and generated.stats.completion_tokens > 0
+    assert generated.grounding["mode"] == "generate" and generated.grounding["source"] == "generated"
+    with pytest.raises(ConfigError, match="grounded, select, generate"):
+        bot.reply("where is my order?", mode="creative")
+
+
+def test_the_model_judges_candidates_a_customer_would_not_see(bot):
+    candidates = bot.grounder.gather([{"role": "user", "content": "where is my order"}])
+    assert len(candidates) > 1  # several groups offered, not only the nearest
+    prompt, _ = bot.prompt([{"role": "user", "content": "where is my order"}])
+    ranked = bot.replier.rank([{"role": "user", "content": "where is my order"}], prompt)
+    assert all(c.fit is not None and c.pmi is not None for c in ranked)
+    assert ranked[0].text == INTENTS["order"][1]
+    assert [c.score for c in ranked] == sorted((c.score for c in ranked), reverse=True)
+
+
+def test_a_stored_reply_records_mode_case_and_scores(bot):
+    conv = bot.start()
+    turn = bot.stream(conv.id, "has my parcel shipped?", params=GREEDY)
+    text = "".join(turn)
+    reply = bot.store.messages(conv.id)[-1]
+    assert reply.content == text.strip() == INTENTS["order"][1]
+    assert reply.grounding["mode"] == "grounded" and reply.grounding["source"] == "case"
+    assert reply.grounding["candidates"] and "score" in reply.grounding["candidates"][0]
+    assert turn.grounding == reply.grounding
+    generated = bot.stream(conv.id, "and my password?", params=GREEDY, mode="generate")
+    "".join(generated)
+    assert bot.store.messages(conv.id)[-1].grounding["mode"] == "generate"
+
+
+def test_placeholders_in_a_chosen_past_reply_are_filled_from_the_conversation(bot):
+    index = CaseIndex([Case("where is order 1234", "Order [ORDER_ID] left our warehouse; track it at {{Website Name}}.",
+                            "c1", group=0),
+                       Case("I want a refund", "Your refund is on its way.", "c2", group=1)])
+    bot.grounder = bot.replier.grounder = Grounder(index, Weights())
+    given = bot.reply("where is my order 55120?", mode="select").text
+    assert given.startswith("Order 55120 left our warehouse; track it at our website.")
+    missing = bot.reply("where is my order?", mode="select").text
+    assert not RAW.search(missing) and missing.endswith("order number?")
+
+
+def test_select_hands_over_when_no_past_reply_fits(bot):
+    bot.grounder.weights = Weights(generate_below=1.0)  # no candidate can reach this score
+    reply = bot.reply("where is my order?", mode="select")
+    assert reply.escalated and reply.reason == "low_confidence"
+    conv = bot.start()
+    turn = bot.stream(conv.id, "where is my order?", mode="select")
+    "".join(turn)
+    assert turn.escalated and [m.template_name for m in bot.store.messages(conv.id)] == [None, "support/handoff.j2"]
+
+
+def test_grounded_writes_its_own_reply_when_no_past_reply_fits(bot):
+    bot.grounder.weights = Weights(generate_below=1.0)
+    reply = bot.reply("where is my order?", params=GREEDY)
+    assert reply.grounding["source"] == "generated" and reply.stats is not None
+    assert reply.grounding["candidates"]  # what it weighed is kept
+
+
+def test_the_reply_mode_comes_from_the_settings(appkit_home, support_model_dir, monkeypatch):
+    (appkit_home).mkdir(parents=True, exist_ok=True)
+    (appkit_home / "appkit.toml").write_text('[support]\nreply_mode = "generate"\n')
+    b = SupportBot.open(model=str(support_model_dir), settings=load_settings(), policy=None)
+    try:
+        assert b.reply_mode == "generate"
+        assert b.reply("where is my order?", params=GREEDY).stats is not None
+    finally:
+        b.close()
+    (appkit_home / "appkit.toml").write_text('[support]\nreply_mode = "fancy"\n')
+    with pytest.raises(ConfigError, match="fancy"):
+        SupportBot.open(model=str(support_model_dir), settings=load_settings(), policy=None)
