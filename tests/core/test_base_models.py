@@ -117,6 +117,34 @@ def test_a_bfloat16_base_with_spare_embedding_rows_loads_in_float32_and_keeps_it
     assert len(chat_tok) == len(tok) + 4 <= rows
 
 
+def test_lora_on_gpt2s_conv1d_layers_merges_into_weights_that_answer_the_same(bases):
+    import warnings
+
+    import torch
+
+    from appkit.model.build import add_lora, load_base
+    from appkit.tokenizer import chat_control_ids, encode_conversation
+
+    model, tok = load_base(bases["gpt2"])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        lora = add_lora(model, rank=4, train_token_ids=chat_control_ids(tok))
+    assert not [w for w in caught if "fan_in_fan_out" in str(w.message)], "GPT-2 stores its projections (in, out)"
+    adapted_layers = {name.rsplit(".", 1)[-1] for name in lora.peft_config["default"].target_modules}
+    assert {"c_attn", "c_proj", "c_fc"} <= adapted_layers
+    ids = torch.tensor([encode_conversation(tok, MESSAGES)[0]])
+    optimizer = torch.optim.AdamW([p for p in lora.parameters() if p.requires_grad], lr=1e-2)
+    for _ in range(3):
+        lora(input_ids=ids, labels=ids).loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+    lora.eval()
+    with torch.no_grad():
+        adapted = lora(input_ids=ids).logits
+        merged = lora.merge_and_unload()(input_ids=ids).logits  # what save_model writes
+    assert torch.allclose(adapted, merged, atol=1e-4)
+
+
 def test_lora_trains_the_turn_tokens_output_rows_when_the_output_layer_is_its_own_matrix():
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
@@ -176,7 +204,7 @@ def _hf_reply(model_dir: Path, messages: list[dict[str, str]]) -> tuple[list[int
     return new, tok.decode(new, skip_special_tokens=True), tok
 
 
-@pytest.mark.parametrize("name", ["gpt2", "llama3", "qwen2"])
+@pytest.mark.parametrize("name", [pytest.param("gpt2", marks=pytest.mark.slow), "llama3", "qwen2"])
 def test_full_fine_tune_replies_and_stops_at_the_familys_end_of_turn(bases, history, tmp_path, name):
     from appkit.engine import Engine
 
@@ -203,8 +231,8 @@ def test_full_fine_tune_replies_and_stops_at_the_familys_end_of_turn(bases, hist
     assert reply.stats.completion_tokens == len(new) - 1, "the engine stops on the token transformers stops on"
 
 
-@pytest.mark.parametrize("name", ["gpt2", pytest.param("qwen2", marks=pytest.mark.slow),
-                                  pytest.param("llama3", marks=pytest.mark.slow)])
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["gpt2", "qwen2", "llama3"])
 def test_lora_trains_the_turn_tokens_and_saves_a_merged_model_and_its_adapter(bases, history, tmp_path, name):
     import torch
     from safetensors.torch import load_file
