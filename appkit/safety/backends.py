@@ -9,8 +9,9 @@ A named backend that cannot load falls back the same way, with the reason record
 ``strict = true``: then running without a classifier is an error, for ``auto`` too. A fallback
 to the lexicon is logged as a warning once per process, naming what to do about it.
 
-Self-trained checkpoints are in detoxify's format, which is a pickle (loading one can run code),
-so a ``checkpoint`` from settings is loaded only from inside APPKIT_HOME: an appkit.toml in the
+A self-trained classifier may hold a checkpoint in detoxify's format (its ``--encoder`` member,
+or a classifier trained before blends), which is a pickle (loading one can run code), so a
+``checkpoint`` from settings is loaded only from inside APPKIT_HOME: an appkit.toml in the
 current directory cannot point appkit at a file elsewhere. A checkpoint anywhere else is loaded
 only when named on the command line (``appkit safety eval --checkpoint``, ``appkit audit
 --compare``) or by APPKIT_SAFETY_CHECKPOINT. Settings, in appkit.toml::
