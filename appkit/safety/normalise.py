@@ -25,11 +25,16 @@ _SPACE = re.compile(r"\s+")
 
 def normalise(text: str) -> str:
     """``text`` without platform marks, HTML entities, odd code points and long letter runs; lower case."""
-    text = html.unescape(html.unescape(text))  # Davidson's tweets hold "&amp;#8220;": escaped twice
-    text = _URL.sub(" ", text)
-    text = _MENTION.sub(" ", text)
-    text = _RETWEET.sub(" ", text)
-    text = _HASH.sub("", text)
+    if "&" in text:
+        text = html.unescape(html.unescape(text))  # Davidson's tweets hold "&amp;#8220;": escaped twice
+    if "://" in text or "www." in text.lower():  # only then can _URL match: it is costly on every text
+        text = _URL.sub(" ", text)
+    if "@" in text:
+        text = _MENTION.sub(" ", text)
+    if "RT" in text:
+        text = _RETWEET.sub(" ", text)
+    if "#" in text:
+        text = _HASH.sub("", text)
     text = unicodedata.normalize("NFKC", text)
     if not text.isascii():  # private-use and unassigned code points (tweets' emoji of old) carry no words
         text = "".join(c for c in text if unicodedata.category(c) not in ("Co", "Cn", "Cs"))
