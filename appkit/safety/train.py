@@ -13,10 +13,12 @@ the choice of members and the calibration are made on text of a shape training d
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
+import shutil
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -85,10 +87,6 @@ def train_classifier(data: LabelledData, *, name: str, out_root: Path, options: 
         TrainingError: too little data, or a label that never occurs.
         SafetyError: the saved classifier does not reload with the same scores.
     """
-    from appkit.safety.identity import training_sentences
-    from appkit.safety.neutral import support_sentences
-    from appkit.safety.ngrams import NgramModel
-
     options = options or ClassifierOptions()
     if options.max_minutes is not None and options.max_minutes <= 0:
         raise TrainingError(f"--max-minutes must be positive, got {options.max_minutes}.")
@@ -102,6 +100,37 @@ def train_classifier(data: LabelledData, *, name: str, out_root: Path, options: 
         if not any(t[j] >= 0.5 for t in data.targets):
             raise TrainingError(f"{data.source}: no training row is positive for label {label!r}; "
                                 "a classifier cannot learn it. Drop the column or add examples.")
+    texts, targets, metrics = _training_set(data, options, neutral, log)
+    metrics["val_texts"] = len(val.texts)
+    log(f"{len(texts)} training / {len(val.texts)} validation texts; labels {', '.join(data.labels)}")
+    started = time.time()
+    with _members(texts, targets, val, options, Path(out_root) / f".{name}.encoder", metrics, log) as (members, encoder):
+        val_logits = {n: m.logits(val.texts) for n, m in members.items()}
+        combination, figures = choose_blend(val_logits, val.targets, data.labels)
+        log(f"blend: {' + '.join(figures['members'])} (validation log-loss {figures['val_log_loss']:.4f}; alone: "
+            + ", ".join(f"{n} {v:.4f}" for n, v in figures["alone"].items()) + ")")
+        classifier = BlendClassifier(f"trained:{name}", data.labels, {n: members[n] for n in figures["members"]},
+                                     combination)
+        thresholds = calibrate(classifier, val) if options.calibrate else {}
+        classifier.combination = shift(combination, thresholds)
+        metrics.update(evaluate(val, classifier.score(val.texts)))
+        metrics.update({"calibrated_thresholds": thresholds, "blend": figures, "seconds": round(time.time() - started, 1)})
+        kept_encoder = encoder if "encoder" in classifier.members else None
+        path = save_classifier(classifier, data, Path(out_root) / name, metrics, options, kept_encoder)
+        _verify(path, classifier, val.texts[:16])
+    if kept_encoder is not None:
+        from appkit.safety.encoder import EncoderMember
+
+        classifier.members["encoder"] = EncoderMember.load(path)  # its scratch copy is gone
+    return TrainedClassifier(name, path, data.labels, metrics, classifier)
+
+
+def _training_set(data: LabelledData, options: ClassifierOptions, neutral: Sequence[str],
+                  log: Callable[[str], None]) -> tuple[list[str], list[list[float]], dict[str, Any]]:
+    """``data`` plus the texts added as non-toxic (identity statements, support sentences, ``neutral``)."""
+    from appkit.safety.identity import training_sentences
+    from appkit.safety.neutral import support_sentences
+
     texts, targets = list(data.texts), [list(t) for t in data.targets]
     added = 0
     if options.mitigate_identity:
@@ -117,56 +146,38 @@ def train_classifier(data: LabelledData, *, name: str, out_root: Path, options: 
         log(f"in-domain examples: {len(in_domain) - len(neutral)} generated support sentences + {len(neutral)} given "
             "texts added as non-toxic")
     targets += [[0.0] * len(data.labels) for _ in range(len(texts) - len(targets))]
-    log(f"{len(texts)} training / {len(val.texts)} validation texts; labels {', '.join(data.labels)}")
+    return texts, targets, {"train_texts": len(texts), "identity_examples": added, "support_examples": len(in_domain)}
+
+
+@contextlib.contextmanager
+def _members(texts: list[str], targets: list[list[float]], val: LabelledData, options: ClassifierOptions,
+             scratch: Path, metrics: dict[str, Any], log: Callable[[str], None]) -> Iterator[tuple[dict[str, Any], Any]]:
+    """The trained members by name, and the in-memory encoder (or None); ``scratch`` is removed after.
+
+    The encoder is saved to ``scratch`` and scored from there, exactly as it will be served
+    (through detoxify, long texts in windows), so the blend is fitted on the served scores.
+    """
+    from appkit.safety.ngrams import NgramModel
 
     started = time.time()
     weights = positive_weights(targets, options.balance)
-    members: dict[str, Any] = {"ngrams": NgramModel.fit(texts, targets, data.labels, class_weights=weights,
+    members: dict[str, Any] = {"ngrams": NgramModel.fit(texts, targets, val.labels, class_weights=weights,
                                                         seed=options.seed, log=log)}
-    metrics: dict[str, Any] = {"ngrams_seconds": round(time.time() - started, 1)}
+    metrics["ngrams_seconds"] = round(time.time() - started, 1)
     encoder = None
-    if options.encoder:
-        from appkit.safety.encoder import predict, train_encoder
+    try:
+        if options.encoder:
+            from appkit.model.io import staged_directory
+            from appkit.safety.encoder import EncoderMember, save_encoder, train_encoder
 
-        encoder = train_encoder(texts, targets, val, options, weights, log)
-        members["encoder"] = _InMemoryEncoder(encoder, data.labels, predict)
-        metrics["encoder"] = encoder.metrics
-    val_logits = {n: m.logits(val.texts) for n, m in members.items()}
-    combination, figures = choose_blend(val_logits, val.targets, data.labels)
-    log(f"blend: {' + '.join(figures['members'])} (validation log-loss {figures['val_log_loss']:.4f}; alone: "
-        + ", ".join(f"{n} {v:.4f}" for n, v in figures["alone"].items()) + ")")
-    members = {n: members[n] for n in figures["members"]}
-    classifier = BlendClassifier(f"trained:{name}", data.labels, members, combination)
-    thresholds = calibrate(classifier, val) if options.calibrate else {}
-    classifier.combination = shift(combination, thresholds)
-    metrics.update(evaluate(val, classifier.score(val.texts)))
-    metrics.update({"calibrated_thresholds": thresholds, "blend": figures, "seconds": round(time.time() - started, 1),
-                    "train_texts": len(texts), "val_texts": len(val.texts), "identity_examples": added,
-                    "support_examples": len(in_domain)})
-    path = save_classifier(classifier, data, out_root / name, metrics, options,
-                           encoder if "encoder" in members else None)
-    _verify(path, classifier, val.texts[:16])
-    if "encoder" in members:
-        from appkit.safety.encoder import EncoderMember
-
-        classifier.members["encoder"] = EncoderMember.load(path)
-    return TrainedClassifier(name, path, data.labels, metrics, classifier)
-
-
-class _InMemoryEncoder:
-    """The encoder being trained, as a blend member, before it is saved."""
-
-    def __init__(self, encoder: Any, labels: Sequence[str], predict: Callable[..., Any]) -> None:
-        self.encoder, self.labels, self._predict = encoder, tuple(labels), predict
-
-    def logits(self, texts: Sequence[str]) -> Any:
-        import numpy as np
-
-        from appkit.safety.normalise import normalise
-
-        scores = self._predict(self.encoder.model, self.encoder.tokenizer, self.labels, [normalise(t) for t in texts])
-        p = np.clip(np.array([[s[k] for k in self.labels] for s in scores], dtype=np.float64), 1e-6, 1 - 1e-6)
-        return np.log(p / (1 - p)).reshape(len(texts), len(self.labels))
+            encoder = train_encoder(texts, targets, val, options, weights, log)
+            metrics["encoder"] = encoder.metrics
+            with staged_directory(scratch) as staging:
+                save_encoder(encoder, val.labels, staging, scratch)
+            members["encoder"] = EncoderMember.load(scratch)
+        yield members, encoder
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 def positive_weights(targets: Sequence[Sequence[float]], balance: bool) -> list[float]:

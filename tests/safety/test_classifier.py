@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import random
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -89,3 +90,25 @@ def test_the_blend_keeps_a_member_only_if_it_lowers_validation_log_loss() -> Non
     combination, figures = choose_blend({"ngrams": first, "encoder": noise}, targets, ["toxicity"])
     assert figures["members"] == ["ngrams"] and set(combination["toxicity"].weights) == {"ngrams"}
     assert figures["alone"]["encoder"] > figures["alone"]["ngrams"]
+
+
+def test_a_blend_with_the_encoder_saves_and_reloads(tiny_checkpoint: Any, tiny_encoder: Any, tmp_path: Path) -> None:
+    from appkit.safety.blend import BlendClassifier, Combination, load_blend
+    from appkit.safety.data import LabelledData
+    from appkit.safety.encoder import EncoderMember
+    from appkit.safety.train import ClassifierOptions, save_classifier
+
+    path, encoder = tiny_encoder
+    members = {"ngrams": tiny_checkpoint.classifier.members["ngrams"], "encoder": EncoderMember.load(path)}
+    combination = {label: Combination({"ngrams": 0.7, "encoder": 0.4}, -0.1) for label in ("toxicity", "insult")}
+    blend = BlendClassifier("trained:both", ("toxicity", "insult"), members, combination)
+    labelled = LabelledData([], [], ("toxicity", "insult"), "multilabel", "generated")
+    saved = save_classifier(blend, labelled, tmp_path / "both", {}, ClassifierOptions(encoder=True), encoder)
+    assert {p.name for p in saved.iterdir()} == {"safety.json", "ngrams.safetensors", "detoxify.ckpt", "hf"}
+    texts = ["you are an idiot", "where is my order", "word " * 400 + "moron"]  # the last in windows
+    loaded = load_blend(saved)
+    assert list(loaded.members) == ["ngrams", "encoder"]
+    for a, b in zip(loaded.score(texts), blend.score(texts)):
+        assert a == pytest.approx(b, abs=1e-5)
+    z_n, z_e = members["ngrams"].logits(texts)[:, 0], members["encoder"].logits(texts)[:, 0]
+    assert np.allclose(loaded.logits(texts)[:, 0], 0.7 * z_n + 0.4 * z_e - 0.1, atol=1e-4)
