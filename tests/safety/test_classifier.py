@@ -112,3 +112,16 @@ def test_a_blend_with_the_encoder_saves_and_reloads(tiny_checkpoint: Any, tiny_e
         assert a == pytest.approx(b, abs=1e-5)
     z_n, z_e = members["ngrams"].logits(texts)[:, 0], members["encoder"].logits(texts)[:, 0]
     assert np.allclose(loaded.logits(texts)[:, 0], 0.7 * z_n + 0.4 * z_e - 0.1, atol=1e-4)
+
+
+def test_remembered_word_ngrams_are_scikit_learns_char_wb() -> None:
+    from sklearn.feature_extraction.text import HashingVectorizer
+
+    from appkit.safety.ngrams import CHAR_FEATURES, CHAR_NGRAMS, _hashers
+
+    texts = ["you are an id10t", "  two  spaces\tand tabs\n", "", "a", "you are an id10t again, you"]
+    plain = HashingVectorizer(n_features=CHAR_FEATURES, ngram_range=CHAR_NGRAMS, analyzer="char_wb",
+                              alternate_sign=False, norm=None, lowercase=False)
+    ours = _hashers()[1]
+    for _ in range(2):  # the second time from memory
+        assert (ours.transform(texts) != plain.transform(texts)).nnz == 0
