@@ -89,6 +89,7 @@ class Lexicon:
         # One pass to see whether any pattern can match (true for few texts) before running each: 3x faster.
         self._any_pattern = re.compile("|".join(f"(?:{p})" for p, _, _ in patterns)) if self._patterns else None
         self._seen: dict[str, tuple[_Entry | None, str | None]] = {}  # word -> _lookup's answer (words repeat)
+        self._plain_words: dict[str, bool] = {}  # word -> _plain's answer
 
     @classmethod
     def builtin(cls) -> Lexicon:
@@ -145,7 +146,9 @@ class Lexicon:
         found: list[Hit] = []
         folded = _fold(text)
         respelt: list[tuple[int, int, str]] = []  # words whose de-leeted spelling differs ("sh1t")
-        for m in _WORD.finditer(text):
+        # Most texts hold only plain words (no entry, no respelling): then no word needs its position.
+        words = () if all(map(self._plain, _WORD.findall(text))) else _WORD.finditer(text)
+        for m in words:
             start, end = m.span()
             word = m.group()
             # '!' and '|' at a word's edge are punctuation ("shit!"), inside they are letters ("sh!t")
@@ -172,6 +175,18 @@ class Lexicon:
                     found.append(Hit(m.start(), m.end(), m.group(), label, severity))
         found.sort(key=lambda h: (h.start, -h.end))
         return found
+
+    def _plain(self, word: str) -> bool:
+        """Whether ``word`` (as _WORD found it) neither is an entry nor is spelt differently when de-leeted."""
+        plain = self._plain_words.get(word)
+        if plain is None:
+            entry, spelled = self._lookup(word)
+            plain = (entry is None and word[0] not in "!|+" and word[-1] not in "!|+"
+                     and (spelled is None or spelled == _fold(word)))
+            if len(self._plain_words) >= _SEEN_LIMIT:
+                self._plain_words.clear()
+            self._plain_words[word] = plain
+        return plain
 
     def _lookup(self, word: str) -> tuple[_Entry | None, str | None]:
         """The entry ``word`` spells (if any) and its de-leeted spelling (same length, for patterns)."""

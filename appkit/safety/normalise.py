@@ -21,10 +21,11 @@ _RETWEET = re.compile(r"\bRT\b:?")
 _HASH = re.compile(r"#(?=\w)")
 _RUNS = re.compile(r"(\S)\1{2,}")
 _SPACE = re.compile(r"\s+")
+_PRIVATE = re.compile("[\ue000-\uf8ff\ud800-\udfff\U000f0000-\U0010ffff]")
 
 
 def normalise(text: str) -> str:
-    """``text`` without platform marks, HTML entities, odd code points and long letter runs; lower case."""
+    """``text`` without platform marks, HTML entities, private-use code points and long letter runs; lower case."""
     if "&" in text:
         text = html.unescape(html.unescape(text))  # Davidson's tweets hold "&amp;#8220;": escaped twice
     if "://" in text or "www." in text.lower():  # only then can _URL match: it is costly on every text
@@ -36,7 +37,7 @@ def normalise(text: str) -> str:
     if "#" in text:
         text = _HASH.sub("", text)
     text = unicodedata.normalize("NFKC", text)
-    if not text.isascii():  # private-use and unassigned code points (tweets' emoji of old) carry no words
-        text = "".join(c for c in text if unicodedata.category(c) not in ("Co", "Cn", "Cs"))
+    if not text.isascii():  # private-use code points and lone surrogates (tweets' emoji of old) carry no words
+        text = _PRIVATE.sub("", text)
     text = _RUNS.sub(r"\1\1", text.lower())
     return _SPACE.sub(" ", text).strip()
