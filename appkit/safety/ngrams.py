@@ -1,10 +1,11 @@
 """The linear member of the toxicity classifier: word and character n-grams, and the lexicon as evidence.
 
 Features of a text (normalised by normalise.py first):
-- word 1-2-grams and character 2-5-grams inside words, TF-IDF weighted (sublinear counts,
+- word 1-2-grams and character 3-5-grams inside words, TF-IDF weighted (sublinear counts,
   rows of unit length). Character n-grams still match a word spelt to dodge a filter
-  ("id10t" shares "id", "t" endings with idiot; "f*cking" shares "cking") and words never seen
-  whole; both are hashed, so no vocabulary is built or stored;
+  ("f*cking" shares "cking" with fucking) and words never seen whole; both are hashed, so no
+  vocabulary is built or stored. Character bigrams were dropped: with them (2-5) out-of-domain
+  ROC-AUC was the same or 0.0002 lower and scoring 40% slower (bench/safety_transfer.py sets);
 - the lexicon's scores per label and its number of hits (lexicon.py, on the raw text, where it
   undoes leetspeak itself). A model trained on one corpus learns only that corpus's abuse:
   Davidson's tweets teach "bitch" and "hoe" but barely "idiot" or "moron" (weights 0.17 and
@@ -35,7 +36,7 @@ SPEC_KEY = "appkit"
 WORD_FEATURES = 2**18
 CHAR_FEATURES = 2**20
 WORD_NGRAMS = (1, 2)
-CHAR_NGRAMS = (2, 5)
+CHAR_NGRAMS = (3, 5)
 TOKEN_PATTERN = r"(?u)\b\w+\b|[^\w\s]"
 REGULARISATION = 3.0  # sklearn's C (see ``fit``)
 PROBE = "Probe: you f*cking id10t, 100% shit!!"  # hashed at save and at load: same columns or refused
