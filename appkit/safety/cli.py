@@ -248,29 +248,14 @@ def calibrate_command(
 ) -> None:
     """Choose the policy's thresholds from labelled data for a target false-positive rate; stored in APPKIT_HOME
     for the active backend and shown by `appkit safety status`."""
-    from appkit.errors import DataError
     from appkit.safety.backends import choose_backend, safety_config
-    from appkit.safety.evaluate import score_all
-    from appkit.safety.thresholds import save_thresholds, threshold_for_fpr
+    from appkit.safety.thresholds import calibrate_thresholds, save_thresholds
 
     settings = _settings(ctx)
     labelled = _labelled(data, text_col, label_col, encoding)
     choice = choose_backend(settings)
-    labels = [label for label in labelled.labels if label in choice.classifier.labels]
-    if not labels:
-        raise DataError(f"{data}: its labels ({', '.join(labelled.labels)}) are none of those the active backend "
-                        f"{choice.name} scores ({', '.join(choice.classifier.labels)}).")
-    threshold_for_fpr([0.0, 1.0], [False, True], max_fpr)  # a bad --max-fpr fails before scoring
     with _progress() as update:
-        scores = score_all(choice.classifier, labelled.texts, update)
-    found = {}
-    for label in labels:
-        j = labelled.labels.index(label)
-        toxic = [t[j] >= 0.5 for t in labelled.targets]
-        if all(toxic) or not any(toxic):
-            raise DataError(f"{data}: every text is {'toxic' if any(toxic) else 'clean'} for {label!r}; calibration "
-                            "needs both.")
-        found[label] = threshold_for_fpr([s[label] for s in scores], toxic, max_fpr)
+        found = calibrate_thresholds(choice.classifier, labelled, max_fpr, update)
     path = save_thresholds(settings, choice.name, str(data), max_fpr, found)
     typer.echo(f"thresholds for {choice.name}, at most {100 * max_fpr:g}% of clean texts flagged:")
     for label, c in found.items():

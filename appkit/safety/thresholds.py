@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +22,8 @@ from appkit.errors import ConfigError, DataError
 
 if TYPE_CHECKING:
     from appkit.config import Settings
+    from appkit.safety.backends import ToxicityClassifier
+    from appkit.safety.data import LabelledData
 
 THRESHOLDS_FILE = "thresholds.json"
 
@@ -50,6 +52,33 @@ def threshold_for_fpr(scores: Sequence[float], toxic: Sequence[bool], max_fpr: f
     fpr = sum(s >= threshold for s in clean) / len(clean)
     recall = sum(s >= threshold for s in positives) / len(positives)
     return {"threshold": threshold, "fpr": fpr, "recall": recall, "clean": len(clean), "toxic": len(positives)}
+
+
+def calibrate_thresholds(classifier: ToxicityClassifier, data: LabelledData, max_fpr: float,
+                         progress: Callable[[str, int, int], None] | None = None) -> dict[str, dict[str, Any]]:
+    """``threshold_for_fpr`` for each label of ``data`` that ``classifier`` scores.
+
+    Raises:
+        ConfigError: ``max_fpr`` is not a rate (checked before scoring).
+        DataError: the classifier scores none of the labels, or a label has one class only.
+    """
+    from appkit.safety.evaluate import score_all
+
+    labels = [label for label in data.labels if label in classifier.labels]
+    if not labels:
+        raise DataError(f"{data.source}: its labels ({', '.join(data.labels)}) are none of those the active backend "
+                        f"{classifier.name} scores ({', '.join(classifier.labels)}).")
+    threshold_for_fpr([0.0, 1.0], [False, True], max_fpr)
+    scores = score_all(classifier, data.texts, progress)
+    found = {}
+    for label in labels:
+        j = data.labels.index(label)
+        toxic = [t[j] >= 0.5 for t in data.targets]
+        if all(toxic) or not any(toxic):
+            raise DataError(f"{data.source}: every text is {'toxic' if any(toxic) else 'clean'} for {label!r}; "
+                            "calibration needs both.")
+        found[label] = threshold_for_fpr([s[label] for s in scores], toxic, max_fpr)
+    return found
 
 
 def save_thresholds(settings: Settings, backend: str, source: str, max_fpr: float,
