@@ -112,6 +112,32 @@ class ReplyStream:
         """Stop generating; the iterator ends after the pieces already produced."""
         self._request.cancelled.set()
 
+    def set_waker(self, waker: Callable[[], None]) -> None:
+        """For a consumer that does not block on the iterator (an event loop): ``waker()`` is called
+        from the engine's thread whenever :meth:`poll` has something new, once now if it already has."""
+        self._request.waker = waker
+        if not self._request.out.empty():
+            waker()
+
+    def poll(self) -> tuple[list[str], bool]:
+        """The pieces produced since the last call, without waiting, and whether the reply has ended.
+
+        Raises:
+            GenerationError: the generation failed.
+        """
+        pieces: list[str] = []
+        while True:
+            try:
+                item = self._request.out.get_nowait()
+            except queue.Empty:
+                return pieces, False
+            if item is _DONE:
+                return pieces, True
+            if isinstance(item, BaseException):
+                raise item
+            self._parts.append(item)
+            pieces.append(item)
+
 
 @dataclass
 class _Request:
@@ -122,6 +148,13 @@ class _Request:
     stats: ReplyStats = field(default_factory=ReplyStats)
     submitted: float = field(default_factory=time.perf_counter)
     finished: bool = False  # _DONE was sent; set once, under Engine._finish_lock
+    waker: Callable[[], None] | None = None  # called after each item (an async consumer's wake-up)
+
+    def emit(self, item: Any) -> None:
+        self.out.put(item)
+        waker = self.waker
+        if waker is not None:
+            waker()
 
 
 def cache_kwarg(model: Any) -> str:
@@ -431,7 +464,7 @@ class Engine:
             stats.time_to_first_token_s = now - r.submitted
         piece = text.push(token)
         if piece:
-            r.out.put(piece)
+            r.emit(piece)
         if text.stopped:
             return self._end(r, text, "stop", now)
         if stats.completion_tokens >= r.params.max_new_tokens:
@@ -442,7 +475,7 @@ class Engine:
         if reason != "cancelled":
             rest = text.finish()
             if rest:
-                r.out.put(rest)
+                r.emit(rest)
         if r.stats.time_to_first_token_s is None:
             r.stats.time_to_first_token_s = now - r.submitted
         self._finish(r, reason, now)
@@ -456,7 +489,7 @@ class Engine:
             r.finished = True
             r.stats.total_s = (now or time.perf_counter()) - r.submitted
             r.stats.finish_reason = reason
-            r.out.put(_DONE)
+            r.emit(_DONE)
 
     def _fail(self, r: _Request, error: Exception) -> None:
         with self._finish_lock:
@@ -464,8 +497,8 @@ class Engine:
                 return
             r.stats.finish_reason = "error"
             r.finished = True
-            r.out.put(GenerationError(f"generation failed: {error}"))
-            r.out.put(_DONE)
+            r.emit(GenerationError(f"generation failed: {error}"))
+            r.emit(_DONE)
 
     def _generator(self, params: GenerationParams) -> torch.Generator | None:
         import torch

@@ -8,14 +8,14 @@ content_filter), token counts and what the safety policy decided.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import TYPE_CHECKING, Any
 
 from appkit.serve.errors import ApiError
 
 if TYPE_CHECKING:
     from appkit.engine import GenerationParams, ReplyStats
-    from appkit.serve.runtime import Served
+    from appkit.serve.runtime import Runtime, Served
 
 Messages = list[dict[str, str]]
 FINISH = {"end_of_turn": "stop", "stop": "stop", "length": "length", "cancelled": "stop", "error": "stop"}
@@ -37,6 +37,12 @@ class Generation:
 
     def pieces(self) -> Iterator[str]:
         raise NotImplementedError
+
+    def apieces(self, runtime: Runtime) -> AsyncIterator[str]:
+        """``pieces`` on the event loop (iterated in a thread; closing it early cancels)."""
+        from appkit.serve.streaming import pumped
+
+        return pumped(runtime, self.pieces, self.cancel, name="appkit-chat")
 
     def cancel(self) -> None:
         """Stop generating (the client went away)."""
@@ -62,7 +68,18 @@ class ModelGeneration(Generation):
 
     def pieces(self) -> Iterator[str]:
         yield from self._stream
-        self.stats = stats = self._stream.stats
+        self._finished()
+
+    async def apieces(self, runtime: Runtime) -> AsyncIterator[str]:
+        """Read straight from the engine on the event loop: no thread hop per token."""
+        from appkit.serve.streaming import engine_pieces
+
+        async for piece in engine_pieces(self._stream):
+            yield piece
+        self._finished()
+
+    def _finished(self) -> None:
+        stats = self._stream.stats
         self.prompt_tokens, self.completion_tokens = stats.prompt_tokens, stats.completion_tokens
         self.finish_reason = FINISH.get(stats.finish_reason, "stop")
 

@@ -20,7 +20,7 @@ from appkit.serve.access import Caller, current_caller
 from appkit.serve.errors import stream_error
 from appkit.serve.generation import Generation, generation_for
 from appkit.serve.schemas import ChatRequest, ModerationRequest
-from appkit.serve.streaming import EventStream, collect, pumped, sse
+from appkit.serve.streaming import EventStream, collect, sse
 
 if TYPE_CHECKING:
     from appkit.serve.metrics import Metrics
@@ -139,11 +139,18 @@ class _Finisher:
 
 async def _merged(runtime: Runtime, gens: list[Generation], finish: _Finisher) -> AsyncIterator[tuple[int, str | None]]:
     """(choice, piece) as the choices produce them; (choice, None) when one ends."""
+    if len(gens) == 1:  # the common case: no queue between the reply and the response
+        async for piece in gens[0].apieces(runtime):
+            finish.piece()
+            yield 0, piece
+        finish.ended.add(0)
+        yield 0, None
+        return
     queue: asyncio.Queue[tuple[int, Any]] = asyncio.Queue()
 
     async def run(i: int, g: Generation) -> None:
         try:
-            async for piece in pumped(runtime, g.pieces, g.cancel, name=f"appkit-chat-{i}"):
+            async for piece in g.apieces(runtime):
                 await queue.put((i, piece))
             finish.ended.add(i)
             await queue.put((i, None))

@@ -5,6 +5,7 @@ database as it goes. Each runs in a thread of its own (tracked by the Runtime, s
 waits for it to store what it produced); its pieces cross to the event loop through
 ``call_soon_threadsafe``. When the client goes away the async side calls ``cancel``: the engine
 drops the reply at its next step and the thread ends after storing the partial reply.
+A raw engine stream needs no thread: the engine wakes the event loop itself (engine_pieces).
 """
 
 from __future__ import annotations
@@ -66,6 +67,30 @@ async def pumped(runtime: Runtime, source: Callable[[], Iterable[T]], cancel: Ca
     finally:
         if not finished and cancel is not None:
             cancel()
+
+
+async def engine_pieces(stream: Any) -> AsyncIterator[str]:
+    """An engine ReplyStream's pieces, read on the event loop without a thread of its own.
+
+    The engine's worker calls the waker after each piece (``call_soon_threadsafe``); closing
+    this generator early cancels the reply.
+    """
+    loop = asyncio.get_running_loop()
+    ready = asyncio.Event()
+    stream.set_waker(lambda: loop.call_soon_threadsafe(ready.set))
+    done = False
+    try:
+        while True:
+            pieces, done = stream.poll()
+            for piece in pieces:
+                yield piece
+            if done:
+                return
+            await ready.wait()
+            ready.clear()
+    finally:
+        if not done:
+            stream.cancel()
 
 
 async def collect(request: Request, items: AsyncIterator[T]) -> list[T]:
