@@ -104,7 +104,7 @@ class SupportBot:
         from appkit.prompts import prompts_for
         from apps.support.app import TRAIN_HINT
         from apps.support.cases import CaseIndex
-        from apps.support.grounding import Grounder, Weights
+        from apps.support.grounding import Grounder, load_weights
         from apps.support.mood import open_mood
         from apps.support.prompting import DEFAULT_COMPANY
         from apps.support.replies import check_mode
@@ -119,7 +119,7 @@ class SupportBot:
         index = CaseIndex.load(path) if meta.get("retrieval", True) else None
         return cls(
             engine, model_name=name, settings=settings, prompts=prompts_for(settings, prompts_dir),
-            grounder=Grounder(index, Weights.load(path)) if index is not None else None,
+            grounder=Grounder(index, load_weights(path)) if index is not None else None,
             company=str(config.get("company") or meta.get("company") or DEFAULT_COMPANY),
             min_confidence=float(config.get("min_confidence", DEFAULT_MIN_CONFIDENCE)),
             policy=options["policy"] if "policy" in options else _load_policy(settings),

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 from functools import cached_property
 from pathlib import Path
@@ -24,6 +24,7 @@ from typing import Any
 from appkit.data import Conversation
 
 CASES_FILE = "cases.jsonl"
+ROUTER_FILE = "router.npz"
 CONTEXT_WEIGHT = 0.3  # share of the similarity given to the agent turn before the message
 
 
@@ -75,6 +76,7 @@ class CaseIndex:
 
     def __init__(self, cases: Sequence[Case]) -> None:
         self.cases = list(cases)
+        self._router: tuple[Any, Any, Any] | None = None
 
     @cached_property
     def _fitted(self) -> tuple[Any, Any, Any, Any]:
@@ -88,6 +90,21 @@ class CaseIndex:
         context_matrix = _join(words.transform(contexts), chars.transform(contexts))
         return words, chars, matrix, context_matrix
 
+    def _query(self, message: str, context: str) -> tuple[Any, Any]:
+        words, chars, _, _ = self._fitted
+        msg = _join(words.transform([message]), chars.transform([message]))
+        ctx = _join(words.transform([context]), chars.transform([context])) if context.strip() else None
+        return msg, ctx
+
+    def similarities(self, message: str, context: str = "") -> Any:
+        """(n_cases,) similarity of every case to ``message`` said after ``context``."""
+        _, _, matrix, context_matrix = self._fitted
+        msg, ctx = self._query(message, context)
+        scores = (matrix @ msg.T).toarray().ravel()
+        if ctx is not None:
+            scores = (1 - CONTEXT_WEIGHT) * scores + CONTEXT_WEIGHT * (context_matrix @ ctx.T).toarray().ravel()
+        return scores
+
     def neighbours(self, message: str, context: str = "", k: int = 30, *,
                    exclude_conversation: str | None = None) -> list[Neighbour]:
         """The ``k`` cases closest to ``message`` (said after ``context``), closest first."""
@@ -95,11 +112,7 @@ class CaseIndex:
 
         if not self.cases or not message.strip():
             return []
-        words, chars, matrix, context_matrix = self._fitted
-        scores = (matrix @ _join(words.transform([message]), chars.transform([message])).T).toarray().ravel()
-        if context.strip():
-            near = (context_matrix @ _join(words.transform([context]), chars.transform([context])).T).toarray().ravel()
-            scores = (1 - CONTEXT_WEIGHT) * scores + CONTEXT_WEIGHT * near
+        scores = self.similarities(message, context)
         order = np.argsort(-scores, kind="stable")
         out: list[Neighbour] = []
         for i in order:
@@ -110,6 +123,52 @@ class CaseIndex:
             if len(out) == k:
                 break
         return out
+
+    # -- routing: which reply group a message calls for ------------------------------------------
+
+    def fit_router(self, *, c: float = 5.0) -> None:
+        """Learn which reply group each customer message (and context) calls for: a logistic
+        regression over the same features as similarity, trained on the cases' own groups.
+
+        Unlike nearest neighbours it weighs words by how well they tell groups apart ("cancel"
+        vs "cancellation fee"), which is what a wrong nearest case most often gets wrong.
+        """
+        import numpy as np
+        from sklearn.linear_model import LogisticRegression
+
+        groups = np.array([c.group for c in self.cases])
+        if len(set(groups.tolist())) < 2:
+            self._router = None
+            return
+        model = LogisticRegression(C=c, max_iter=1000).fit(self._router_features(), groups)
+        self._router = (model.coef_.astype(np.float32), model.intercept_.astype(np.float32), model.classes_)
+
+    def route(self, message: str, context: str = "") -> dict[int, float]:
+        """log P(group | message, context) for every reply group (empty without a router)."""
+        import numpy as np
+        import scipy.sparse as sp
+        from scipy.special import log_softmax
+
+        router = getattr(self, "_router", None)
+        if router is None:
+            return {}
+        coef, intercept, classes = router
+        msg, ctx = self._query(message, context)
+        ctx = ctx if ctx is not None else sp.csr_matrix(msg.shape)
+        x = sp.hstack([msg, ctx * CONTEXT_WEIGHT]).tocsr()
+        if x.shape[1] != coef.shape[1]:
+            from appkit.errors import ModelError
+
+            raise ModelError(f"the saved reply router expects {coef.shape[1]} features and the cases give "
+                             f"{x.shape[1]} (another scikit-learn version?); train the support model again.")
+        logits = np.asarray(x @ coef.T).ravel() + intercept
+        return dict(zip((int(g) for g in classes), log_softmax(logits).tolist()))
+
+    def _router_features(self) -> Any:
+        import scipy.sparse as sp
+
+        _, _, matrix, context_matrix = self._fitted
+        return sp.hstack([matrix, context_matrix * CONTEXT_WEIGHT]).tocsr()
 
     def search(self, text: str, k: int = 2, *, context: str = "", exclude_conversation: str | None = None,
                min_score: float = 0.1) -> list[Case]:
@@ -123,6 +182,14 @@ class CaseIndex:
                 seen.add(n.case.agent)
                 found.append(n.case)
         return found
+
+    @cached_property
+    def members(self) -> dict[int, Any]:
+        """Case indices of each reply group."""
+        import numpy as np
+
+        groups = np.array([c.group for c in self.cases])
+        return {int(g): np.flatnonzero(groups == g) for g in np.unique(groups)}
 
     def group_replies(self, n_groups: int | None = None, *, seed: int = 0) -> None:
         """Cluster the replies into groups of near-identical answers (k-means over reply TF-IDF)."""
@@ -138,30 +205,47 @@ class CaseIndex:
             fitted = MiniBatchKMeans(k, n_init=3, random_state=seed, batch_size=1024).fit_predict(vectors)
             labels = {r: int(g) for r, g in zip(replies, fitted)}
         self.cases = [replace(c, group=labels[c.agent]) for c in self.cases]
+        self.__dict__.pop("members", None)
 
-    def reply_grouper(self) -> Callable[[str], int]:
-        """A function from any reply text to the group of the closest case reply."""
-        import numpy as np
+    @cached_property
+    def _reply_vectorizer(self) -> Any:
         from sklearn.feature_extraction.text import TfidfVectorizer
 
-        vectorizer = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True)
-        matrix = vectorizer.fit_transform([c.agent for c in self.cases])
-        groups = np.array([c.group for c in self.cases])
+        return TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True).fit([c.agent for c in self.cases])
 
-        def group_of(reply: str) -> int:
-            return int(groups[int((matrix @ vectorizer.transform([reply]).T).toarray().argmax())])
+    @cached_property
+    def _reply_matrix(self) -> Any:
+        return self._reply_vectorizer.transform([c.agent for c in self.cases])
 
-        return group_of
+    def closest_group(self, reply: str) -> int:
+        """The group of the case reply closest to ``reply`` (TF-IDF)."""
+        scores = (self._reply_matrix @ self._reply_vectorizer.transform([reply]).T).toarray().ravel()
+        return self.cases[int(scores.argmax())].group
+
+    def reply_similarity(self, text: str, replies: Sequence[str]) -> list[float]:
+        """TF-IDF cosine similarity of ``text`` to each of ``replies`` (weighted as the cases' replies)."""
+        if not replies:
+            return []
+        vectorizer = self._reply_vectorizer
+        return (vectorizer.transform(list(replies)) @ vectorizer.transform([text]).T).toarray().ravel().tolist()
 
     def with_priors(self, priors: Sequence[float | None]) -> None:
         """Store each case's reply prior (see ``Case.prior``)."""
         self.cases = [replace(c, prior=p) for c, p in zip(self.cases, priors)]
 
     def save(self, model_dir: Path) -> Path:
+        """Write the cases (and the router's weights, which refer to features rebuilt from them)."""
+        import numpy as np
+
         path = Path(model_dir) / CASES_FILE
         with path.open("w", encoding="utf-8") as f:
             for case in self.cases:
                 f.write(json.dumps(asdict(case), ensure_ascii=False) + "\n")
+        router = getattr(self, "_router", None)
+        if router is not None:
+            coef, intercept, classes = router
+            with (Path(model_dir) / ROUTER_FILE).open("wb") as f:
+                np.savez(f, coef=coef, intercept=intercept, classes=classes)
         return path
 
     @classmethod
@@ -171,7 +255,14 @@ class CaseIndex:
         if not path.is_file():
             return None
         with path.open(encoding="utf-8") as f:
-            return cls([Case(**json.loads(line)) for line in f if line.strip()])
+            index = cls([Case(**json.loads(line)) for line in f if line.strip()])
+        router = Path(model_dir) / ROUTER_FILE
+        if router.is_file():
+            import numpy as np
+
+            with np.load(router, allow_pickle=False) as data:
+                index._router = (data["coef"], data["intercept"], data["classes"])
+        return index
 
 
 def default_groups(n_replies: int) -> int:

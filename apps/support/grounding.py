@@ -1,20 +1,23 @@
 """Grounded replies: candidates from past cases, chosen with the model's judgement.
 
-For each customer turn the bot gathers candidate replies: the replies of the closest past cases,
-a few from each of the reply groups the close cases vote for (so one wrong neighbour cannot
-crowd out the answer most close cases agree on). Each candidate is then described by
+For each customer turn the bot gathers candidate replies: the closest cases of the reply groups
+this message most likely calls for (so one wrong neighbour cannot crowd out the answer most
+evidence agrees on). Each candidate is described by
 
 - ``similarity``: how close its case's customer message is to this one (TF-IDF, see cases.py);
-- ``agreement``: the share of the close cases whose reply is in the candidate's group;
-- ``fit``: our model's mean log P(reply | this conversation) per token;
-- ``pmi``: ``fit`` minus the reply's prior, log P(reply | a conversation saying nothing): a
-  reply that is likely anywhere ("Is there anything else?") gains nothing from being likely here.
+- ``route``: log P(its reply group | this message), from a classifier trained on the cases;
+- ``agreement``: the share of the closest cases whose reply is in the candidate's group;
+- ``echo``: how close the reply is to the one our model writes itself for this conversation:
+  the model's own answer votes for the past replies that say the same;
+- ``pmi``: the model's mean log P(reply | this conversation) minus its log P(reply | a
+  conversation saying nothing), so a reply likely anywhere gains nothing from being likely here.
+  All candidates of a turn are scored in one batched pass over the shared prompt.
 
-A logistic regression over these, fitted after training on the validation conversations (how
-often a candidate in the reference reply's group won), turns them into one probability; the
-highest wins. All candidates of a turn are scored by the model in one batched pass over a
-shared prompt (appkit.engine.scoring). When even the best candidate is unlikely to fit, the
-model writes its own reply (``grounded`` mode); ``select`` never generates; ``generate`` only does.
+A logistic regression per reply mode, fitted after training on the validation conversations
+(how often the candidate that best matches the agent's real reply won), turns them into one
+score; the highest wins. In ``grounded`` mode, when even the best candidate scores under the
+level where the model's own reply was right more often on those conversations, the model's
+reply is shown instead. ``select`` never shows a generated reply; ``generate`` only does.
 """
 
 from __future__ import annotations
@@ -26,12 +29,15 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from apps.support.cases import CaseIndex, Neighbour, query_of
+from apps.support.cases import CaseIndex, query_of
 
 REPLY_MODES = ("grounded", "select", "generate")
 GROUNDING_FILE = "grounding.json"
-FEATURES = ("similarity", "agreement", "fit", "pmi")
-RETRIEVAL_FEATURES = ("similarity", "agreement")
+RETRIEVAL_FEATURES = ("similarity", "route", "agreement")
+# The evidence each mode weighs: grounded has the model's own reply to compare with; select
+# has only the model's scores of the candidates; "retrieval" is the same pipeline without the model.
+MODE_FEATURES = {"grounded": (*RETRIEVAL_FEATURES, "echo"), "select": (*RETRIEVAL_FEATURES, "pmi"),
+                 "retrieval": RETRIEVAL_FEATURES}
 
 
 @dataclass
@@ -39,19 +45,20 @@ class Candidate:
     """A possible reply and the evidence for it."""
 
     text: str
-    source: str  # "case" (a past reply) or "generated" (our model's own)
+    source: str  # "case" (a past reply), "generated" (our model's own) or "none"
     case: int | None = None  # index in the CaseIndex
     conversation_id: str = ""  # where the case came from
     group: int = -1
     similarity: float = 0.0
+    route: float = 0.0
     agreement: float = 0.0
-    fit: float | None = None
+    echo: float = 0.0
     pmi: float | None = None
-    score: float = 0.0  # the combined probability that this reply fits
+    score: float = 0.0  # the combined evidence that this reply fits, 0..1
 
-    def features(self, names: Sequence[str] = FEATURES) -> list[float]:
-        values = {"similarity": self.similarity, "agreement": math.log(max(self.agreement, 1e-3)),
-                  "fit": self.fit or 0.0, "pmi": self.pmi or 0.0}
+    def features(self, names: Sequence[str]) -> list[float]:
+        values = {"similarity": self.similarity, "route": self.route, "echo": self.echo,
+                  "agreement": math.log(max(self.agreement, 1e-3)), "pmi": self.pmi or 0.0}
         return [values[n] for n in names]
 
     def as_dict(self) -> dict[str, Any]:
@@ -65,9 +72,11 @@ class Weights:
     """How the evidence is combined: a logistic regression over ``features``."""
 
     features: tuple[str, ...] = RETRIEVAL_FEATURES
-    coef: tuple[float, ...] = (4.0, 1.0)
+    coef: tuple[float, ...] = (4.0, 1.0, 0.5)
     intercept: float = -2.0
-    generate_below: float = 0.0  # grounded mode generates when the best candidate scores lower
+    # Under this best score a mode falls back: grounded shows the model's own reply, select hands
+    # the conversation to a human.
+    fallback_below: float = 0.0
     fitted_on: int = 0  # validation exchanges behind the weights (0: the defaults above)
 
     def score(self, candidate: Candidate) -> float:
@@ -80,20 +89,18 @@ class Weights:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Weights:
         return cls(tuple(data["features"]), tuple(data["coef"]), float(data["intercept"]),
-                   float(data.get("generate_below", 0.0)), int(data.get("fitted_on", 0)))
-
-    @classmethod
-    def load(cls, model_dir: Path, which: str = "model") -> Weights:
-        """The weights saved with a model: ``model`` (all evidence) or ``retrieval`` (retrieval alone)."""
-        path = Path(model_dir) / GROUNDING_FILE
-        if not path.is_file():
-            return cls()
-        data = json.loads(path.read_text())
-        return cls.from_dict(data[which]) if which in data else cls()
+                   float(data.get("fallback_below", 0.0)), int(data.get("fitted_on", 0)))
 
 
-def save_weights(model_dir: Path, **sets: Weights) -> None:
-    """Save named weight sets (``model=``, ``retrieval=``) beside a model."""
+def load_weights(model_dir: Path) -> dict[str, Weights]:
+    """The weight sets saved with a model, by mode (defaults where none was fitted)."""
+    path = Path(model_dir) / GROUNDING_FILE
+    data = json.loads(path.read_text()) if path.is_file() else {}
+    return {mode: Weights.from_dict(data[mode]) if mode in data else Weights() for mode in MODE_FEATURES}
+
+
+def save_weights(model_dir: Path, sets: dict[str, Weights]) -> None:
+    """Save the weight sets (by mode) beside a model."""
     from appkit.files import write_json_atomic
 
     write_json_atomic(Path(model_dir) / GROUNDING_FILE, {name: w.as_dict() for name, w in sets.items()})
@@ -114,64 +121,81 @@ class Grounding:
     def as_dict(self) -> dict[str, Any]:
         return {"mode": self.mode, "source": self.chosen.source, "case": self.chosen.case,
                 "case_conversation": self.chosen.conversation_id, "score": round(self.chosen.score, 4),
-                "candidates": [c.as_dict() for c in self.candidates]}
-
-
-# (prompt messages, reply texts) -> (mean log-probability per token of each reply)
-Scorer = Callable[[Sequence[dict[str, str]], Sequence[str]], list[float]]
+                "candidates": [c.as_dict() for c in self.candidates[:8]]}
 
 
 class Grounder:
     """Gathers candidates from the case index and ranks them."""
 
-    def __init__(self, index: CaseIndex, weights: Weights | None = None, *, neighbours: int = 30,
+    def __init__(self, index: CaseIndex, weights: dict[str, Weights] | None = None, *, neighbours: int = 30,
                  groups: int = 4, per_group: int = 2) -> None:
         self.index = index
-        self.weights = weights or Weights()
+        self.weights = weights or {mode: Weights() for mode in MODE_FEATURES}
         self.neighbours = neighbours
         self.groups = groups
         self.per_group = per_group
 
-    def gather(self, messages: Sequence[dict[str, str]], *, exclude_conversation: str | None = None) -> list[Candidate]:
-        """Replies of the closest cases, ``per_group`` from each of the ``groups`` best-supported groups."""
+    def gather(self, messages: Sequence[dict[str, str]]) -> list[Candidate]:
+        """The most similar cases of the ``groups`` reply groups this message most likely calls
+        for (by the router, else by the close cases' agreement), ``per_group`` each, plus the
+        groups of the two closest cases."""
+        import numpy as np
+
         message, context = query_of(messages)
-        near = self.index.neighbours(message, context, self.neighbours, exclude_conversation=exclude_conversation)
-        if not near:
+        if not self.index.cases or not message.strip():
             return []
+        sims = self.index.similarities(message, context)
+        route = self.index.route(message, context)
         support: dict[int, float] = {}
-        for n in near:
-            support[n.case.group] = support.get(n.case.group, 0.0) + n.similarity ** 2
+        nearest = np.argsort(-sims, kind="stable")[: self.neighbours]
+        for i in nearest:
+            group = self.index.cases[int(i)].group
+            support[group] = support.get(group, 0.0) + float(sims[i]) ** 2
         total = sum(support.values()) or 1.0
-        best_groups = sorted(support, key=lambda g: -support[g])[: self.groups]
+        ranked = sorted(route, key=lambda g: -route[g]) if route else sorted(support, key=lambda g: -support[g])
+        chosen = list(dict.fromkeys([*ranked[: self.groups],
+                                     *(self.index.cases[int(i)].group for i in nearest[:2])]))
         out: list[Candidate] = []
-        for g in best_groups:
+        for g in chosen:
+            members = self.index.members.get(g)
+            if members is None:
+                continue
             seen: set[str] = set()
-            for n in (n for n in near if n.case.group == g):
-                if n.case.agent in seen:
+            for i in members[np.argsort(-sims[members], kind="stable")]:
+                case = self.index.cases[int(i)]
+                if case.agent in seen:
                     continue
-                seen.add(n.case.agent)
-                out.append(_candidate(n, support[g] / total))
+                seen.add(case.agent)
+                out.append(Candidate(case.agent, "case", int(i), case.conversation_id, g, float(sims[i]),
+                                     route.get(g, 0.0), support.get(g, 0.0) / total))
                 if len(seen) == self.per_group:
                     break
         return out
 
-    def rank(self, candidates: list[Candidate], fits: Sequence[float] | None = None) -> list[Candidate]:
-        """Candidates with their combined score, best first (``fits``: the model's mean log-probs)."""
+    def needs(self, mode: str) -> set[str]:
+        """What the model must provide for ``mode``: "echo" (its own reply), "pmi" (its scores)."""
+        return set(self.weights[mode].features) & {"echo", "pmi"}
+
+    def rank(self, candidates: list[Candidate], mode: str, *, fits: Sequence[float] | None = None,
+             own_reply: str | None = None) -> list[Candidate]:
+        """Candidates scored under ``mode``'s weights, best first.
+
+        Args:
+            fits: the model's mean log P(reply | conversation) of each candidate.
+            own_reply: the model's own reply to the conversation.
+        """
+        if own_reply is not None:
+            echoes = self.index.reply_similarity(own_reply, [c.text for c in candidates])
+            for c, echo in zip(candidates, echoes):
+                c.echo = echo
         for i, c in enumerate(candidates):
-            if fits is not None:
-                c.fit = fits[i]
-                if c.case is not None:
-                    prior = self.index.cases[c.case].prior
-                    c.pmi = c.fit - prior if prior is not None else None
-            c.score = self.weights.score(c)
+            if fits is not None and c.case is not None:
+                prior = self.index.cases[c.case].prior
+                c.pmi = fits[i] - prior if prior is not None else None
+        weights = self.weights[mode]
+        for c in candidates:
+            c.score = weights.score(c)
         return sorted(candidates, key=lambda c: -c.score)
-
-    def uses_model(self) -> bool:
-        return any(f in self.weights.features for f in ("fit", "pmi"))
-
-
-def _candidate(n: Neighbour, agreement: float) -> Candidate:
-    return Candidate(n.case.agent, "case", n.index, n.case.conversation_id, n.case.group, n.similarity, agreement)
 
 
 # -- fitting the weights after training -------------------------------------------------------
@@ -211,31 +235,46 @@ def reply_priors(index: CaseIndex, prior_of: Callable[[Sequence[str]], list[floa
     return [value.get(c.agent) for c in index.cases]
 
 
-def fit_weights(grounder: Grounder, exchanges: Sequence[Exchange], scorer: Scorer | None,
-                group_of: Callable[[str], int], *,
-                progress: Callable[[int, int], None] | None = None) -> dict[str, Weights]:
-    """Fit how the evidence combines, on held-out exchanges: a candidate counts as right when
-    it is in the group of the reply the agent really gave (``group_of``).
+# (conversation, reply texts) -> the model's mean log-probability per token of each reply
+Scorer = Callable[[Sequence[dict[str, str]], Sequence[str]], list[float]]
+NEAR_BEST = 0.05  # a candidate within this much of the best match to the agent's reply counts as right
 
-    Returns ``retrieval`` (retrieval evidence alone) and, with a ``scorer``, ``model`` (all
-    evidence) weights. A set keeps the defaults when the exchanges never offer a choice
-    between a right and a wrong candidate.
+
+def fit_weights(grounder: Grounder, exchanges: Sequence[Exchange], scorer: Scorer,
+                own_replies: Sequence[str], *, progress: Callable[[int, int], None] | None = None
+                ) -> dict[str, Weights]:
+    """Fit each mode's weights on held-out exchanges, and grounded mode's ``fallback_below``.
+
+    A candidate counts as right when its reply matches the reply the agent really gave as well
+    as the best candidate does (TF-IDF similarity within NEAR_BEST); the model's own reply
+    (``own_replies``, one per exchange) counts as right under the same rule, so the two are
+    compared on equal terms when choosing the score under which the model's reply is shown.
     """
     rows: list[Candidate] = []
     labels: list[int] = []
-    for i, ex in enumerate(exchanges):
+    turns: list[int] = []
+    own_right: dict[int, float] = {}
+    same_group: list[int] = []  # the candidate answers in the same group as the agent's reply
+    for i, (ex, own) in enumerate(zip(exchanges, own_replies)):
         candidates = grounder.gather(ex.messages)
         if candidates:
-            fits = scorer(ex.messages, [c.text for c in candidates]) if scorer is not None else None
-            grounder.rank(candidates, fits)
-            want = group_of(ex.reference)
+            fits = scorer(ex.messages, [c.text for c in candidates])
+            grounder.rank(candidates, "retrieval", fits=fits, own_reply=own)
+            match = grounder.index.reply_similarity(ex.reference, [c.text for c in candidates])
+            best = max(match)
             rows += candidates
-            labels += [int(c.group == want) for c in candidates]
+            labels += [int(m >= best - NEAR_BEST) for m in match]
+            turns += [i] * len(candidates)
+            group = grounder.index.closest_group(ex.reference)
+            same_group += [int(c.group == group) for c in candidates]
+            own_right[i] = float(grounder.index.reply_similarity(ex.reference, [own])[0] >= best - NEAR_BEST)
         if progress:
             progress(i + 1, len(exchanges))
-    out = {"retrieval": _fit(rows, labels, RETRIEVAL_FEATURES, len(exchanges))}
-    if scorer is not None:
-        out["model"] = _fit(rows, labels, FEATURES, len(exchanges))
+    out = {mode: _fit(rows, labels, names, len(exchanges)) for mode, names in MODE_FEATURES.items()}
+    out["grounded"].fallback_below = _threshold(_best_per_turn(out["grounded"], rows, labels, turns), own_right)
+    # select hands over where its best past reply was not even of the right kind half the time
+    best = _best_per_turn(out["select"], rows, same_group, turns)
+    out["select"].fallback_below = _threshold(best, {t: 0.5 for t in best})
     return out
 
 
@@ -243,6 +282,29 @@ def _fit(candidates: Sequence[Candidate], labels: Sequence[int], names: tuple[st
     from sklearn.linear_model import LogisticRegression
 
     if len(set(labels)) < 2:
-        return Weights()
+        return Weights(names, (4.0, 1.0, 0.5, 1.0)[: len(names)])
     model = LogisticRegression(C=1.0, max_iter=2000).fit([c.features(names) for c in candidates], labels)
     return Weights(names, tuple(float(c) for c in model.coef_[0]), float(model.intercept_[0]), fitted_on=n)
+
+
+def _best_per_turn(weights: Weights, candidates: Sequence[Candidate], labels: Sequence[int],
+                   turns: Sequence[int]) -> dict[int, tuple[float, int]]:
+    """Each turn's best score under ``weights`` and whether that candidate was right."""
+    best: dict[int, tuple[float, int]] = {}
+    for c, label, turn in zip(candidates, labels, turns):
+        score = weights.score(c)
+        if turn not in best or score > best[turn][0]:
+            best[turn] = (score, label)
+    return best
+
+
+def _threshold(best: dict[int, tuple[float, int]], fallback_right: dict[int, float]) -> float:
+    """The ``fallback_below`` that gets the most turns right: the fallback (the model's own reply,
+    or a human) for every turn under it, the best past reply for the rest. Ties keep the lower."""
+    ordered = sorted(fallback_right, key=lambda t: best[t][0])
+    threshold, gain, best_gain = 0.0, 0.0, 0.0
+    for t in ordered:
+        gain += fallback_right[t] - best[t][1]
+        if gain > best_gain:
+            best_gain, threshold = gain, best[t][0] + 1e-9
+    return threshold

@@ -41,21 +41,26 @@ def check_mode(mode: str) -> str:
 class Draft:
     """One reply on its way: iterate ``pieces`` for the text (placeholders already filled).
 
-    ``grounding`` says how it was made; ``stream`` is the engine's stream when the model
-    generated it (its ``stats`` are complete once ``pieces`` is exhausted). ``unsure`` is set
-    when nothing fits well enough to answer: the bot hands the conversation to a human.
+    ``grounding`` says how it was made; ``stream`` is the engine's stream when the model's
+    reply is streamed as it is generated (generate mode); ``generated`` holds the stats of the
+    model's own reply when grounded mode wrote one to weigh the past replies against. ``unsure``
+    is set when nothing fits well enough to answer: the bot hands the conversation to a human.
     """
 
     mode: str
     grounding: Grounding
     pieces: Iterable[str]
     stream: ReplyStream | None = None
+    generated: ReplyStats | None = None
     unsure: bool = False
     asked: list[str] = field(default_factory=list)
 
     @property
     def stats(self) -> ReplyStats | None:
-        return self.stream.stats if self.stream is not None else None
+        """Generation figures of the reply shown, when the model wrote it."""
+        if self.stream is not None:
+            return self.stream.stats
+        return self.generated if self.grounding.chosen.source == "generated" else None
 
 
 def model_view(history: Sequence[Mapping[str, str]]) -> list[Message]:
@@ -88,36 +93,49 @@ class Replier:
         """
         known = Known.gather(customer_texts(history), self.facts, self.company)
         if mode == "generate" or self.grounder is None:
-            return self._generate(prompt, known, params, Grounding("generate", Candidate("", "generated")))
+            stream = self.engine.stream(prompt, params)
+            filler = PlaceholderStream(stream, known, self.prompts)
+            return Draft("generate", Grounding("generate", Candidate("", "generated")), filler, stream=stream,
+                         asked=filler.asked)
         turns = [m for m in prompt if m["role"] != "system"]
-        ranked = self.rank(turns, prompt)
-        best = ranked[0] if ranked else None
-        threshold = self.grounder.weights.generate_below
-        if best is not None and (best.score >= threshold or mode == "select"):
-            filled = fill_placeholders(best.text, known, self.prompts)
-            grounding = Grounding(mode, best, ranked)
-            return Draft(mode, grounding, words(filled.text), asked=filled.asked,
-                         unsure=mode == "select" and best.score < threshold)
-        if mode == "select":  # nothing retrieved at all
-            return Draft(mode, Grounding(mode, Candidate("", "none"), ranked), iter(()), unsure=True)
-        return self._generate(prompt, known, params, Grounding(mode, Candidate("", "generated"), ranked))
-
-    def rank(self, turns: list[Message], prompt: list[Message]) -> list[Candidate]:
-        """The candidates for the customer's last turn, best first (the model scores them if it is used)."""
-        assert self.grounder is not None
         candidates = self.grounder.gather(turns)
+        own = None
+        if mode == "grounded":  # the model's own reply: evidence for the past ones, or the fallback
+            own = self.engine.reply(prompt, _evidence_params(params))
+        ranked = self.rank(candidates, prompt, mode, own.text if own is not None else None)
+        best = ranked[0] if ranked else None
+        threshold = self.grounder.weights[mode].fallback_below
+        if mode == "grounded" and own is not None and (best is None or best.score < threshold):
+            chosen = Candidate(own.text, "generated", score=best.score if best is not None else 0.0)
+        elif best is not None:
+            chosen = best
+        else:  # select, and nothing retrieved at all
+            return Draft(mode, Grounding(mode, Candidate("", "none"), ranked), iter(()), unsure=True)
+        filled = fill_placeholders(chosen.text, known, self.prompts)
+        return Draft(mode, Grounding(mode, chosen, ranked), words(filled.text),
+                     generated=own.stats if own is not None else None, asked=filled.asked,
+                     unsure=mode == "select" and chosen.score < threshold)
+
+    def rank(self, candidates: list[Candidate], prompt: list[Message], mode: str,
+             own_reply: str | None = None) -> list[Candidate]:
+        """``candidates`` scored under ``mode``, best first (the model scores them if the mode weighs that)."""
+        assert self.grounder is not None
         if not candidates:
             return []
         fits = None
-        if self.grounder.uses_model():
+        if "pmi" in self.grounder.needs(mode):
             fits = [s.mean for s in self.engine.score(prompt, [c.text for c in candidates])]
-        return self.grounder.rank(candidates, fits)
+        return self.grounder.rank(candidates, mode, fits=fits, own_reply=own_reply)
 
-    def _generate(self, prompt: list[Message], known: Known, params: GenerationParams | None,
-                  grounding: Grounding) -> Draft:
-        stream = self.engine.stream(prompt, params)
-        filler = PlaceholderStream(stream, known, self.prompts)
-        return Draft(grounding.mode, grounding, filler, stream=stream, asked=filler.asked)
+
+def _evidence_params(params: GenerationParams | None) -> GenerationParams:
+    """The model's own reply in grounded mode is its most likely one (greedy), as when the
+    weights were fitted; the caller's length limit still applies."""
+    from dataclasses import replace
+
+    from appkit.engine import GREEDY
+
+    return replace(GREEDY, max_new_tokens=params.max_new_tokens) if params is not None else GREEDY
 
 
 def describe_grounding(grounding: Grounding, stats: ReplyStats | None = None) -> dict[str, Any]:

@@ -109,15 +109,19 @@ def save_split(model_dir: Path, train: list[Conversation], val: list[Conversatio
 def prepare_grounding(model_dir: Path, index: Any, val: list[Conversation], prompts: Any, company: str, *,
                       device: str = "cpu", progress: bool = True, limit: int = 300,
                       log: Callable[[str], None] = print) -> Any:
-    """Group the case replies, compute their priors under the new model and fit how retrieval
-    evidence and the model's judgement combine (on the validation conversations); save both."""
-    from appkit.engine import Engine
+    """Group the case replies, learn which group a message calls for, compute the replies' priors
+    under the new model, and fit how retrieval evidence and the model's judgement combine (on
+    the validation conversations); save it all beside the model."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from appkit.engine import GREEDY, Engine
     from appkit.progress import Progress
     from apps.support.grounding import Grounder, exchanges_of, fit_weights, reply_priors, save_weights
     from apps.support.prompting import system_message
     from apps.support.replies import model_view
 
     index.group_replies()
+    index.fit_router()
     system = {"role": "system", "content": system_message(prompts, company, [], None, cases_per_prompt=0).text}
     engine = Engine.load(model_dir, device=device)
     try:
@@ -128,21 +132,34 @@ def prepare_grounding(model_dir: Path, index: Any, val: list[Conversation], prom
                                   progress=lambda done, total: bar.update(done))
         index.with_priors(priors)
         exchanges = exchanges_of(val, limit=limit)
+        with Progress("the model's own replies", len(exchanges), enabled=progress) as bar, \
+                ThreadPoolExecutor(max_workers=8) as pool:  # 8 at a time: the engine batches them
+            done = 0
+
+            def own(ex: Any) -> str:
+                nonlocal done
+                text = engine.reply([system, *model_view(ex.messages)], GREEDY).text
+                done += 1
+                bar.update(done)
+                return text
+
+            own_replies = list(pool.map(own, exchanges))
 
         def scorer(messages: Any, replies: Any) -> list[float]:
             return [s.mean for s in engine.score([system, *model_view(messages)], replies)]
 
         with Progress("fitting the grounding", len(exchanges), enabled=progress) as bar:
-            fitted = fit_weights(Grounder(index), exchanges, scorer, index.reply_grouper(),
-                                 progress=lambda done, total: bar.update(done))
+            weights = fit_weights(Grounder(index), exchanges, scorer, own_replies,
+                                  progress=lambda done, total: bar.update(done))
     finally:
         engine.close()
     index.save(model_dir)
-    save_weights(model_dir, **fitted)
-    weights = fitted["model"]
-    log(f"grounding: {len(index.cases)} cases in {len({c.group for c in index.cases})} reply groups; weights "
-        + ", ".join(f"{f} {c:+.2f}" for f, c in zip(weights.features, weights.coef))
-        + f" (fitted on {weights.fitted_on} held-out exchanges)")
+    save_weights(model_dir, weights)
+    grounded = weights["grounded"]
+    log(f"grounding: {len(index.cases)} cases in {len(index.members)} reply groups; grounded weights "
+        + ", ".join(f"{f} {c:+.2f}" for f, c in zip(grounded.features, grounded.coef))
+        + f"; the model's own reply under {grounded.fallback_below:.2f} (fitted on {grounded.fitted_on} "
+          "held-out exchanges)")
     return weights
 
 

@@ -167,11 +167,11 @@ def test_the_safety_policy_checks_input_and_output_and_records_each_decision(bot
 def test_a_blocked_message_or_reply_is_stored_as_blocked(bot):
     from appkit.safety import load_policy
     from apps.support.cases import Case, CaseIndex
-    from apps.support.grounding import Grounder, Weights
+    from apps.support.grounding import Grounder
 
     bot.policy = load_policy("support", bot.settings, backend="lexicon")
     index = CaseIndex([Case("where is my order", "Calm down, you idiot. It ships today.", "c1", group=0)])
-    bot.grounder = bot.replier.grounder = Grounder(index, Weights())
+    bot.grounder = bot.replier.grounder = Grounder(index)
     conv = bot.start()
     text = "".join(bot.stream(conv.id, "where is my order?", mode="select"))
     reply = bot.store.messages(conv.id)[-1]

@@ -9,7 +9,7 @@ from appkit.engine import GREEDY
 from appkit.errors import ConfigError
 from apps.support.bot import SupportBot
 from apps.support.cases import Case, CaseIndex
-from apps.support.grounding import Grounder, Weights
+from apps.support.grounding import Grounder, Weights, load_weights
 from apps.support.placeholders import RAW
 from tests.conftest import INTENTS
 
@@ -33,9 +33,14 @@ def test_training_saves_a_case_index_with_groups_priors_and_fitted_weights(suppo
     assert replies <= {answer for _, answer in INTENTS.values()}
     assert len({c.group for c in index.cases}) == len(replies)  # one group per distinct reply here
     assert all(c.prior is not None and c.prior < 0 for c in index.cases)
-    weights = Weights.load(support_model_dir)
-    assert weights.fitted_on > 0 and set(weights.features) >= {"fit", "pmi"}
-    assert Weights.load(support_model_dir, "retrieval").features == ("similarity", "agreement")
+    weights = load_weights(support_model_dir)
+    assert weights["grounded"].fitted_on > 0 and "echo" in weights["grounded"].features
+    assert "pmi" in weights["select"].features
+    assert weights["retrieval"].features == ("similarity", "route", "agreement")
+    route = index.route("where is my parcel")
+    assert len(route) == len(replies)
+    best = max(route, key=route.get)
+    assert {c.agent for c in index.cases if c.group == best} == {INTENTS["order"][1]}
 
 
 @pytest.mark.parametrize("intent", sorted(INTENTS))
@@ -49,7 +54,7 @@ def test_grounded_replies_are_the_past_answer_for_new_wordings(bot, intent):
     assert reply.text == INTENTS[intent][1]
     assert reply.grounding["mode"] == "grounded" and reply.grounding["source"] == "case"
     assert reply.grounding["case_conversation"] and 0 < reply.grounding["score"] <= 1
-    assert reply.stats is None  # chosen, not generated
+    assert reply.stats is None  # a past reply chosen, not the model's own shown
 
 
 def test_every_mode_answers_and_select_never_generates(bot):
@@ -63,12 +68,15 @@ def test_every_mode_answers_and_select_never_generates(bot):
 
 
 def test_the_model_judges_candidates_a_customer_would_not_see(bot):
-    candidates = bot.grounder.gather([{"role": "user", "content": "where is my order"}])
+    turns = [{"role": "user", "content": "where is my order"}]
+    candidates = bot.grounder.gather(turns)
     assert len(candidates) > 1  # several groups offered, not only the nearest
-    prompt, _ = bot.prompt([{"role": "user", "content": "where is my order"}])
-    ranked = bot.replier.rank([{"role": "user", "content": "where is my order"}], prompt)
-    assert all(c.fit is not None and c.pmi is not None for c in ranked)
-    assert ranked[0].text == INTENTS["order"][1]
+    prompt, _ = bot.prompt(turns)
+    scored = bot.replier.rank(candidates, prompt, "select")
+    assert all(c.pmi is not None for c in scored)
+    own = "Your order is on its way and should arrive soon."
+    ranked = bot.replier.rank(bot.grounder.gather(turns), prompt, "grounded", own)
+    assert ranked[0].text == INTENTS["order"][1] and ranked[0].echo == max(c.echo for c in ranked) > 0.3
     assert [c.score for c in ranked] == sorted((c.score for c in ranked), reverse=True)
 
 
@@ -90,7 +98,7 @@ def test_placeholders_in_a_chosen_past_reply_are_filled_from_the_conversation(bo
     index = CaseIndex([Case("where is order 1234", "Order [ORDER_ID] left our warehouse; track it at {{Website Name}}.",
                             "c1", group=0),
                        Case("I want a refund", "Your refund is on its way.", "c2", group=1)])
-    bot.grounder = bot.replier.grounder = Grounder(index, Weights())
+    bot.grounder = bot.replier.grounder = Grounder(index)
     given = bot.reply("where is my order 55120?", mode="select").text
     assert given.startswith("Order 55120 left our warehouse; track it at our website.")
     missing = bot.reply("where is my order?", mode="select").text
@@ -98,7 +106,7 @@ def test_placeholders_in_a_chosen_past_reply_are_filled_from_the_conversation(bo
 
 
 def test_select_hands_over_when_no_past_reply_fits(bot):
-    bot.grounder.weights = Weights(generate_below=1.0)  # no candidate can reach this score
+    bot.grounder.weights["select"].fallback_below = 1.0  # no candidate can reach this score
     reply = bot.reply("where is my order?", mode="select")
     assert reply.escalated and reply.reason == "low_confidence"
     conv = bot.start()
@@ -108,7 +116,7 @@ def test_select_hands_over_when_no_past_reply_fits(bot):
 
 
 def test_grounded_writes_its_own_reply_when_no_past_reply_fits(bot):
-    bot.grounder.weights = Weights(generate_below=1.0)
+    bot.grounder.weights["grounded"].fallback_below = 1.0
     reply = bot.reply("where is my order?", params=GREEDY)
     assert reply.grounding["source"] == "generated" and reply.stats is not None
     assert reply.grounding["candidates"]  # what it weighed is kept
@@ -126,3 +134,12 @@ def test_the_reply_mode_comes_from_the_settings(appkit_home, support_model_dir, 
     (appkit_home / "appkit.toml").write_text('[support]\nreply_mode = "fancy"\n')
     with pytest.raises(ConfigError, match="fancy"):
         SupportBot.open(model=str(support_model_dir), settings=load_settings(), policy=None)
+
+
+def test_the_model_writes_its_own_reply_only_below_the_score_where_that_got_more_turns_right():
+    from apps.support.grounding import _threshold
+
+    # turn -> (best past reply's score, was it right); and whether the model's own reply was right
+    best = {0: (0.1, 0), 1: (0.2, 0), 2: (0.3, 1), 3: (0.6, 1), 4: (0.9, 1)}
+    assert 0.2 < _threshold(best, {0: 1, 1: 1, 2: 0}) < 0.3  # generating turns 0 and 1 gains two
+    assert _threshold(best, {0: 0, 1: 0, 2: 0}) == 0.0  # the model never did better: never generate
