@@ -61,6 +61,7 @@ KEYS: tuple[Key, ...] = (
     Key("copy", "c", "copy", "Copy the message", scope=MESSAGE),
     Key("rate_up", "plus,equals_sign", "rate(1)", "Rate the reply good (+ optional comment)", scope=MESSAGE),
     Key("rate_down", "minus", "rate(-1)", "Rate the reply bad (+ optional comment)", scope=MESSAGE),
+    Key("source", "s", "source", "Where the reply came from: the past case, the scores", scope=MESSAGE),
     Key("run", "f5", "run", "Write the draft / analyze the text", scope=TOOL),
 )
 BY_ID = {k.id: k for k in KEYS}

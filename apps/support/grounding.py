@@ -113,6 +113,7 @@ class Grounding:
     mode: str
     chosen: Candidate
     candidates: list[Candidate] = field(default_factory=list)
+    case_customer: str = ""  # what the customer wrote in the past case the reply came from
 
     @property
     def confidence(self) -> float:
@@ -120,8 +121,8 @@ class Grounding:
 
     def as_dict(self) -> dict[str, Any]:
         return {"mode": self.mode, "source": self.chosen.source, "case": self.chosen.case,
-                "case_conversation": self.chosen.conversation_id, "score": round(self.chosen.score, 4),
-                "candidates": [c.as_dict() for c in self.candidates[:8]]}
+                "case_conversation": self.chosen.conversation_id, "case_customer": self.case_customer[:300],
+                "score": round(self.chosen.score, 4), "candidates": [c.as_dict() for c in self.candidates[:8]]}
 
 
 class Grounder:

@@ -112,7 +112,8 @@ class Replier:
         else:  # select, and nothing retrieved at all
             return Draft(mode, Grounding(mode, Candidate("", "none"), ranked), iter(()), unsure=True)
         filled = fill_placeholders(chosen.text, known, self.prompts)
-        return Draft(mode, Grounding(mode, chosen, ranked), words(filled.text),
+        past = self.grounder.index.cases[chosen.case].customer if chosen.case is not None else ""
+        return Draft(mode, Grounding(mode, chosen, ranked, past), words(filled.text),
                      generated=own.stats if own is not None else None, asked=filled.asked,
                      unsure=mode == "select" and chosen.score < threshold)
 

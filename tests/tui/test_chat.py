@@ -289,3 +289,28 @@ async def test_command_palette_offers_the_actions(settings: Any) -> None:
         await wait_ready(pilot)
         titles = [c.title for c in app.get_system_commands(app.screen)]
         assert "Export (ctrl+s)" in titles and "Regenerate (ctrl+g)" in titles
+
+
+async def test_the_source_of_a_grounded_reply_is_shown_on_request(appkit_home: Path, support_model_dir: Path) -> None:
+    from appkit.config import load_settings
+    from appkit.store import open_store
+    from appkit.tui.screens.dialogs import InfoDialog
+    from tests.conftest import INTENTS
+
+    settings = load_settings()
+    with open_store(settings) as store:
+        store.register_model("toy-support", "support", str(support_model_dir), status="active", replace=True)
+    app = ChatApp(settings, opener=no_policy_opener)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_ready(pilot)
+        await send(pilot, "my parcel has not come yet")
+        reply = list(app.query(MessageView))[-1]
+        assert reply.text == INTENTS["order"][1] and "past case" in reply.header().plain
+        await pilot.press("up")  # from the prompt to the last message
+        await pilot.press("s")
+        await wait_for(pilot, lambda: isinstance(app.screen, InfoDialog), what="the source dialog")
+        body = str(app.screen.query_one("#info-body").render())
+        assert "mode: grounded" in body and "a past reply, from conversation" in body
+        assert "the customer there wrote:" in body and "candidates weighed" in body
+        await pilot.press("escape")
+        assert not isinstance(app.screen, InfoDialog)

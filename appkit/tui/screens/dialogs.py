@@ -80,6 +80,26 @@ class TextDialog(ModalScreen[str | None]):
         self.dismiss(None)
 
 
+class InfoDialog(ModalScreen[None]):
+    """Text to read (e.g. where a reply came from); Esc or Enter closes it."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [*CANCEL, Binding("enter", "cancel", "Close", show=False)]
+
+    def __init__(self, title: str, body: str) -> None:
+        super().__init__(classes="dialog")
+        self.title_text = title
+        self.body = body
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog-box"):
+            yield Label(self.title_text, classes="dialog-title")
+            yield Static(self.body, id="info-body", markup=False)
+            yield Static("esc: close", classes="dialog-hint")
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
 class ExportDialog(ModalScreen[tuple[str, str] | None]):
     """Markdown or JSONL, and the path; returns (format, path)."""
 

@@ -81,6 +81,11 @@ class MessageView(Vertical, can_focus=True):
                 out.append((f"sentiment: {sentiment['label']}", _sentiment_style(str(sentiment["label"]))))
             if r.template_name and "handoff" in r.template_name:
                 out.append(("handed to a human", "bold $text-warning on $warning-muted"))
+            source = (r.grounding or {}).get("source")
+            if source == "case":
+                out.append(("past case", "$text-muted"))
+            elif source == "generated" and (r.grounding or {}).get("mode") != "generate":
+                out.append(("written by the model", "$text-muted"))
         if self.rating:
             out.append(("rated +" if self.rating > 0 else "rated -",
                         "$text-success on $success-muted" if self.rating > 0 else "$text-error on $error-muted"))
@@ -119,7 +124,15 @@ class MessageView(Vertical, can_focus=True):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "rate":  # only a finished, stored reply can be rated
             return self.role == "assistant" and self.record is not None and not self.streaming
+        if action == "source":
+            return self.record is not None and bool(self.record.grounding)
         return True
+
+    def action_source(self) -> None:
+        from appkit.tui.screens.dialogs import InfoDialog
+
+        assert self.record is not None and self.record.grounding
+        self.app.push_screen(InfoDialog("Where this reply came from", describe_source(self.record.grounding)))
 
     def action_copy(self) -> None:
         self.app.copy_to_clipboard(self.text)
@@ -127,6 +140,27 @@ class MessageView(Vertical, can_focus=True):
 
     def action_rate(self, rating: int) -> None:
         self.post_message(self.Rate(self, rating))
+
+
+def describe_source(grounding: dict[str, object]) -> str:
+    """A reply's grounding as a few lines a support lead can read."""
+    lines = [f"mode: {grounding.get('mode')}"]
+    source = grounding.get("source")
+    if source == "case":
+        lines.append(f"a past reply, from conversation {grounding.get('case_conversation')} (score {grounding.get('score')})")
+        if grounding.get("case_customer"):
+            lines.append(f"  the customer there wrote: {grounding['case_customer']}")
+    elif source == "generated":
+        lines.append("written by the model itself" + (" (no past reply fitted well enough)"
+                                                       if grounding.get("mode") == "grounded" else ""))
+    candidates = grounding.get("candidates") or []
+    if candidates:
+        lines.append("")
+        lines.append("candidates weighed (score: similarity, route, agreement, echo, pmi):")
+        for c in candidates:  # type: ignore[union-attr]
+            figures = ", ".join(f"{c.get(k)}" for k in ("similarity", "route", "agreement", "echo", "pmi"))
+            lines.append(f"  {c.get('score')}: {figures}  {c.get('text', '')}")
+    return "\n".join(lines)
 
 
 def _sentiment_style(label: str) -> str:
