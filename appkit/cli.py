@@ -46,6 +46,23 @@ def _settings(ctx: typer.Context):  # noqa: ANN202 - Settings, imported lazily
     return settings_from(ctx)
 
 
+REPLY_MODE_HELP = ("Support: grounded (a past reply chosen with the model's judgement; default), "
+                   "select (past replies only) or generate (the model's own reply).")
+
+
+def _with_reply_mode(settings: Any, app: str, mode: str | None) -> Any:
+    """``settings`` with ``[support] reply_mode`` set to ``mode`` (the support app reads it)."""
+    from dataclasses import replace
+
+    if mode is None:
+        return settings
+    if app != "support":
+        raise ConfigError(f"--reply-mode applies to the support app, not to {app!r}.")
+    sections = dict(settings.sections)
+    sections["support"] = {**settings.section("support"), "reply_mode": mode}
+    return replace(settings, sections=sections)
+
+
 @cli.command()
 def ask(
     ctx: typer.Context,
@@ -59,6 +76,7 @@ def ask(
     repetition_penalty: float = typer.Option(1.1, "--repetition-penalty"),
     max_tokens: int = typer.Option(200, "--max-tokens", min=1),
     seed: Optional[int] = typer.Option(None, "--seed"),
+    reply_mode: Optional[str] = typer.Option(None, "--reply-mode", help=REPLY_MODE_HELP),
     stats: bool = typer.Option(False, "--stats", help="Print time to first token and tokens/s to stderr."),
 ) -> None:
     """Print one reply to MESSAGE on stdout, streamed as it is generated, and store the exchange."""
@@ -67,7 +85,7 @@ def ask(
 
     params = GenerationParams(max_new_tokens=max_tokens, temperature=temperature, top_p=top_p, top_k=top_k,
                               repetition_penalty=repetition_penalty, seed=seed)
-    bot = load_app(app, model=model, settings=_settings(ctx))
+    bot = load_app(app, model=model, settings=_with_reply_mode(_settings(ctx), app, reply_mode))
     try:
         conv_id = conversation if conversation is not None else bot.start().id
         turn = bot.stream(conv_id, message, params=params)
@@ -80,6 +98,12 @@ def ask(
     notes = [f"conversation {conv_id} (continue with --conversation {conv_id})"]
     if turn.escalated:
         notes.append(f"handed to a human ({turn.reason.replace('_', ' ')})")
+    grounding = getattr(turn, "grounding", None) or {}
+    if grounding.get("source") == "case":
+        notes.append(f"{grounding['mode']}: a past reply (conversation {grounding.get('case_conversation')}, "
+                     f"score {grounding.get('score')})")
+    elif grounding.get("source") == "generated" and grounding.get("mode") != "generate":
+        notes.append(f"{grounding['mode']}: written by the model (no past reply fitted)")
     moderation = turn.user_message.moderation if turn.user_message else None
     if moderation and moderation.get("action", "allow") != "allow":
         notes.append(f"safety: input {moderation['action']} ({moderation.get('backend', '?')})")
@@ -96,11 +120,13 @@ def chat(
     app: str = typer.Option("support", "--app", help="Open on this app: support, writer or sentiment."),
     model: Optional[str] = typer.Option(None, "--model", help="A registered model name or a model directory (default: the app's active model)."),
     conversation: Optional[int] = typer.Option(None, "--conversation", help="Open this stored conversation."),
+    reply_mode: Optional[str] = typer.Option(None, "--reply-mode", help=REPLY_MODE_HELP),
 ) -> None:
     """Open the terminal UI: chat with the bot, see safety flags, rate replies, export conversations."""
     from appkit.tui import run_chat
 
-    run_chat(_settings(ctx), app=app, model=model, conversation=conversation)
+    settings = _with_reply_mode(_settings(ctx), "support", reply_mode)
+    run_chat(settings, app=app, model=model, conversation=conversation)
 
 
 @cli.command("eval")

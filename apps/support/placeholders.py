@@ -247,11 +247,15 @@ def _release_point(text: str, hold_words: int) -> int:
     if len(starts) <= hold_words:
         return 0
     cut = starts[-hold_words]
-    # Never part a slot from the words that announce it: they are replaced together.
+    # Never part a slot from the words before it: they announce it ("order number", replaced
+    # with it) or decide its wording ("our" before {{Website Name}}).
     for slot in SLOT.finditer(text, cut):
         lead = _LEAD.search(text[:slot.start()])
-        if lead and lead.group(0).strip() and lead.start() < cut:
-            return lead.start()
+        start = lead.start() if lead and lead.group(0).strip() else slot.start()
+        before = [w for w in starts if w < start]
+        start = before[-1] if before else 0
+        if start < cut:
+            return start
     return cut
 
 

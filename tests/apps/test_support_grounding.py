@@ -143,3 +143,16 @@ def test_the_model_writes_its_own_reply_only_below_the_score_where_that_got_more
     best = {0: (0.1, 0), 1: (0.2, 0), 2: (0.3, 1), 3: (0.6, 1), 4: (0.9, 1)}
     assert 0.2 < _threshold(best, {0: 1, 1: 1, 2: 0}) < 0.3  # generating turns 0 and 1 gains two
     assert _threshold(best, {0: 0, 1: 0, 2: 0}) == 0.0  # the model never did better: never generate
+
+
+def test_ask_takes_a_reply_mode(capsys, appkit_home, support_model_dir):
+    from appkit.cli import main
+
+    code = main(["ask", "--model", str(support_model_dir), "--reply-mode", "select", "my parcel is late, where is it"])
+    out, err = capsys.readouterr()
+    assert code == 0 and out.strip() == INTENTS["order"][1]
+    assert "select: a past reply (conversation" in err
+    code = main(["ask", "--model", str(support_model_dir), "--reply-mode", "poetic", "hello"])
+    _, err = capsys.readouterr()
+    assert code != 0 and "reply mode 'poetic' is not one of grounded, select, generate" in err
+    assert "Traceback" not in err

@@ -124,3 +124,10 @@ def test_streaming_holds_back_only_a_few_words(prompts: Prompts):
     stream = iter(PlaceholderStream(source(), Known(), prompts))
     first = next(stream)
     assert first.startswith("word0") and consumed <= PlaceholderStream.HOLD_WORDS + 1
+
+
+def test_a_streamed_slot_keeps_the_word_before_it(prompts: Prompts):
+    reply = "Please log into your account on our {{Website Name}} and open the Order History section now."
+    pieces = re.findall(r"\S+\s*", reply)
+    streamed = "".join(PlaceholderStream(iter(pieces), Known(), prompts))
+    assert "on our website and" in streamed and "our our" not in streamed
