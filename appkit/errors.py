@@ -44,6 +44,12 @@ class OverloadedError(GenerationError):
     """Too many requests are already waiting for the model; try again shortly."""
 
 
+class NotEnoughDataError(AppkitError):
+    """Too little to work on: no conversations in a report's period, too few new ones to retrain on."""
+
+    exit_code = 4
+
+
 class StorageError(AppkitError):
     """The database cannot be reached, is at an unknown schema, or a record is missing."""
 

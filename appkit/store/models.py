@@ -103,6 +103,8 @@ class Conversation(Base):
         CheckConstraint(_in("status", CONVERSATION_STATUSES), name="status"),
         # Indexes ``app`` too (leading column) and serves "newest first within an app".
         Index("ix_conversations_app_updated", "app", "updated_at"),
+        # Reports: an app's conversations started in a period.
+        Index("ix_conversations_app_created", "app", "created_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -140,6 +142,8 @@ class Message(Base):
     sentiment: Mapped[dict[str, Any] | None] = mapped_column(JSONColumn)
     # How the reply was chosen: mode, the past case it came from, the candidates' scores.
     grounding: Mapped[dict[str, Any] | None] = mapped_column(JSONColumn)
+    # A person who wrote an assistant message instead of the bot ("agent" or "agent:NAME").
+    author: Mapped[str | None] = mapped_column(String(255))
     status: Mapped[str] = mapped_column(String(16), default="ok", server_default="ok")
     error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -186,6 +190,9 @@ class ModelEntry(Base):
     data: Mapped[dict[str, Any] | None] = mapped_column(JSONColumn)
     status: Mapped[str] = mapped_column(String(16), default="candidate", server_default="candidate")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # The app's active model when this one was promoted over it (what a rollback returns to).
+    previous: Mapped[str | None] = mapped_column(String(255))
+    promoted_at: Mapped[datetime | None] = mapped_column()
 
 
 class TrainingRun(Base):

@@ -46,6 +46,12 @@ class MessageRecord:
     sentiment: JSONDict | None = None
     grounding: JSONDict | None = None
     error: str | None = None
+    author: str | None = None  # a person who wrote it instead of the bot ("agent", "agent:NAME")
+
+    @property
+    def by_agent(self) -> bool:
+        """Written by a human agent (not the bot, not a template)."""
+        return self.role == "assistant" and self.author is not None
 
 
 @dataclass(frozen=True)
@@ -74,6 +80,8 @@ class ModelRecord:
     params: int | None = None
     metrics: JSONDict | None = None
     data: JSONDict | None = None
+    previous: str | None = None  # the model active before this one was promoted
+    promoted_at: datetime | None = None
 
 
 @dataclass(frozen=True)

@@ -104,6 +104,36 @@ class RegistryMixin:
             s.flush()
             return to_record(ModelRecord, entry)
 
+    def rollback(self, app: str) -> tuple[ModelRecord, ModelRecord]:
+        """Undo the app's last promotion: the model active before it is active again.
+
+        Returns (the model active again, the one it replaces, now archived). Rolling back
+        twice goes back two promotions.
+
+        Raises:
+            NotFoundError: the app has no active model, or the previous one is no longer registered.
+            StorageError: the active model was not promoted over another one.
+        """
+        with self._write() as s:
+            _lock_app(s, app)
+            current = s.scalars(select(ModelEntry).where(ModelEntry.app == app, ModelEntry.status == "active")).first()
+            if current is None:
+                raise NotFoundError(f"the {app} app has no active model: nothing to roll back.")
+            if not current.previous:
+                raise StorageError(f"{current.name!r} did not replace another {app} model when it was promoted: "
+                                   "there is nothing to roll back to (see `appkit models list`).")
+            previous = s.scalars(select(ModelEntry).where(ModelEntry.name == current.previous)).first()
+            if previous is None or previous.app != app:
+                raise NotFoundError(f"{current.name!r} replaced {current.previous!r}, which is no longer a registered "
+                                    f"{app} model: promote another one with `appkit models promote NAME`.")
+            # Archive before activating: the one-active-per-app index is checked per statement.
+            current.status = "archived"
+            s.flush()
+            previous.status = "active"
+            previous.promoted_at = utcnow()
+            s.flush()
+            return to_record(ModelRecord, previous), to_record(ModelRecord, current)
+
     def archive_model(self, name: str) -> ModelRecord:
         """Archive a model (its app then has no active model if it was the active one)."""
         with self._write() as s:
@@ -228,15 +258,24 @@ def _model(s: Session, name: str) -> ModelEntry:
     return entry
 
 
-def _activate(s: Session, entry: ModelEntry) -> None:
+def _lock_app(s: Session, app: str) -> None:
     # Lock the app's models first so two concurrent promotions queue instead of both
     # archiving the old one and then colliding on the one-active-per-app index. In id order:
     # two transactions locking the same rows in different orders deadlock (seen in the tests).
-    s.execute(select(ModelEntry.id).where(ModelEntry.app == entry.app).order_by(ModelEntry.id).with_for_update())
+    s.execute(select(ModelEntry.id).where(ModelEntry.app == app).order_by(ModelEntry.id).with_for_update())
+
+
+def _activate(s: Session, entry: ModelEntry) -> None:
+    _lock_app(s, entry.app)
     # Re-read the entry now that its row is locked: it was loaded before the lock, and if another
     # promotion archived it meanwhile, a stale "active" would make the assignment below a no-op
     # that SQLAlchemy never writes, leaving the app with no active model (seen under load on PostgreSQL).
     s.refresh(entry)
+    if entry.status != "active":  # promoting the active model again changes nothing
+        replaced = s.scalar(select(ModelEntry.name).where(
+            ModelEntry.app == entry.app, ModelEntry.status == "active", ModelEntry.id != entry.id))
+        entry.previous = replaced  # what `appkit models rollback` returns to
+        entry.promoted_at = utcnow()
     # Archive before activating: the partial unique index is checked per statement.
     s.execute(
         update(ModelEntry)

@@ -3,7 +3,7 @@
 Every method opens its own short session and returns frozen records (appkit.store.records),
 never ORM objects, so callers in other threads (the TUI worker, a web handler) can keep them.
 The model registry, training runs and documents live in appkit.store.registry; export in
-appkit.store.export.
+appkit.store.export; what reports read in appkit.store.analytics.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.orm import Session, sessionmaker
 
 from appkit.errors import AppkitError, NotFoundError, StorageError
-from appkit.store import keys, registry
+from appkit.store import analytics, keys, registry
 from appkit.store.db import create_engine, driver_reason, ensure_schema, mask_url, writer_engine
 from appkit.store.models import (
     CONVERSATION_STATUSES,
@@ -62,6 +62,7 @@ MESSAGE_FIELDS = (
     "grounding",
     "status",
     "error",
+    "author",
 )
 
 
@@ -72,7 +73,7 @@ def check_choice(what: str, value: str, allowed: tuple[str, ...]) -> str:
     return value
 
 
-class Store(registry.RegistryMixin, keys.KeysMixin):
+class Store(registry.RegistryMixin, keys.KeysMixin, analytics.AnalyticsMixin):
     """appkit's database: open one with :func:`appkit.store.open_store`."""
 
     def __init__(self, engine: Engine) -> None:
@@ -231,7 +232,8 @@ class Store(registry.RegistryMixin, keys.KeysMixin):
 
         Args:
             fields: any of model_name, template_name, template_version, latency_ms,
-                prompt_tokens, completion_tokens, moderation, sentiment, grounding, status, error.
+                prompt_tokens, completion_tokens, moderation, sentiment, grounding, status, error,
+                author (a person who wrote an assistant message instead of the bot).
 
         Raises:
             NotFoundError: no such conversation.
