@@ -85,8 +85,8 @@ def train_support(history: str | Path, *, name: str | None = None, settings: Set
 
     settings = settings or load_settings()
     options.setdefault("device", settings.resolve_device())
-    return get_app("support").train(history=history, name=name, settings=settings, resume=resume,  # type: ignore[attr-defined]
-                                    retrieval=retrieval, options=ChatTrainingOptions(**options))
+    return get_app("support").train(history, settings=settings, name=name, resume=resume, retrieval=retrieval,
+                                    options=ChatTrainingOptions(**options))
 
 
 __all__ = [

@@ -1,23 +1,75 @@
-"""The ``appkit`` command.
+"""The ``appkit`` command: one group per installed app, then the framework's own commands.
+
+Every app gets the same shape, built from the registry (appkit.apps): ``appkit NAME train``,
+``appkit NAME eval``, ``appkit NAME chat`` (the terminal UI on its tab) and the app's own
+commands (``appkit support ask``, ``appkit writer write``, ``appkit sentiment analyze``). Older
+top-level names an app declares as aliases (``appkit train-support``, ``appkit ask``) keep
+working, hidden from ``--help``; an alias also takes ``--app NAME`` to mean that app's command
+of the same name (``appkit eval --app writer`` is ``appkit writer eval``).
 
 Importing this module must stay cheap (``appkit --help`` answers in well under a second):
-torch, transformers and SQLAlchemy are imported inside the commands that need them. Apps add
-their own commands through the registry (``appkit.apps``). Every ``AppkitError`` is printed
-as one message with a non-zero exit code; a traceback means a bug in appkit.
+torch, transformers, SQLAlchemy and Textual are imported inside the commands that need them.
+Every ``AppkitError`` is printed as one message with a non-zero exit code; a traceback means a
+bug in appkit.
 """
 
 from __future__ import annotations
 
-import sys
+import warnings
 from pathlib import Path
 from typing import Any, Optional
 
 import typer
+from typer.core import TyperGroup
 
 from appkit.errors import AppkitError, ConfigError
 
+APPS_PANEL = "Apps"
+_mounted = False
+
+
+class RootGroup(TyperGroup):
+    """The root group: resolves the apps' aliases (``train-support`` -> ``support train``) without listing them."""
+
+    aliases: dict[str, tuple[str, str]] = {}  # alias -> (app, command)
+
+    def resolve_command(self, ctx: Any, args: list[str]) -> tuple[Any, Any, list[str]]:
+        if args and args[0] in self.aliases and args[0] not in self.commands:
+            alias = args[0]
+            app, command = self.aliases[alias]
+            rest, chosen = _take_app_option(args[1:])
+            app = chosen or app
+            group = self.commands.get(app) if app in self.apps else None
+            if group is None:
+                raise ConfigError(f"`appkit {alias} --app {app}`: unknown app {app!r}; installed apps: "
+                                  f"{', '.join(self.apps) or 'none'}.")
+            if command not in getattr(group, "commands", {}):
+                raise ConfigError(f"`appkit {alias}` is `appkit {self.aliases[alias][0]} {command}`, and the {app} "
+                                  f"app has no {command} command (see `appkit {app} --help`).")
+            return super().resolve_command(ctx, [app, command, *rest])
+        return super().resolve_command(ctx, args)
+
+    @property
+    def apps(self) -> list[str]:
+        """The command groups of installed apps."""
+        return sorted(name for name, cmd in self.commands.items() if getattr(cmd, "rich_help_panel", None) == APPS_PANEL)
+
+
+def _take_app_option(args: list[str]) -> tuple[list[str], str | None]:
+    """``args`` without its first ``--app NAME`` (or ``--app=NAME``), and NAME."""
+    for i, arg in enumerate(args):
+        if arg == "--":
+            break
+        if arg == "--app" and i + 1 < len(args):
+            return [*args[:i], *args[i + 2:]], args[i + 1]
+        if arg.startswith("--app="):
+            return [*args[:i], *args[i + 1:]], arg.split("=", 1)[1]
+    return args, None
+
+
 cli = typer.Typer(
     name="appkit",
+    cls=RootGroup,
     help="Train your own language model on your own data and run chatbots and content tools on it.",
     no_args_is_help=True,
     add_completion=False,
@@ -46,133 +98,6 @@ def _settings(ctx: typer.Context):  # noqa: ANN202 - Settings, imported lazily
     return settings_from(ctx)
 
 
-REPLY_MODE_HELP = ("Support: grounded (a past reply chosen with the model's judgement; default), "
-                   "select (past replies only) or generate (the model's own reply).")
-
-
-def _with_reply_mode(settings: Any, app: str, mode: str | None) -> Any:
-    """``settings`` with ``[support] reply_mode`` set to ``mode`` (the support app reads it)."""
-    from dataclasses import replace
-
-    if mode is None:
-        return settings
-    if app != "support":
-        raise ConfigError(f"--reply-mode applies to the support app, not to {app!r}.")
-    sections = dict(settings.sections)
-    sections["support"] = {**settings.section("support"), "reply_mode": mode}
-    return replace(settings, sections=sections)
-
-
-@cli.command()
-def ask(
-    ctx: typer.Context,
-    message: str = typer.Argument(..., help="The customer's message."),
-    app: str = typer.Option("support", "--app", help="Which app answers."),
-    model: Optional[str] = typer.Option(None, "--model", help="A registered model name or a model directory (default: the app's active model)."),
-    conversation: Optional[int] = typer.Option(None, "--conversation", help="Continue this stored conversation (default: start a new one)."),
-    temperature: float = typer.Option(0.7, "--temperature", min=0.0, help="0 = deterministic (greedy)."),
-    top_p: float = typer.Option(0.9, "--top-p"),
-    top_k: int = typer.Option(50, "--top-k", min=0),
-    repetition_penalty: float = typer.Option(1.1, "--repetition-penalty"),
-    max_tokens: int = typer.Option(200, "--max-tokens", min=1),
-    seed: Optional[int] = typer.Option(None, "--seed"),
-    reply_mode: Optional[str] = typer.Option(None, "--reply-mode", help=REPLY_MODE_HELP),
-    stats: bool = typer.Option(False, "--stats", help="Print time to first token and tokens/s to stderr."),
-) -> None:
-    """Print one reply to MESSAGE on stdout, streamed as it is generated, and store the exchange."""
-    from appkit.apps import load_app
-    from appkit.engine import GenerationParams
-
-    params = GenerationParams(max_new_tokens=max_tokens, temperature=temperature, top_p=top_p, top_k=top_k,
-                              repetition_penalty=repetition_penalty, seed=seed)
-    bot = load_app(app, model=model, settings=_with_reply_mode(_settings(ctx), app, reply_mode))
-    try:
-        conv_id = conversation if conversation is not None else bot.start().id
-        turn = bot.stream(conv_id, message, params=params)
-        for piece in turn:
-            sys.stdout.write(piece)
-            sys.stdout.flush()
-        sys.stdout.write("\n")
-    finally:
-        bot.close()
-    notes = [f"conversation {conv_id} (continue with --conversation {conv_id})"]
-    if turn.escalated:
-        notes.append(f"handed to a human ({turn.reason.replace('_', ' ')})")
-    grounding = getattr(turn, "grounding", None) or {}
-    if grounding.get("source") == "case":
-        notes.append(f"{grounding['mode']}: a past reply (conversation {grounding.get('case_conversation')}, "
-                     f"score {grounding.get('score')})")
-    elif grounding.get("source") == "generated" and grounding.get("mode") != "generate":
-        notes.append(f"{grounding['mode']}: written by the model (no past reply fitted)")
-    moderation = turn.user_message.moderation if turn.user_message else None
-    if moderation and moderation.get("action", "allow") != "allow":
-        notes.append(f"safety: input {moderation['action']} ({moderation.get('backend', '?')})")
-    if stats and turn.stats is not None:
-        s = turn.stats
-        notes.append(f"{bot.model_name}: {s.completion_tokens} tokens, first after {s.time_to_first_token_s:.3f}s, "
-                     f"{s.tokens_per_second:.1f} tokens/s, confidence {s.mean_logprob or 0:.2f}")
-    typer.echo("[" + "; ".join(notes) + "]", err=True)
-
-
-@cli.command()
-def chat(
-    ctx: typer.Context,
-    app: str = typer.Option("support", "--app", help="Open on this app: support, writer or sentiment."),
-    model: Optional[str] = typer.Option(None, "--model", help="A registered model name or a model directory (default: the app's active model)."),
-    conversation: Optional[int] = typer.Option(None, "--conversation", help="Open this stored conversation."),
-    reply_mode: Optional[str] = typer.Option(None, "--reply-mode", help=REPLY_MODE_HELP),
-) -> None:
-    """Open the terminal UI: chat with the bot, see safety flags, rate replies, export conversations."""
-    from appkit.tui import run_chat
-
-    settings = _with_reply_mode(_settings(ctx), "support", reply_mode)
-    run_chat(settings, app=app, model=model, conversation=conversation)
-
-
-@cli.command("eval")
-def evaluate(
-    ctx: typer.Context,
-    data: Path = typer.Option(..., "--data", help="Support/writer: the data the model was trained on (its held-out part is scored). Sentiment: a labelled test file."),
-    app: str = typer.Option("support", "--app"),
-    model: Optional[list[str]] = typer.Option(None, "--model", help="Model name or directory; repeat to compare (default: active)."),
-    limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Score at most this many held-out items (default: 300 conversations or articles; every sentiment text)."),
-    json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the table as JSON here."),
-    other: Optional[Path] = typer.Option(None, "--other", help="Writer: text in another voice, whose perplexity is compared with the brand's."),
-    text_col: Optional[str] = typer.Option(None, "--text-col", help="Sentiment: the text column of the test file."),
-    label_col: Optional[str] = typer.Option(None, "--label-col", help="Sentiment: the label column of the test file."),
-) -> None:
-    """Score models on held-out data (support: perplexity, BLEU, ROUGE-L, intent accuracy vs. a retrieval baseline;
-    writer: voice perplexity and length control; sentiment: accuracy, macro F1 and calibration vs. the majority class)."""
-    import json
-
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-    from appkit.apps import get_app
-    from appkit.eval import print_table
-
-    target = get_app(app)
-    if not hasattr(target, "evaluate"):
-        raise ConfigError(f"the {app} app has no evaluation.")
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                  transient=True) as bar:
-        tasks: dict[str, int] = {}
-
-        def progress(name: str, done: int, total: int) -> None:
-            if name not in tasks:
-                tasks[name] = bar.add_task(name, total=total)
-            bar.update(tasks[name], completed=done)
-
-        given = {"other": other, "limit": limit, "text_col": text_col, "label_col": label_col}
-        extra = {key: value for key, value in given.items() if value is not None}  # else each app's default
-        result = target.evaluate(data=data, models=list(model or [None]), settings=_settings(ctx), progress=progress,
-                                 **extra)
-    print_table(result)
-    payload = {"eval": app, **result.as_dict()}
-    if json_out:
-        json_out.write_text(json.dumps(payload, indent=2))
-    typer.echo(json.dumps(payload))
-
-
 @models_cli.command("list")
 def models_list(ctx: typer.Context, app: Optional[str] = typer.Option(None, "--app", help="Only this app's models.")) -> None:
     """Trained models with preset, size, data, validation figure (perplexity or accuracy) and date."""
@@ -184,7 +109,10 @@ def models_list(ctx: typer.Context, app: Optional[str] = typer.Option(None, "--a
     with open_store(_settings(ctx)) as store:
         records = store.list_models(app=app)
     if not records:
-        typer.echo("no models yet: train one with `appkit train-support --history tickets.csv`.")
+        from appkit.apps import available_apps
+
+        hints = "; ".join(f"`{app.train_hint}`" for app in available_apps().values())
+        typer.echo(f"no models yet: train one with {hints or 'an installed app'}.")
         return
     table = Table("name", "app", "status", "preset", "params", "data", "validation", "trained", box=None)
     for r in records:
@@ -238,8 +166,56 @@ def models_show(ctx: typer.Context, name: str = typer.Argument(...)) -> None:
     typer.echo(json.dumps(dataclasses.asdict(record), indent=2, default=str))
 
 
-def _mount_subcommands() -> None:
+def chat_command(app_name: str) -> Any:
+    """``appkit NAME chat`` for an app that has no command of that name: the terminal UI on its tab."""
+
+    def chat(ctx: typer.Context, model: Optional[str] = typer.Option(
+            None, "--model", help="A registered model name or a model directory (default: the app's active model).")) -> None:
+        """Open the terminal UI on this app's tab (every installed app has one; F1 lists the keys)."""
+        from appkit.tui import run_chat
+
+        run_chat(_settings(ctx), app=app_name, model=model)
+
+    return chat
+
+
+def _command_names(group: typer.Typer) -> set[str]:
+    from typer.main import get_command_name
+
+    return {c.name or get_command_name(c.callback.__name__) for c in group.registered_commands if c.callback}
+
+
+def mount_apps(root: typer.Typer = cli) -> None:
+    """One command group per installed app (``appkit NAME ...``) and the apps' aliases."""
     from appkit.apps import available_apps
+
+    # Mounting again (a test, after installing an app) replaces the apps mounted before.
+    root.registered_groups[:] = [g for g in root.registered_groups if g.rich_help_panel != APPS_PANEL]
+    taken = {info.name for info in root.registered_groups} | _command_names(root)
+    aliases: dict[str, tuple[str, str]] = {}
+    for app in available_apps().values():
+        if app.name in taken:
+            warnings.warn(f"appkit app {app.name!r} is not mounted: `appkit {app.name}` is already a command.",
+                          stacklevel=2)
+            continue
+        group = app.commands()
+        if "chat" not in _command_names(group):
+            group.command("chat")(chat_command(app.name))
+        root.add_typer(group, name=app.name, help=app.description, rich_help_panel=APPS_PANEL)
+        for alias, command in app.aliases.items():
+            if alias in taken or alias in aliases:
+                warnings.warn(f"appkit app {app.name!r}: alias `appkit {alias}` is already taken.", stacklevel=2)
+                continue
+            aliases[alias] = (app.name, command)
+    RootGroup.aliases = aliases
+
+
+def _mount_subcommands() -> None:
+    global _mounted
+    if _mounted:
+        mount_apps(cli)
+        return
+    _mounted = True
     from appkit.safety.cli import audit_command, safety_app
     from appkit.serve.cli import keys_app, serve_command
     from appkit.store.cli import conversations_app, db_app
@@ -252,8 +228,7 @@ def _mount_subcommands() -> None:
     cli.command("pretrain")(pretrain_command)
     cli.command("serve")(serve_command)
     cli.add_typer(keys_app, name="keys")
-    for app in available_apps().values():
-        app.register_cli(cli)
+    mount_apps(cli)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -284,7 +259,7 @@ def main(argv: list[str] | None = None) -> int:
 def _is_usage_error(error: Exception) -> bool:
     """A bad option or argument. typer 0.29+ vendors its own click, whose ClickException derives
     from typer.TyperException instead of click's; older typer raises click's own."""
-    import click
+    import click  # typer < 0.29 raises click's own errors
 
     usage_errors: tuple[type[Exception], ...] = (click.ClickException, *(
         [typer.TyperException] if hasattr(typer, "TyperException") else []))

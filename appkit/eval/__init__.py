@@ -1,4 +1,4 @@
-"""What an app's evaluation returns, so ``appkit eval`` can show any app's results the same way.
+"""What an app's evaluation returns, so ``appkit NAME eval`` can show any app's results the same way.
 
 Each app scores what matters for it (a support bot: perplexity, BLEU, ROUGE-L, intent accuracy;
 a writer: voice perplexity and length control); the CLI only needs a title, columns, rows of

@@ -125,7 +125,7 @@ def load_model(
     model_dir = Path(model_dir)
     if not (model_dir / "config.json").is_file():
         raise ModelError(f"{model_dir}: no model there (config.json missing). Train one first, e.g. "
-                         "`appkit train-support --history tickets.csv`.")
+                         "`appkit support train --history tickets.csv`.")
     try:
         tokenizer = AutoTokenizer.from_pretrained(model_dir, local_files_only=True)
         model = AutoModelForCausalLM.from_pretrained(model_dir, local_files_only=True, dtype=dtype or "auto")

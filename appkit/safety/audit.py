@@ -111,7 +111,7 @@ def parse_gates(specs: Sequence[str], settings: Settings | None = None) -> dict[
         ConfigError: an unknown gate name or a limit that is not a number.
     """
     gates = dict(DEFAULT_GATES)
-    configured = settings.section("safety.audit") if settings is not None else {}
+    configured = settings.safety.audit if settings is not None else {}
     items = [(k, v, f"appkit.toml [safety.audit] {k}") for k, v in configured.items()]
     for spec in specs:
         if "=" not in spec:
@@ -349,7 +349,7 @@ def run_audit(app: str = "support", *, settings: Settings | None = None, model: 
         bot = load_app(app, model=model, settings=settings)
     except AppkitError as e:  # no model trained yet, or the app cannot open it
         notes.append(f"identity swap and CrowS-Pairs skipped: {e} "
-                     f"(train one: `appkit train-support --history tickets.csv --preset tiny --max-minutes 4`).")
+                     f"(train one: `appkit support train --history tickets.csv --preset tiny --max-minutes 4`).")
     if bot is not None:
         log(f"identity swap: sending customer messages to {getattr(bot, 'model_name', app)}")
         sections["identity_swap"] = identity_swap(bot, policy, identities, max_messages, log)

@@ -24,6 +24,8 @@ only when named on the command line (``appkit safety eval --checkpoint``, ``appk
     wordlist = ""               # extra terms for the lexicon, one a line (term[,label[,severity]])
     strict = false
     device = "cpu"
+
+(every key, with its default, in settings.py)
 """
 
 from __future__ import annotations
@@ -32,16 +34,16 @@ import logging
 import os
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from appkit.errors import ConfigError, SafetyError
+from appkit.safety.settings import BACKENDS, SafetySettings
 
 if TYPE_CHECKING:
     from appkit.config import Settings
 
-BACKENDS = ("auto", "official", "trained", "lexicon")
 _CACHE: dict[tuple[Any, ...], BackendChoice] = {}
 _LOCK = threading.Lock()
 _WARNED: set[str] = set()  # fallbacks already warned about in this process
@@ -90,21 +92,22 @@ def is_lexicon(backend: str) -> bool:
     return backend.startswith("lexicon")
 
 
-def safety_config(settings: Settings | None = None) -> dict[str, Any]:
-    """The [safety] table with environment overrides applied (APPKIT_SAFETY_BACKEND/_CHECKPOINT)."""
+def safety_config(settings: Settings | None = None) -> SafetySettings:
+    """The [safety] table with environment overrides applied (APPKIT_SAFETY_BACKEND/_CHECKPOINT).
+
+    Raises:
+        ConfigError: APPKIT_SAFETY_BACKEND names no backend.
+    """
     from appkit.config import load_settings
 
-    settings = settings or load_settings()
-    cfg = dict(settings.section("safety"))
+    cfg = (settings or load_settings()).safety
     if os.environ.get("APPKIT_SAFETY_BACKEND"):
-        cfg["backend"] = os.environ["APPKIT_SAFETY_BACKEND"]
+        backend = os.environ["APPKIT_SAFETY_BACKEND"].strip().lower()
+        if backend not in BACKENDS:
+            raise ConfigError(f"APPKIT_SAFETY_BACKEND={backend!r} is not one of {', '.join(BACKENDS)}.")
+        cfg = replace(cfg, backend=backend)  # type: ignore[arg-type]  # checked just above
     if os.environ.get("APPKIT_SAFETY_CHECKPOINT"):
-        cfg["checkpoint"] = os.environ["APPKIT_SAFETY_CHECKPOINT"]
-    backend = str(cfg.get("backend") or "auto").strip().lower()
-    if backend not in BACKENDS:
-        raise ConfigError(f"[safety] backend = {backend!r} (or APPKIT_SAFETY_BACKEND) is not one of "
-                          f"{', '.join(BACKENDS)}.")
-    cfg["backend"] = backend
+        cfg = replace(cfg, checkpoint=os.environ["APPKIT_SAFETY_CHECKPOINT"])
     return cfg
 
 
@@ -172,18 +175,17 @@ def choose_backend(settings: Settings | None = None, backend: str | None = None,
 
     settings = settings or load_settings()
     cfg = safety_config(settings)
-    requested = (backend or cfg["backend"]).strip().lower()
+    requested = (backend or cfg.backend).strip().lower()
     if requested not in BACKENDS:
         raise ConfigError(f"backend {requested!r} is not one of {', '.join(BACKENDS)}.")
     trained = list_trained(settings)
     from_env = bool(os.environ.get("APPKIT_SAFETY_CHECKPOINT"))
-    checkpoint = (_checkpoint_path(settings, str(cfg["checkpoint"]), trusted=from_env)
-                  if cfg.get("checkpoint") else None)
+    checkpoint = _checkpoint_path(settings, cfg.checkpoint, trusted=from_env) if cfg.checkpoint else None
     stamp = (checkpoint or (trained[0] if trained else None))
 
     def key() -> tuple[Any, ...]:  # a retrained checkpoint (new mtime) is loaded afresh
-        return (requested, str(settings.home), str(cfg.get("official_model", "original")), bool(cfg.get("download")),
-                str(stamp), _mtime(stamp), str(cfg.get("wordlist", "")), str(cfg.get("device", "cpu")),
+        return (requested, str(settings.home), cfg.official_model, cfg.download, str(stamp), _mtime(stamp),
+                cfg.wordlist, cfg.device,
                 os.environ.get("TORCH_HOME"), os.environ.get("HF_HOME"), os.environ.get("HF_HUB_CACHE"))
 
     with _LOCK:
@@ -215,19 +217,17 @@ def _mtime(path: Path | None) -> float:
     return 0.0
 
 
-def _choose(requested: str, cfg: dict[str, Any], checkpoint: Path | None, trained: list[Path]) -> BackendChoice:
+def _choose(requested: str, cfg: SafetySettings, checkpoint: Path | None, trained: list[Path]) -> BackendChoice:
     from appkit.safety.detox import load_official
 
-    device = str(cfg.get("device") or "cpu")
-    strict = bool(cfg.get("strict"))
+    device, strict, model_type = cfg.device, cfg.strict, cfg.official_model
     tried: list[tuple[str, str]] = []
-    model_type = str(cfg.get("official_model") or "original")
     order = {"auto": ("official", "trained"), "official": ("official",), "trained": ("trained",), "lexicon": ()}[requested]
     for candidate in order:
         try:
             if candidate == "official":
                 # `auto` downloads only when allowed; asking for `official` by name allows it.
-                download = bool(cfg.get("download")) or requested == "official"
+                download = cfg.download or requested == "official"
                 clf = load_official(model_type, download=download, device=device)
                 return BackendChoice(clf, requested, f"detoxify official {model_type!r} weights are available", tried)
             path = checkpoint or (trained[0] if trained else None)
@@ -252,10 +252,10 @@ def _choose(requested: str, cfg: dict[str, Any], checkpoint: Path | None, traine
     return BackendChoice(lexicon, requested, reason, tried)
 
 
-def _lexicon(cfg: dict[str, Any]) -> ToxicityClassifier:
+def _lexicon(cfg: SafetySettings) -> ToxicityClassifier:
     from appkit.safety.lexicon import Lexicon, LexiconClassifier
 
-    wordlist = str(cfg.get("wordlist") or "").strip()
+    wordlist = cfg.wordlist.strip()
     return LexiconClassifier(Lexicon.from_file(wordlist) if wordlist else Lexicon.builtin())
 
 

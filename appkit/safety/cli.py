@@ -94,12 +94,12 @@ def status_command(
     calibration = load_thresholds(settings)
     if calibration:
         calibration["applied"] = calibration["backend"] == choice.name
-    info = {**choice.as_dict(), "configured": cfg["backend"], "official": official, "trained": trained,
+    info = {**choice.as_dict(), "configured": cfg.backend, "official": official, "trained": trained,
             "calibration": calibration, "policy": policy.describe()["rules"]}
     if as_json:
         typer.echo(json.dumps(info, indent=2))
         return
-    typer.echo(f"active backend: {choice.name} (configured: {cfg['backend']})"
+    typer.echo(f"active backend: {choice.name} (configured: {cfg.backend})"
                + ("  [degraded: a word list, no classifier]" if choice.degraded else ""))
     typer.echo(f"why: {choice.reason}")
     for b, why in choice.tried:
@@ -142,7 +142,7 @@ def train_command(
     batch_size: int = typer.Option(32, "--batch-size", min=1, help="Encoder: batch size."),
     learning_rate: float = typer.Option(1e-3, "--learning-rate", help="Encoder: peak learning rate."),
     mitigate_identity: bool = typer.Option(True, "--mitigate-identity/--no-mitigate-identity", help="Add neutral identity statements as non-toxic examples."),
-    neutral: Optional[list[Path]] = typer.Option(None, "--neutral", help="Your own support history (any shape train-support reads): its clean turns are added as non-toxic examples. Repeatable."),
+    neutral: Optional[list[Path]] = typer.Option(None, "--neutral", help="Your own support history (any shape `appkit support train` reads): its clean turns are added as non-toxic examples. Repeatable."),
     support_examples: int = typer.Option(1500, "--support-examples", min=0, help="Generated ordinary support sentences added as non-toxic examples (0: none)."),
     threads: Optional[int] = typer.Option(None, "--threads", min=1, help="Encoder: CPU threads for torch (1 is fastest on a busy machine)."),
     seed: int = typer.Option(0, "--seed"),
@@ -264,8 +264,8 @@ def calibrate_command(
         if c["fpr"] > max_fpr:
             typer.echo(f"  (no threshold reaches {100 * max_fpr:g}%: clean texts score 1.0)")
     cfg = safety_config(settings)
-    tables = [cfg.get("policy") or {}, *(((a or {}).get("policy") or {}) for a in (cfg.get("apps") or {}).values())]
-    pinned = sorted({label for t in tables for d in t.values() if isinstance(d, dict) for label in d if label in found})
+    tables = [cfg.policy, *(a.policy for a in cfg.apps.values())]
+    pinned = sorted({label for t in tables for d in (t.input, t.output) for label in d if label in found})
     if pinned:
         typer.echo(f"note: appkit.toml sets {', '.join(pinned)} in a [safety...policy] table; those settings win.")
     typer.echo(f"saved {path}; the policy uses them while {choice.name} is the active backend.")

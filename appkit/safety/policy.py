@@ -41,13 +41,13 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from appkit.errors import ConfigError
+from appkit.safety.settings import ACTIONS, RuleTable, RuleValue, SafetySettings
 
 if TYPE_CHECKING:
     from appkit.config import Settings
     from appkit.safety.backends import ToxicityClassifier
     from appkit.safety.lexicon import Lexicon
 
-ACTIONS = ("allow", "flag", "mask", "block", "escalate")
 DIRECTIONS = ("input", "output")
 _SEVERITY = {a: i for i, a in enumerate(ACTIONS)}
 # A sentence ends at . ! ? or an ellipsis (closing quotes/brackets included) followed by space,
@@ -302,7 +302,7 @@ def available_labels(classifier: ToxicityClassifier | None = None) -> tuple[str,
     return tuple(dict.fromkeys([*OFFICIAL_LABELS, *LABELS, *(classifier.labels if classifier is not None else ())]))
 
 
-def policy_rules(app: str, cfg: dict[str, Any], labels: Sequence[str] | None = None,
+def policy_rules(app: str, cfg: SafetySettings, labels: Sequence[str] | None = None,
                  calibrated: dict[str, float] | None = None) -> dict[str, tuple[Rule, ...]]:
     """DEFAULT_RULES, with ``calibrated`` thresholds (thresholds.py), overridden by [safety.policy.*]
     then [safety.apps.<app>.policy.*].
@@ -312,46 +312,34 @@ def policy_rules(app: str, cfg: dict[str, Any], labels: Sequence[str] | None = N
     ``calibrated``: label -> threshold for both directions (a label without a rule gets a flag rule).
 
     Raises:
-        ConfigError: an unknown label, an unknown action, a threshold outside [0, 1], or a malformed entry.
+        ConfigError: a rule for a label no backend produces (the shape of the rules, their actions
+            and thresholds were checked when settings loaded).
     """
     rules = {d: {r.label: r for r in DEFAULT_RULES[d]} for d in DIRECTIONS}
     for label, threshold in (calibrated or {}).items():
         for d in DIRECTIONS:
             rules[d][label] = replace(rules[d].get(label, Rule(label, threshold, "flag")), threshold=threshold)
-    layers = [("[safety.policy]", cfg.get("policy") or {}),
-              (f"[safety.apps.{app}.policy]", ((cfg.get("apps") or {}).get(app) or {}).get("policy") or {})]
-    for where, table in layers:
-        if not isinstance(table, dict):
-            raise ConfigError(f"appkit.toml {where} must be a table.")
-        for direction, entries in table.items():
-            if direction not in DIRECTIONS or not isinstance(entries, dict):
-                raise ConfigError(f"appkit.toml {where}: {direction!r} should be input or output, each a table of labels.")
-            for label, value in entries.items():
+    for where, table in (("[safety.policy]", cfg.policy), (f"[safety.apps.{app}.policy]", cfg.app_policy(app))):
+        for direction in DIRECTIONS:
+            for label, value in getattr(table, direction).items():
                 if labels is not None and label not in labels:
                     raise ConfigError(f"appkit.toml {where}.{direction}: no toxicity backend produces the label "
                                       f"{label!r}, so this rule would never fire; labels available: "
                                       f"{', '.join(labels)}.")
-                rules[direction][label] = _rule(f"{where}.{direction}.{label}", label, value, rules[direction].get(label))
+                rules[direction][label] = _rule(label, value, rules[direction].get(label))
     return {d: tuple(r for r in rules[d].values() if r.action != "off") for d in DIRECTIONS}
 
 
-def _rule(where: str, label: str, value: Any, default: Rule | None) -> Rule:
+def _rule(label: str, value: RuleValue, default: Rule | None) -> Rule:
+    """``value`` (a threshold, an action or both) over ``default`` (else: flag at 0.5)."""
     threshold, action = (default.threshold, default.action) if default else (0.5, "flag")
-    if isinstance(value, bool):
-        raise ConfigError(f"appkit.toml {where} = {value!r}: expected an action, a threshold or a table.")
-    if isinstance(value, (int, float)):
-        threshold = float(value)
-    elif isinstance(value, str):
-        action = value
-    elif isinstance(value, dict):
-        threshold = float(value.get("threshold", threshold)) if not isinstance(value.get("threshold"), bool) else -1
-        action = str(value.get("action", action))
+    if isinstance(value, RuleTable):
+        threshold = threshold if value.threshold is None else value.threshold
+        action = action if value.action is None else value.action
+    elif isinstance(value, float):
+        threshold = value
     else:
-        raise ConfigError(f"appkit.toml {where}: expected an action, a threshold or a table, got {value!r}.")
-    if action not in (*ACTIONS, "off"):
-        raise ConfigError(f"appkit.toml {where}: action {action!r} is not one of {', '.join(ACTIONS)}, off.")
-    if not 0.0 <= threshold <= 1.0:
-        raise ConfigError(f"appkit.toml {where}: threshold {threshold!r} must be between 0 and 1.")
+        action = value
     return Rule(label, threshold, action)
 
 
@@ -366,7 +354,7 @@ def load_policy(app: str, settings: Settings | None = None, *, backend: str | No
     cfg = safety_config(settings)
     choice = choose_backend(settings, backend)
     lexicon = getattr(choice.classifier, "lexicon", None) or Lexicon.builtin()
-    mask_labels = cfg.get("mask_labels") or ("obscene",)
+    mask_labels = cfg.mask_labels
     calibrated = calibrated_thresholds(settings, choice.name)
     rules = policy_rules(app, cfg, available_labels(choice.classifier), calibrated)
     return Policy(app, choice.classifier, rules=rules, lexicon=lexicon,

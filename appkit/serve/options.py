@@ -89,28 +89,17 @@ def is_loopback(host: str) -> bool:
 
 
 def load_options(settings: Settings, **overrides: Any) -> ServeOptions:
-    """The ``[serve]`` table of ``settings``, then ``overrides`` (None values are ignored).
+    """The ``[serve]`` table of ``settings`` (checked when settings loaded), then the command's
+    ``overrides`` (None values are ignored).
 
     Raises:
-        ConfigError: an unknown key or a value of the wrong kind, naming it.
+        ConfigError: an unknown option, or an override out of range, naming it.
     """
-    known = {f.name: f for f in fields(ServeOptions)}
-    table = settings.section("serve")
-    unknown = sorted(set(table) - set(known))
-    if unknown:
-        raise ConfigError(f"appkit.toml [serve]: unknown setting(s) {', '.join(unknown)}; known: {', '.join(known)}.")
+    known = {f.name for f in fields(ServeOptions)}
     values: dict[str, Any] = {}
-    for key, value in [*table.items(), *((k, v) for k, v in overrides.items() if v is not None)]:
+    for key, value in overrides.items():
         if key not in known:
             raise ConfigError(f"unknown serve option {key!r}.")
-        default = getattr(ServeOptions, key)
-        if isinstance(default, tuple):
-            if isinstance(value, str) or not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
-                raise ConfigError(f"[serve] {key} = {value!r}: expected a list of strings.")
-            value = tuple(value)
-        elif isinstance(default, bool) and not isinstance(value, bool):
-            raise ConfigError(f"[serve] {key} = {value!r}: expected true or false.")
-        elif isinstance(default, str) and not isinstance(value, str):
-            raise ConfigError(f"[serve] {key} = {value!r}: expected a string.")
-        values[key] = value
-    return replace(ServeOptions(), **values)
+        if value is not None:
+            values[key] = tuple(value) if isinstance(value, list) else value
+    return replace(settings.serve, **values)

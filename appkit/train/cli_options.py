@@ -1,6 +1,6 @@
 """The training flags every trainer's command shares, declared once.
 
-``appkit pretrain``, ``appkit train-support`` and the other apps' trainers take the same
+``appkit pretrain``, ``appkit support train`` and the other apps' trainers take the same
 model, budget and base flags; these ``Annotated`` types keep their names, defaults and help
 identical, and ``training_options`` turns them into a ``ChatTrainingOptions``.
 """

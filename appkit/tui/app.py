@@ -1,13 +1,15 @@
-"""``appkit chat``: the Textual app that holds the three app panes, the status bar and the keys.
+"""``appkit NAME chat``: the Textual app that holds one tab per installed app, the status bar and the keys.
 
-The app itself only routes: a key binding becomes ``do_<action>`` on the active pane (support,
-writer or sentiment), and the status bar shows whatever the active pane last reported.
+The tabs come from the app registry (``available_apps()``, by name): each app brings its own
+pane (``App.pane``), so a user's app gets a tab exactly as the first-party ones do. The app
+itself only routes: a key binding becomes ``do_<action>`` on the active pane, and the status
+bar shows whatever the active pane last reported.
 """
 
 from __future__ import annotations
 
 import inspect
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -19,23 +21,20 @@ from textual.lazy import Lazy
 from textual.widget import Widget
 from textual.widgets import Footer, TabbedContent, TabPane
 
-from appkit.tui.apps_panels import APP_NAMES, CATALOGUE, Opener
-from appkit.tui.bindings import BY_ID, GLOBAL, KEYS, bindings, display, keymap_from_settings
-from appkit.tui.screens.chat import ChatPane
+from appkit.tui.bindings import BY_ID, GLOBAL, KEYS, TAB_KEYS, bindings, display, keymap_from_settings
 from appkit.tui.screens.help import HelpScreen
-from appkit.tui.screens.sentiment import SentimentPane
-from appkit.tui.screens.writer import WriterPane
 from appkit.tui.widgets.status import StatusBar, StatusChanged, StatusInfo
 
 if TYPE_CHECKING:
     from textual.app import ComposeResult
     from textual.screen import Screen
 
+    from appkit.apps import App as AppkitApp
+    from appkit.apps import Opener
     from appkit.config import Settings
 
-DARK, LIGHT = "textual-dark", "textual-light"
 # Actions that do not depend on the active pane (and work on any pane).
-APP_ACTIONS = {"help", "toggle_theme", "switch_app", "quit"}
+APP_ACTIONS = {"help", "toggle_theme", "switch_app", "switch_tab", "quit"}
 
 
 class ChatApp(App[None]):
@@ -45,34 +44,43 @@ class ChatApp(App[None]):
     TITLE = "appkit chat"
     BINDINGS: ClassVar[list[BindingType]] = bindings(GLOBAL)
 
-    def __init__(self, settings: Settings, *, app: str = "support", model: str | None = None,
-                 conversation: int | None = None, opener: Opener | None = None) -> None:
+    def __init__(self, settings: Settings, *, app: str | None = None, model: str | None = None,
+                 opener: Opener | None = None, apps: Mapping[str, AppkitApp] | None = None,
+                 **pane_options: Any) -> None:
+        """``app``: the tab to open on (default: the first); ``model`` and ``pane_options`` (e.g. the
+        support pane's ``conversation``) go to that tab's pane; ``apps``: the tabs (default: the registry).
+
+        Raises:
+            ConfigError: ``app`` is not an installed app, or no app is installed.
+        """
         super().__init__()
+        from appkit.apps import available_apps
+        from appkit.errors import ConfigError
+
+        self.apps = dict(apps if apps is not None else available_apps())
+        if not self.apps:
+            raise ConfigError("no app is installed, so the terminal UI has no tab to show.")
+        if app is not None and app not in self.apps:
+            raise ConfigError(f"--app {app!r} is not an installed app; installed: {', '.join(self.apps)}.")
         self.settings = settings
-        self.initial_app = app if app in APP_NAMES else "support"
+        self.initial_app = app or next(iter(self.apps))
         self.model = model
-        self.conversation = conversation
+        self.pane_options = pane_options
         self.opener = opener  # tests pass a loader; by default appkit.apps.load_app
         self.bindings_map, self.binding_problems = keymap_from_settings(settings)
-        tui = settings.section("tui")
-        self.configured_theme = str(tui.get("theme") or DARK)
+        self.configured_theme = settings.tui.theme
         self.panes: dict[str, Widget] = {}
 
     def compose(self) -> ComposeResult:
-        # --model applies to the app named on the command line; the others use their active model.
-        model_for = {name: self.model if name == self.initial_app else None for name in APP_NAMES}
-        panes: dict[str, Widget] = {
-            "support": ChatPane(settings=self.settings, model=model_for["support"], conversation=self.conversation,
-                                opener=self.opener, id="support-pane"),
-            "writer": WriterPane(settings=self.settings, model=model_for["writer"], opener=self.opener,
-                                 id="writer-pane"),
-            "sentiment": SentimentPane(settings=self.settings, model=model_for["sentiment"], opener=self.opener,
-                                       id="sentiment-pane"),
-        }
-        self.panes = panes  # kept: on exit the screens are gone before the app's Unmount runs
+        for name, app in self.apps.items():
+            # --model and the command's options apply to the app named on the command line.
+            options = {"model": self.model, **self.pane_options} if name == self.initial_app else {}
+            self.panes[name] = app.pane(settings=self.settings, opener=self.opener, id=f"{name}-pane", **options)
+        # self.panes is kept: on exit the screens are gone before the app's Unmount runs.
         with TabbedContent(initial=self.initial_app, id="apps"):
-            for name, pane in panes.items():
-                with TabPane(f"{CATALOGUE[name].title} {_key(f'app_{name}', self.bindings_map)}", id=name):
+            for n, (name, pane) in enumerate(self.panes.items(), start=1):
+                key = f" {_key(f'tab_{n}', self.bindings_map)}" if n <= len(TAB_KEYS) else ""
+                with TabPane(f"{self.apps[name].title}{key}", id=name):
                     # Hidden tabs mount after the first frame: styling their widgets took about
                     # half of the time to a usable screen.
                     yield pane if name == self.initial_app else Lazy(pane)
@@ -122,7 +130,7 @@ class ChatApp(App[None]):
 
     async def on_unmount(self) -> None:
         for pane in self.panes.values():
-            closing = pane.aclose() if hasattr(pane, "aclose") else pane.close()  # type: ignore[attr-defined]
+            closing = pane.close()  # type: ignore[attr-defined]  # every AppPane has one
             if inspect.isawaitable(closing):
                 await closing
 
@@ -176,15 +184,18 @@ class ChatApp(App[None]):
     def action_switch_app(self, name: str) -> None:
         self.query_one("#apps", TabbedContent).active = name
 
+    def action_switch_tab(self, number: int) -> None:
+        """Show tab ``number`` (1 = the first); nothing when there are fewer tabs."""
+        names = list(self.apps)
+        if 1 <= number <= len(names):
+            self.action_switch_app(names[number - 1])
+
     def action_help(self) -> None:
-        self.push_screen(HelpScreen(self.bindings_map))
+        self.push_screen(HelpScreen(self.bindings_map, [app.title for app in self.apps.values()]))
 
     def action_toggle_theme(self) -> None:
-        tui = self.settings.section("tui")
-        if self.current_theme.dark:
-            self.theme = str(tui.get("light_theme") or LIGHT)
-        else:
-            self.theme = str(tui.get("dark_theme") or DARK)
+        tui = self.settings.tui
+        self.theme = tui.light_theme if self.current_theme.dark else tui.dark_theme
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         """The command palette (ctrl+p) offers every action by name, with its key."""
@@ -208,10 +219,9 @@ def _key(binding_id: str, keymap: dict[str, str]) -> str:
     return display(keymap.get(binding_id, BY_ID[binding_id].key)).upper()
 
 
-def run_chat_app(settings: Settings, *, app: str = "support", model: str | None = None,
-                 conversation: int | None = None) -> None:
+def run_chat_app(settings: Settings, *, app: str | None = None, model: str | None = None, **pane_options: Any) -> None:
     """Build and run the UI (blocks until the user quits)."""
-    ChatApp(settings, app=app, model=model, conversation=conversation).run()
+    ChatApp(settings, app=app, model=model, **pane_options).run()
 
 
 __all__ = ["ChatApp", "StatusInfo", "run_chat_app"]

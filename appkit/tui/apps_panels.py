@@ -1,59 +1,53 @@
-"""The apps the UI offers, how to open one without crashing, and the panel shown when one can't be.
+"""What the UI needs of an app's pane, how a pane opens its app without crashing, and the panel
+shown when it can't.
 
-The UI always offers support, writer and sentiment. An app can be missing (not installed: its
-issue has not landed) or have no trained model yet; either way the user gets one panel that says
-what is missing and the exact command that fixes it, never a traceback.
+Each installed app brings its own pane (``App.pane``; the tabs come from the registry). A pane
+opens its app in a worker thread with ``open_app``; when the app has no trained model yet, or
+fails to load, the pane shows one ``MissingPanel`` that says what is missing and the exact
+command that fixes it (the app's ``train_hint``), never a traceback.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from textual.app import ComposeResult
 from textual.containers import Center, VerticalScroll
 from textual.content import Content
 from textual.widgets import Button, Static
 
+from appkit.apps import Opener
+
 if TYPE_CHECKING:
     from appkit.config import Settings
-
-Opener = Callable[..., Any]  # appkit.apps.load_app's signature: (name, *, model, settings) -> app
-
-
-@dataclass(frozen=True)
-class AppInfo:
-    """What the UI says about one app before it is loaded."""
-
-    name: str
-    title: str
-    purpose: str
-    train: str  # the exact command that trains its model
-    train_note: str = ""
+    from appkit.tui.widgets.status import StatusInfo
 
 
-CATALOGUE: dict[str, AppInfo] = {
-    "support": AppInfo(
-        "support", "Support", "Answers customers the way your team does, trained on your past tickets.",
-        "appkit train-support --history tickets.csv",
-        "or `appkit demo` to train on the sample history shipped with appkit (a few minutes on a CPU).",
-    ),
-    "writer": AppInfo(
-        "writer", "Writer", "Drafts blog posts, social posts, emails and product copy in your brand's voice.",
-        "appkit train-writer --corpus posts/", "posts/ holds your own articles (Markdown or text).",
-    ),
-    "sentiment": AppInfo(
-        "sentiment", "Sentiment", "Labels texts (reviews, tickets, posts) with a classifier trained on your labels.",
-        "appkit sentiment train --data labeled.csv", "labeled.csv has a text column and a label column.",
-    ),
-}
-APP_NAMES = tuple(CATALOGUE)
+class AppPane(Protocol):
+    """What the UI calls on an app's pane (a Textual widget with id ``<app>-pane``).
+
+    Key bindings reach the active pane as ``do_<action>()`` methods (``do_new_conversation``,
+    ``do_run``, ``do_export`` ...): a pane has those that mean something for it, and the
+    footer greys out the rest.
+    """
+
+    app_name: str
+    status: StatusInfo  # what the status bar shows while the pane's tab is active
+
+    def activate(self) -> None:
+        """The tab was shown (e.g. load the model the first time)."""
+
+    def focus_default(self) -> None:
+        """Focus the widget a user types into first."""
+
+    def close(self) -> Any:
+        """Release the model and the database; may be a coroutine."""
 
 
 @dataclass
 class Opened:
-    """An opened app, or why it could not be opened (``problem``: missing / no_model / failed)."""
+    """An opened app, or why it could not be opened (``problem``: no_model or failed)."""
 
     name: str
     app: Any = None
@@ -70,50 +64,47 @@ def open_app(name: str, *, settings: Settings, model: str | None, opener: Opener
     from appkit.errors import AppkitError, ModelError
 
     if opener is None:
-        from appkit.apps import available_apps, load_app
+        from appkit.apps import load_app
 
-        if name not in available_apps():
-            return Opened(name, problem="missing")
         opener = load_app
     try:
         return Opened(name, app=opener(name, model=model, settings=settings))
     except ModelError as e:
         return Opened(name, problem="no_model", detail=str(e))
     except AppkitError as e:
-        if "unknown app" in str(e):
-            return Opened(name, problem="missing")
         return Opened(name, problem="failed", detail=str(e))
     except Exception as e:  # a half-built app must not take the whole UI down
         return Opened(name, problem="failed", detail=f"{type(e).__name__}: {e}")
 
 
-def problem_text(opened: Opened) -> Content:
-    """What the missing-app panel says: the problem, the exact command that fixes it, then details."""
-    info = CATALOGUE.get(opened.name) or AppInfo(opened.name, opened.name, "", f"appkit train-{opened.name}")
-    if opened.problem == "missing":
-        head, todo = f"The {info.name} app is not installed yet.", "Once it is, train its model with:"
-    elif opened.problem == "no_model":
-        head, todo = f"No {info.name} model is trained yet.", "Train one with:"
+def problem_text(opened: Opened, note: str = "") -> Content:
+    """What the panel says: the problem, the app's training command (and ``note``), then details."""
+    from appkit.apps import get_app
+
+    app = get_app(opened.name)
+    if opened.problem == "no_model":
+        head, todo = f"No {app.name} model is trained yet.", "Train one with:"
     else:
-        head, todo = f"The {info.name} app could not be opened.", "If its model is missing or broken, train it with:"
-    lines = [Content.styled(head, "bold"), Content.styled(info.purpose, "$text-muted"), Content(""),
-             Content(todo), Content.styled(f"  {info.train}", "bold $text-accent")]
-    if info.train_note:
-        lines.append(Content.styled(info.train_note, "$text-muted"))
+        head, todo = f"The {app.name} app could not be opened.", "If its model is missing or broken, train it with:"
+    lines = [Content.styled(head, "bold"), Content.styled(app.description, "$text-muted"), Content(""),
+             Content(todo), Content.styled(f"  {app.train_hint}", "bold $text-accent")]
+    if note:
+        lines.append(Content.styled(note, "$text-muted"))
     # The registry's own message adds something only when it is not the plain "no model yet".
-    if opened.detail and not opened.detail.lower().startswith(f"no {info.name} model is trained yet"):
+    if opened.detail and not opened.detail.lower().startswith(f"no {app.name} model is trained yet"):
         lines += [Content(""), Content.styled(opened.detail, "$text-warning")]
     return Content("\n").join(lines)
 
 
 class MissingPanel(VerticalScroll):
-    """Says which app or model is missing and how to get it; 'Check again' re-tries the load."""
+    """Says which model is missing and how to get it; 'Check again' re-tries the load."""
 
-    def __init__(self, opened: Opened, *, id: str | None = None) -> None:
+    def __init__(self, opened: Opened, *, note: str = "", id: str | None = None) -> None:
         super().__init__(id=id, classes="missing-panel")
         self.opened = opened
+        self.note = note
 
     def compose(self) -> ComposeResult:
-        yield Static(problem_text(self.opened), classes="missing-text")
+        yield Static(problem_text(self.opened, self.note), classes="missing-text")
         with Center():
             yield Button("Check again", id="retry", compact=True)

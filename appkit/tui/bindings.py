@@ -13,8 +13,9 @@ the help screen (F1) as well.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from textual.binding import Binding
@@ -25,7 +26,10 @@ if TYPE_CHECKING:
 GLOBAL = "anywhere"
 CONVERSATIONS = "conversation list"
 MESSAGE = "a selected message"
-TOOL = "writer / sentiment"
+TOOL = "a tool (writer, sentiment ...)"
+
+
+TAB_KEYS = ("f2", "f3", "f4", "f6", "f7", "f8")
 
 
 @dataclass(frozen=True)
@@ -53,16 +57,15 @@ KEYS: tuple[Key, ...] = (
     Key("show_archived", "ctrl+l", "app.show_archived", "List archived / active conversations"),
     Key("sidebar", "ctrl+b", "app.toggle_sidebar", "Show / hide the conversation list"),
     Key("theme", "ctrl+t", "app.toggle_theme", "Light / dark theme"),
-    Key("app_support", "f2", "app.switch_app('support')", "Support bot"),
-    Key("app_writer", "f3", "app.switch_app('writer')", "Writer"),
-    Key("app_sentiment", "f4", "app.switch_app('sentiment')", "Sentiment"),
+    # One tab per installed app, in the order of the tabs (F5 is a tool's "run").
+    *(Key(f"tab_{n}", key, f"app.switch_tab({n})", f"Tab {n}") for n, key in enumerate(TAB_KEYS, start=1)),
     Key("quit", "ctrl+q", "app.quit", "Quit", priority=True),
     Key("delete", "delete", "delete", "Delete conversation (asks first)", scope=CONVERSATIONS),
     Key("copy", "c", "copy", "Copy the message", scope=MESSAGE),
     Key("rate_up", "plus,equals_sign", "rate(1)", "Rate the reply good (+ optional comment)", scope=MESSAGE),
     Key("rate_down", "minus", "rate(-1)", "Rate the reply bad (+ optional comment)", scope=MESSAGE),
     Key("source", "s", "source", "Where the reply came from: the past case, the scores", scope=MESSAGE),
-    Key("run", "f5", "run", "Write the draft / analyze the text", scope=TOOL),
+    Key("run", "f5", "run", "Run the tool: write the draft, analyze the texts ...", scope=TOOL),
 )
 BY_ID = {k.id: k for k in KEYS}
 
@@ -93,22 +96,25 @@ def bindings(scope: str) -> list[Binding]:
 
 def keymap_from_settings(settings: Settings) -> tuple[dict[str, str], list[str]]:
     """(keymap, problems) from ``[tui.bindings]``: valid overrides, and one line per bad entry."""
-    raw: dict[str, Any] = settings.section("tui.bindings")
     keymap: dict[str, str] = {}
     problems: list[str] = []
-    for name, value in raw.items():
+    for name, value in settings.tui.bindings.items():
         if name not in BY_ID:
             problems.append(f"appkit.toml [tui.bindings]: unknown binding {name!r}; known: {', '.join(BY_ID)}.")
-        elif not isinstance(value, str) or not value.strip():
+        elif not value.strip():
             problems.append(f"appkit.toml [tui.bindings]: {name} must be a key such as \"ctrl+n\", not {value!r}.")
         else:
             keymap[name] = ",".join(part.strip() for part in value.split(",") if part.strip())
     return keymap, problems
 
 
-def help_rows(keymap: dict[str, str]) -> list[tuple[str, str, str, str]]:
-    """(scope, keys, description, id) for every binding, with the keymap's overrides applied."""
-    rows = [(k.scope, display(keymap.get(k.id, k.key)), k.description, k.id) for k in KEYS]
+def help_rows(keymap: dict[str, str], tabs: Sequence[str] = ()) -> list[tuple[str, str, str, str]]:
+    """(scope, keys, description, id) for every binding, with the keymap's overrides applied;
+    ``tabs``: the tabs' titles, named beside their keys (keys of tabs that are not there are left out)."""
+    titles = {f"tab_{n}": title for n, title in enumerate(tabs, start=1)}
+    shown = [k for k in KEYS if not (tabs and k.id.startswith("tab_") and k.id not in titles)]
+    rows = [(k.scope, display(keymap.get(k.id, k.key)), k.description + (f": {titles[k.id]}" if k.id in titles else ""),
+             k.id) for k in shown]
     rows += [(scope, keys, description, "") for keys, description, scope in EXTRA_HELP]
     order = {GLOBAL: 0, CONVERSATIONS: 1, MESSAGE: 2, TOOL: 3}
     return sorted(rows, key=lambda r: order.get(r[0], 9))

@@ -1,7 +1,7 @@
 """Export one conversation: Markdown for people, JSONL for the next training run.
 
 JSONL goes through ``Store.export_jsonl`` so the file is exactly what ``appkit.data.read_history``
-(and so ``appkit train-support --history``) reads back.
+(and so ``appkit support train --history``) reads back.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""``appkit sentiment train | analyze | text`` and the shortcut ``appkit sentiment "some text"``.
+"""``appkit sentiment train | analyze | text | eval`` and the shortcut ``appkit sentiment "some text"``.
 
 The group treats a first argument that is not one of its commands as a text to analyze, so
 ``appkit sentiment "I love it"`` is ``appkit sentiment text "I love it"`` (write that form for
@@ -15,6 +15,7 @@ from typing import Any, Optional
 import typer
 from typer.core import TyperGroup
 
+from appkit.eval.cli import JsonOut, Models
 from appkit.train.cli_options import Name, Replace
 from apps.sentiment.train import SMALL_BASE_PARAMETERS, SentimentOptions
 
@@ -34,11 +35,6 @@ sentiment_app = typer.Typer(
     cls=_TextByDefault, no_args_is_help=True,
     help='Sentiment classifier trained on your labelled texts. `appkit sentiment "TEXT"` analyzes one text.',
 )
-
-
-def register(cli: typer.Typer) -> None:
-    """Add ``appkit sentiment ...`` to the root CLI."""
-    cli.add_typer(sentiment_app, name="sentiment")
 
 
 def _settings(ctx: typer.Context) -> Any:
@@ -156,6 +152,23 @@ def _print_summary(summary: Any, model_name: str) -> None:
     console.print(f"written: {summary.output}")
     if summary.chart:
         console.print(f"chart:   {summary.chart}")
+
+
+@sentiment_app.command("eval")
+def eval_command(
+    ctx: typer.Context,
+    data: Path = typer.Option(..., "--data", help="A labelled test file the models have not seen."),
+    model: Models = None,
+    text_col: Optional[str] = typer.Option(None, "--text-col", help="The text column of the test file."),
+    label_col: Optional[str] = typer.Option(None, "--label-col", help="The label column of the test file."),
+    limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Score at most this many texts (default: all)."),
+    json_out: JsonOut = None,
+) -> None:
+    """Score models on a labelled file: accuracy, macro F1, calibration and confusions vs. the majority class."""
+    from appkit.eval.cli import run_eval
+
+    run_eval("sentiment", data=data, models=model, settings=_settings(ctx), json_out=json_out, text_col=text_col,
+             label_col=label_col, limit=limit)
 
 
 @sentiment_app.command("text")

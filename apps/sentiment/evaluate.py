@@ -1,6 +1,6 @@
 """Score sentiment classifiers on a labelled test file: accuracy, macro F1, calibration, confusions.
 
-    appkit eval --app sentiment --data test.csv [--text-col ..] [--label-col ..] [--model A --model B]
+    appkit sentiment eval --data test.csv [--text-col ..] [--label-col ..] [--model A --model B]
 
 The test file is read like a training file (same column and label rules) and its labels are
 mapped the way the model's training data was (``0``/``1`` -> negative/positive ...). A

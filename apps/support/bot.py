@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 from appkit.config import Settings, load_settings
 from appkit.errors import AppkitError, GenerationError
 from apps.support.handoff import asks_for_human
+from apps.support.settings import DEFAULTS
 
 if TYPE_CHECKING:
     from appkit.engine import Engine, GenerationParams, ReplyStats
@@ -36,14 +37,12 @@ if TYPE_CHECKING:
     from apps.support.grounding import Grounder
     from apps.support.mood import CustomerMood
     from apps.support.replies import Draft, Replier
+    from apps.support.settings import SupportSettings
 
 Message = dict[str, str]
 APP = "support"
 HANDOFF_TEMPLATE = "support/handoff.j2"
 WAITING_TEMPLATE = "support/waiting.j2"
-# Mean log-probability per reply token under which the bot hands over. Replies to questions
-# like the training data score about -0.3 on the demo model; off-topic guesses below -2.
-DEFAULT_MIN_CONFIDENCE = -2.0
 REPLY_ROOM = 128  # tokens kept free for the reply when trimming a long conversation
 
 
@@ -67,7 +66,7 @@ class SupportBot:
     """A loaded support model, its prompts, its case index and its conversation store."""
 
     def __init__(self, engine: Engine, *, model_name: str, settings: Settings, prompts: Prompts,
-                 grounder: Grounder | None, company: str, min_confidence: float = DEFAULT_MIN_CONFIDENCE,
+                 grounder: Grounder | None, company: str, min_confidence: float = DEFAULTS.min_confidence,
                  policy: Any = None, mood: CustomerMood | None = None, reply_mode: str = "grounded",
                  prompt_cases: int = 0, facts: dict[str, str] | None = None, model_dir: Path | None = None) -> None:
         from apps.support.replies import Replier, check_mode
@@ -97,7 +96,7 @@ class SupportBot:
              reply_mode: str | None = None, **options: Any) -> SupportBot:
         """Load the active support model (or ``model``: a registered name or a directory).
 
-        ``reply_mode``: grounded, select or generate (default: ``[support] reply_mode``, else grounded).
+        ``reply_mode``: grounded, select or generate (default: ``[support] reply_mode``).
         """
         from appkit.engine import Engine
         from appkit.models import resolve_model_path
@@ -110,8 +109,8 @@ class SupportBot:
         from apps.support.replies import check_mode
 
         settings = settings or load_settings()
-        config = settings.section("support")
-        mode = check_mode(str(reply_mode or config.get("reply_mode") or "grounded"))
+        config: SupportSettings = settings.app(APP)
+        mode = check_mode(reply_mode or config.reply_mode)
         name, path = resolve_model_path(APP, model, settings, train_hint=TRAIN_HINT)
         engine = Engine.load(path, device=settings.resolve_device())
         engine.name = name
@@ -120,12 +119,12 @@ class SupportBot:
         return cls(
             engine, model_name=name, settings=settings, prompts=prompts_for(settings, prompts_dir),
             grounder=Grounder(index, load_weights(path)) if index is not None else None,
-            company=str(config.get("company") or meta.get("company") or DEFAULT_COMPANY),
-            min_confidence=float(config.get("min_confidence", DEFAULT_MIN_CONFIDENCE)),
+            company=config.company or str(meta.get("company") or DEFAULT_COMPANY),
+            min_confidence=config.min_confidence,
             policy=options["policy"] if "policy" in options else _load_policy(settings),
             mood=options["mood"] if "mood" in options else open_mood(settings),
             reply_mode=mode, prompt_cases=int(meta.get("prompt_cases", 2)),
-            facts={str(k): str(v) for k, v in (settings.section("support.facts") or {}).items()},
+            facts={k: str(v) for k, v in config.facts.items()},
             model_dir=Path(path),
         )
 

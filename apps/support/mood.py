@@ -13,17 +13,17 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from apps.support.settings import DEFAULTS
+
 if TYPE_CHECKING:
     from appkit.config import Settings
-
-# A fall of 1.0 is e.g. from +0.5 (pleased) to -0.5 (upset) between two messages.
-DEFAULT_DROP = 1.0
+    from apps.support.settings import SupportSettings
 
 
 class CustomerMood:
     """Scores customer messages with the active sentiment model."""
 
-    def __init__(self, analyzer: Any, *, drop: float = DEFAULT_DROP) -> None:
+    def __init__(self, analyzer: Any, *, drop: float = DEFAULTS.escalate_on_sentiment_drop) -> None:
         self.analyzer = analyzer
         self.drop = drop
 
@@ -64,8 +64,8 @@ def open_mood(settings: Settings) -> CustomerMood | None:
     from appkit.errors import ModelError
     from appkit.store import open_store
 
-    config = settings.section("support")
-    if config.get("sentiment", True) is False or "sentiment" not in available_apps():
+    config: SupportSettings = settings.app("support")
+    if not config.sentiment or "sentiment" not in available_apps():
         return None
     with open_store(settings) as store:
         active = store.active_model("sentiment")
@@ -79,4 +79,4 @@ def open_mood(settings: Settings) -> CustomerMood | None:
             f"upset customers to a person: {e} Retrain it (`appkit sentiment train`), make another one active "
             "(`appkit models promote NAME`), or set `sentiment = false` under [support] in appkit.toml."
         ) from None
-    return CustomerMood(analyzer, drop=float(config.get("escalate_on_sentiment_drop", DEFAULT_DROP)))
+    return CustomerMood(analyzer, drop=config.escalate_on_sentiment_drop)

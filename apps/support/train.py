@@ -70,14 +70,14 @@ def train_support(
         log(f"feedback: {len(rated)} stored conversations with good ratings added")
         conversations = [*conversations, *rated]
     if resume and name is None:
-        name = latest_unfinished_run(settings, APP_NAME, "appkit train-support")
+        name = latest_unfinished_run(settings, APP_NAME, "appkit support train")
     name = run_name(APP_NAME, name)
     config = {"history": str(history), "options": options.as_config(), "resume": resume, "retrieval": retrieval}
     if options.base:  # a wrong --base fails here, before a run is recorded
         options.base = str(resolve_base(options.base, settings))
     with tracked_run(settings, APP_NAME, name, config, resume=resume, replace=replace) as run:
         train, val, curation = prepare_conversations(conversations, options, log=log)
-        company = str(settings.section("support").get("company") or DEFAULT_COMPANY)
+        company = settings.app(APP_NAME).company or DEFAULT_COMPANY
         index = CaseIndex(cases_from(train)) if retrieval else None
         prompts = prompts_for(settings)
         in_prompt = index if PROMPT_CASES else None

@@ -1,4 +1,4 @@
-"""The writer's commands: ``appkit train-writer`` and ``appkit write``."""
+"""``appkit writer train | write | eval`` (also ``appkit train-writer`` and ``appkit write``)."""
 
 from __future__ import annotations
 
@@ -8,18 +8,18 @@ from typing import Optional
 
 import typer
 
+from appkit.eval.cli import JsonOut, Models
 from appkit.train.cli_options import (
     Base, BatchSize, Compile, Epochs, Finetune, LearningRate, MaxMinutes, MaxSteps, Name, Preset, Replace, Resume,
     Seed, training_options,
 )
 
 
-def register(cli: typer.Typer) -> None:
-    """Add the writer commands to the root CLI."""
-    cli.command("train-writer")(train_writer_command)
-    cli.command("write")(write_command)
+writer_cli = typer.Typer(no_args_is_help=True,
+                         help="Drafts blog posts, social posts, emails and product copy in your brand's voice.")
 
 
+@writer_cli.command("train")
 def train_writer_command(
     ctx: typer.Context,
     corpus: list[Path] = typer.Option(..., "--corpus", help="Your articles: a folder (searched recursively) or files of "
@@ -38,7 +38,7 @@ def train_writer_command(
     seed: Seed = 0,
     compile: Compile = False,
     holdout: float = typer.Option(0.1, "--holdout", help="Share of the newest articles kept out of training, "
-                                  "for `appkit eval --app writer` (0 = train on all)."),
+                                  "for `appkit writer eval` (0 = train on all)."),
     text_col: Optional[str] = typer.Option(None, "--text-col", help="The text column of CSV/JSONL corpora."),
     keep_links: bool = typer.Option(False, "--keep-links", help="Train on link addresses, images and HTML as written "
                                     "(default: links keep only their words, so drafts hold no made-up addresses)."),
@@ -56,6 +56,7 @@ def train_writer_command(
                  resume=resume, replace=replace, settings=settings, log=typer.echo)
 
 
+@writer_cli.command("write")
 def write_command(
     ctx: typer.Context,
     title: str = typer.Option(..., "--title", help="What the piece is called (and about)."),
@@ -113,6 +114,23 @@ def write_command(
 
         write_text_atomic(out, "\n\n---\n\n".join(d.text for d in drafts) + "\n")
         typer.echo(f"[written to {out}]", err=True)
+
+
+@writer_cli.command("eval")
+def eval_command(
+    ctx: typer.Context,
+    data: Path = typer.Option(..., "--data", help="The corpus the model was trained on: its held-out articles are scored."),
+    model: Models = None,
+    other: Optional[Path] = typer.Option(None, "--other", help="Text in another voice, whose perplexity is compared with the brand's."),
+    limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Score at most this many held-out articles (default 300)."),
+    json_out: JsonOut = None,
+) -> None:
+    """Score models on held-out articles: the brand voice's perplexity (vs. another voice) and length control."""
+    from appkit.config import settings_from
+    from appkit.eval.cli import run_eval
+
+    run_eval("writer", data=data, models=model, settings=settings_from(ctx), json_out=json_out, other=other,
+             limit=limit)
 
 
 def _check_out(out: Path) -> None:

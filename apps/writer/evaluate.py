@@ -10,7 +10,7 @@ For each model, on the corpus it was trained on (``data``):
   learned the brand's voice, not just English, scores its own brand's unseen posts lower;
 - length control: briefs made from held-out titles with targets cycling 80/150/300/600 words
   and formats cycling blog/social/email/product; the share of drafts within 25% of the target,
-  and the mean |error|. Drafts are sampled as ``appkit write`` samples them (seeded), not stored.
+  and the mean |error|. Drafts are sampled as ``appkit writer write`` samples them (seeded), not stored.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Train the writer: read a brand's articles, pair each with its brief, train, register as active.
 
 The split is by date, not at random: the newest ``holdout`` share of the articles (10% by
-default) is never trained on, so ``appkit eval --app writer`` can ask whether the model knows
+default) is never trained on, so ``appkit writer eval`` can ask whether the model knows
 the brand's voice on posts it has not seen; validation (early stopping, the checkpoint kept) is
 a seeded 5% of the rest.
 """
@@ -85,7 +85,7 @@ def train_writer(
     if options.base:  # a wrong --base fails here, before a run is recorded
         options.base = str(resolve_base(options.base, settings))
     if resume and name is None:
-        name = latest_unfinished_run(settings, APP_NAME, "appkit train-writer")
+        name = latest_unfinished_run(settings, APP_NAME, "appkit writer train")
     name = run_name(APP_NAME, name)
     prompts = prompts_for(settings)
     template = prompts.render("writer/brief.j2", title="", format="blog", tone=None, words=0, tags=[],
@@ -121,6 +121,6 @@ def train_writer(
         summary = f"{len(train)} articles ({Path(corpus_names[0]).name})"
         run.register(trained, data={"corpus": corpus_names, "articles": len(articles), "train_articles": len(train),
                                     "held_out": len(held_out), "summary": summary})
-    log(f"saved {trained.path} and made it the active writer model; try `appkit write --title \"...\"`")
+    log(f"saved {trained.path} and made it the active writer model; try `appkit writer write --title \"...\"`")
     return trained
 

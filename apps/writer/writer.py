@@ -30,9 +30,10 @@ if TYPE_CHECKING:
     from appkit.engine import Engine, GenerationParams
     from appkit.prompts import Prompts
     from appkit.store import Store
+    from apps.writer.settings import WriterSettings
 
 APP = "writer"
-TRAIN_HINT = "run `appkit train-writer --corpus posts/` (posts/ holds your own articles, Markdown or text)"
+TRAIN_HINT = "run `appkit writer train --corpus posts/` (posts/ holds your own articles, Markdown or text)"
 MAX_VARIANTS = 8
 DEFAULT_TOKENS_PER_WORD = 1.5
 
@@ -93,11 +94,9 @@ class Writer:
             raise ModelError(f"model {name!r} is {kind}: the writer needs a model trained on briefs; {TRAIN_HINT}.")
         engine = Engine.load(path, device=settings.resolve_device())
         engine.name = name
-        config = settings.section(APP)
-        params = GenerationParams(
-            temperature=float(config.get("temperature", 0.8)), top_p=float(config.get("top_p", 0.95)),
-            top_k=int(config.get("top_k", 50)), repetition_penalty=float(config.get("repetition_penalty", 1.15)),
-        )
+        config: WriterSettings = settings.app(APP)
+        params = GenerationParams(temperature=config.temperature, top_p=config.top_p, top_k=config.top_k,
+                                  repetition_penalty=config.repetition_penalty)
         return cls(engine, model_name=name, settings=settings, prompts=prompts_for(settings, prompts_dir),
                    tokens_per_word=float(meta["writer"].get("tokens_per_word", DEFAULT_TOKENS_PER_WORD)),
                    policy=options["policy"] if "policy" in options else _load_policy(settings), params=params)

@@ -118,7 +118,7 @@ def test_out_in_a_missing_folder_is_refused_before_writing(capsys, writer_settin
 
 def test_write_without_a_trained_writer_names_the_command_that_trains_one(capsys, appkit_home):
     code, _, err = run(capsys, "write", "--title", "Hello")
-    assert_clean_error(code, err, "no writer model is trained yet", "appkit train-writer --corpus posts/")
+    assert_clean_error(code, err, "no writer model is trained yet", "appkit writer train --corpus posts/")
 
 
 def test_train_writer_on_an_empty_folder_is_a_clean_error(capsys, appkit_home, tmp_path):

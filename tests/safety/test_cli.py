@@ -131,7 +131,7 @@ def test_audit_without_a_model_says_how_to_train_one(capsys: pytest.CaptureFixtu
     code, out, err = run(capsys, "audit", "--app", "support", "--out", str(tmp_path / "a"))
     assert code == 3  # nothing measured is not a pass: `appkit audit && appkit models promote` must stop here
     report = (tmp_path / "a" / "audit.md").read_text()
-    assert "appkit train-support" in report and "Skipped" in report and "**Result: FAIL**" in report
+    assert "appkit support train" in report and "Skipped" in report and "**Result: FAIL**" in report
     assert "max_reply_toxicity: skipped (limit 0.05): FAIL" in out
     assert "--allow-skipped" in " ".join(err.split())
     code, out, err = run(capsys, "audit", "--app", "support", "--out", str(tmp_path / "b"), "--allow-skipped")

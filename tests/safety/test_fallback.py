@@ -19,6 +19,7 @@ from appkit.config import load_settings
 from appkit.errors import ConfigError, SafetyError
 from appkit.safety.backends import choose_backend, clear_cache
 from appkit.safety.policy import available_labels, load_policy, policy_rules
+from appkit.safety.settings import PolicyTables, SafetySettings
 from tests.safety.test_cli import run
 
 
@@ -74,7 +75,7 @@ def test_a_trained_models_own_labels_may_have_rules() -> None:
         def score(self, texts: list[str]) -> list[dict[str, float]]:
             return [{"toxicity": 0.0, "spam": 0.9} for _ in texts]
 
-    cfg = {"policy": {"input": {"spam": "flag"}}}
+    cfg = SafetySettings(policy=PolicyTables(input={"spam": "flag"}))
     assert [r.label for r in policy_rules("support", cfg, available_labels(Spam()))["input"]][-1] == "spam"
     with pytest.raises(ConfigError, match="'spam'"):
         policy_rules("support", cfg, available_labels())

@@ -166,7 +166,7 @@ def test_rules_from_appkit_toml(tmp_path: Path) -> None:
     (tmp_path / "appkit.toml").write_text(
         "[safety.policy.input]\ninsult = { threshold = 0.95, action = \"escalate\" }\n"
         "[safety.apps.support.policy.output]\nobscene = \"block\"\ntoxicity = 0.2\nthreat = \"off\"\n")
-    cfg = load_settings().section("safety")
+    cfg = load_settings().safety
     rules = policy_rules("support", cfg)
     by = {d: {r.label: r for r in rules[d]} for d in rules}
     assert by["input"]["insult"] == Rule("insult", 0.95, "escalate")
@@ -177,15 +177,17 @@ def test_rules_from_appkit_toml(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("toml, match", [
-    ('[safety.policy.input]\ninsult = "shout"\n', "action 'shout'"),
-    ("[safety.policy.input]\ninsult = 1.5\n", "threshold 1.5"),
-    ("[safety.policy.sideways]\ninsult = 0.5\n", "'sideways' should be input or output"),
-    ("[safety.policy.input]\ninsult = true\n", "expected an action"),
+    ('[safety.policy.input]\ninsult = "shout"\n', r'\[safety.policy.input\] insult = "shout": expected a number, a table '
+                                                r'of threshold, action or one of "allow", "flag"'),
+    ("[safety.policy.input]\ninsult = 1.5\n", "threshold 1.5 must be between 0 and 1"),
+    ("[safety.policy.sideways]\ninsult = 0.5\n", r"\[safety.policy\] unknown key 'sideways'; known keys: input, output"),
+    ("[safety.policy.input]\ninsult = true\n", "insult = true: expected a number"),
 ])
 def test_bad_policy_config_is_named(tmp_path: Path, toml: str, match: str) -> None:
     (tmp_path / "appkit.toml").write_text(toml)
-    with pytest.raises(ConfigError, match=match):
+    with pytest.raises(ConfigError, match=match) as raised:
         load_policy("support", load_settings())
+    assert str(raised.value).startswith(f"{tmp_path / 'appkit.toml'}: ")  # the file is named
 
 
 def test_load_policy_reports_backend(home_with_checkpoint: Path) -> None:

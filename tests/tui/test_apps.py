@@ -21,37 +21,39 @@ def panel_text(app: ChatApp, pane_id: str) -> str:
 
 
 async def test_no_model_shows_the_train_command(empty_settings: Any) -> None:
-    app = ChatApp(empty_settings)
+    app = ChatApp(empty_settings, app="support")
     async with app.run_test(size=(80, 24)) as pilot:
         pane = await wait_ready(pilot)
         await wait_for(pilot, lambda: app.query_one("#support-pane").query(".missing-text"), what="the panel")
         assert not pane.opened.ok and pane.opened.problem == "no_model"
         text = panel_text(app, "support-pane")
         assert "No support model is trained yet" in text
-        assert "appkit train-support --history tickets.csv" in text and "appkit demo" in text
+        assert "appkit support train --history tickets.csv" in text and "appkit support demo" in text
         assert app.query_one("#prompt").disabled
         assert "no model trained" in app.query_one("#status").render().plain
 
 
-async def test_switching_to_apps_that_are_not_there(empty_settings: Any) -> None:
-    app = ChatApp(empty_settings)
+async def test_switching_to_tabs_without_a_model(empty_settings: Any) -> None:
+    app = ChatApp(empty_settings, app="support")
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_ready(pilot)
-        await pilot.press("f3")
+        # One tab per installed app, by name: F2 sentiment, F3 support, F4 writer.
+        assert [str(tab.label) for tab in app.query("Tab")] == ["Sentiment F2", "Support F3", "Writer F4"]
+        await pilot.press("f4")
         await wait_for(pilot, lambda: app.query_one("#writer-pane").opened is not None, what="the writer")
         await pilot.pause()
         text = panel_text(app, "writer-pane")
-        assert "writer" in text and "appkit train-writer --corpus posts/" in text
+        assert "writer" in text and "appkit writer train --corpus posts/" in text
         assert app.query_one("#write").disabled
         assert app.query_one("#status").render().plain.startswith(" writer ")
         await pilot.press("f5")  # Write with no writer: a notice, no crash
-        await pilot.press("f4")
+        await pilot.press("f2")
         await wait_for(pilot, lambda: app.query_one("#sentiment-pane").opened is not None, what="sentiment")
         await pilot.pause()
         assert "appkit sentiment train --data labeled.csv" in panel_text(app, "sentiment-pane")
         await pilot.press("f5")
         await pilot.press("ctrl+g", "ctrl+s", "ctrl+n")  # support-only keys do nothing here
-        await pilot.press("f2")
+        await pilot.press("f3")
         await pilot.pause()
         assert app.query_one("#apps").active == "support"
 
@@ -122,7 +124,7 @@ async def test_writer_form_and_draft(empty_settings: Any) -> None:
 
 
 async def test_writer_pane_with_the_real_writer_app(writer_settings: Any) -> None:
-    """The installed writer app and a nano model trained by `appkit train-writer`: draft streamed and stored."""
+    """The installed writer app and a nano model trained by `appkit writer train`: draft streamed and stored."""
     from appkit.store import open_store
 
     def documents() -> list[Any]:
@@ -178,7 +180,7 @@ async def test_help_lists_every_binding_and_toml_overrides_keys(appkit_home: Pat
     appkit_home.mkdir(parents=True)
     (appkit_home / "appkit.toml").write_text(
         '[tui]\ntheme = "textual-light"\n[tui.bindings]\nexport = "f6"\nbogus = "x"\n', encoding="utf-8")
-    app = ChatApp(load_settings())
+    app = ChatApp(load_settings(), app="support")
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_ready(pilot)
         assert app.theme == "textual-light"
@@ -187,7 +189,9 @@ async def test_help_lists_every_binding_and_toml_overrides_keys(appkit_home: Pat
         await pilot.pause()
         help_text = str(app.screen.query_one("#help-text").render())
         for k in KEYS:
-            assert k.description in help_text, k.id
+            if k.id not in ("tab_4", "tab_5", "tab_6"):  # three apps: three tabs
+                assert k.description in help_text, k.id
+        assert "Tab 1: Sentiment" in help_text and "Tab 4" not in help_text
         assert "f6" in help_text and "ctrl+s" not in help_text
         await pilot.press("escape")
         await pilot.pause()

@@ -23,7 +23,7 @@ def stored(settings: Any, conversation_id: int) -> list[Any]:
 
 
 async def test_usable_before_the_model_has_loaded(settings: Any) -> None:
-    app = ChatApp(settings, opener=no_policy_opener)
+    app = ChatApp(settings, app="support", opener=no_policy_opener)
     async with app.run_test(size=(80, 24)) as pilot:
         pane = app.query_one("#support-pane")
         # The screen is there and takes input while the model loads in its worker.
@@ -36,7 +36,7 @@ async def test_usable_before_the_model_has_loaded(settings: Any) -> None:
 
 
 async def test_send_streams_the_reply_and_stores_it(settings: Any) -> None:
-    app = ChatApp(settings, opener=no_policy_opener)
+    app = ChatApp(settings, app="support", opener=no_policy_opener)
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_ready(pilot)
         pane = await send(pilot, "where is my order")
@@ -56,7 +56,7 @@ async def test_send_streams_the_reply_and_stores_it(settings: Any) -> None:
 
 
 async def test_message_typed_while_loading_is_sent_when_ready(settings: Any) -> None:
-    app = ChatApp(settings, opener=no_policy_opener)
+    app = ChatApp(settings, app="support", opener=no_policy_opener)
     async with app.run_test(size=(80, 24)) as pilot:
         pane = app.query_one("#support-pane")
         await pilot.press(*"reset my password", "enter")
@@ -67,7 +67,7 @@ async def test_message_typed_while_loading_is_sent_when_ready(settings: Any) -> 
 
 
 async def test_esc_stops_the_reply_and_keeps_it_as_stopped(settings: Any) -> None:
-    app = ChatApp(settings, opener=slow_opener(0.15))
+    app = ChatApp(settings, app="support", opener=slow_opener(0.15))
     async with app.run_test(size=(80, 24)) as pilot:
         pane = await wait_ready(pilot)
         await pilot.press(*"where is my order", "enter")
@@ -91,7 +91,7 @@ async def test_esc_stops_the_reply_and_keeps_it_as_stopped(settings: Any) -> Non
 
 
 async def test_regenerate_replaces_the_last_reply(settings: Any) -> None:
-    app = ChatApp(settings, opener=no_policy_opener)
+    app = ChatApp(settings, app="support", opener=no_policy_opener)
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_ready(pilot)
         pane = await send(pilot, "I want a refund")
@@ -114,7 +114,7 @@ async def test_regenerate_replaces_the_last_reply(settings: Any) -> None:
 async def test_copy_and_rate_a_reply(settings: Any) -> None:
     from appkit.store import open_store
 
-    app = ChatApp(settings, opener=no_policy_opener)
+    app = ChatApp(settings, app="support", opener=no_policy_opener)
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_ready(pilot)
         pane = await send(pilot, "where is my order")
@@ -148,7 +148,7 @@ async def test_copy_and_rate_a_reply(settings: Any) -> None:
 
 
 async def test_search_over_titles_and_message_text(settings: Any, fixed_conversations: dict[str, int]) -> None:
-    app = ChatApp(settings, opener=no_policy_opener)
+    app = ChatApp(settings, app="support", opener=no_policy_opener)
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_ready(pilot)
         listing = app.query_one("#conversations")
@@ -184,7 +184,7 @@ async def test_archive_restore_rename_delete(settings: Any, fixed_conversations:
     from appkit.errors import NotFoundError
     from appkit.store import open_store
 
-    app = ChatApp(settings, opener=no_policy_opener)
+    app = ChatApp(settings, app="support", opener=no_policy_opener)
     async with app.run_test(size=(80, 24)) as pilot:
         pane = await wait_ready(pilot)
         listing = app.query_one("#conversations")
@@ -240,7 +240,7 @@ async def test_export_markdown_and_jsonl(settings: Any, fixed_conversations: dic
 
     monkeypatch.chdir(tmp_path)  # the default export path is in the current directory
 
-    app = ChatApp(settings, opener=no_policy_opener)
+    app = ChatApp(settings, app="support", opener=no_policy_opener)
     async with app.run_test(size=(80, 24)) as pilot:
         pane = await wait_ready(pilot)
         await pane.open_conversation(fixed_conversations["escalated"])
@@ -271,7 +271,7 @@ async def test_export_markdown_and_jsonl(settings: Any, fixed_conversations: dic
 
 
 async def test_quitting_during_a_reply_keeps_it_as_stopped(settings: Any) -> None:
-    app = ChatApp(settings, opener=slow_opener(0.15))
+    app = ChatApp(settings, app="support", opener=slow_opener(0.15))
     async with app.run_test(size=(80, 24)) as pilot:
         pane = await wait_ready(pilot)
         await pilot.press(*"where is my order", "enter")
@@ -284,7 +284,7 @@ async def test_quitting_during_a_reply_keeps_it_as_stopped(settings: Any) -> Non
 
 
 async def test_command_palette_offers_the_actions(settings: Any) -> None:
-    app = ChatApp(settings, opener=no_policy_opener)
+    app = ChatApp(settings, app="support", opener=no_policy_opener)
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_ready(pilot)
         titles = [c.title for c in app.get_system_commands(app.screen)]
@@ -300,7 +300,7 @@ async def test_the_source_of_a_grounded_reply_is_shown_on_request(appkit_home: P
     settings = load_settings()
     with open_store(settings) as store:
         store.register_model("toy-support", "support", str(support_model_dir), status="active", replace=True)
-    app = ChatApp(settings, opener=no_policy_opener)
+    app = ChatApp(settings, app="support", opener=no_policy_opener)
     async with app.run_test(size=(100, 30)) as pilot:
         await wait_ready(pilot)
         await send(pilot, "my parcel has not come yet")

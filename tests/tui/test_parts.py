@@ -14,9 +14,10 @@ from appkit.store.records import ConversationRecord, MessageRecord
 from appkit.tui.apps_panels import Opened, open_app, problem_text
 from appkit.tui.bindings import KEYS, display, help_rows, keymap_from_settings
 from appkit.tui.export import conversation_markdown, with_format
-from appkit.tui.screens.sentiment import distribution, texts_from_input
+from appkit.tui.settings import TuiSettings
 from appkit.tui.streaming import Batcher, stream_batched
 from appkit.tui.widgets.status import StatusInfo, human_size, status_content
+from apps.sentiment.pane import distribution, texts_from_input
 
 NOW = datetime(2024, 5, 1, 9, 30, tzinfo=timezone.utc)
 
@@ -24,13 +25,14 @@ NOW = datetime(2024, 5, 1, 9, 30, tzinfo=timezone.utc)
 def test_binding_ids_are_unique_and_every_key_is_in_help() -> None:
     ids = [k.id for k in KEYS]
     assert len(ids) == len(set(ids))
-    rows = help_rows({})
-    assert {r[3] for r in rows if r[3]} == set(ids)
+    assert {r[3] for r in help_rows({}) if r[3]} == set(ids)
+    rows = help_rows({}, tabs=["Sentiment", "Support"])  # only the tabs that are there, named
+    assert [r[2] for r in rows if r[3].startswith("tab_")] == ["Tab 1: Sentiment", "Tab 2: Support"]
 
 
 def test_keymap_from_settings_reports_bad_entries() -> None:
-    settings = Settings(home=Path("/tmp/x"), sections={"tui": {"bindings": {
-        "new": "ctrl+k", "rate_up": " plus , u ", "nope": "x", "export": 3}}})
+    settings = Settings(home=Path("/tmp/x"), tui=TuiSettings(bindings={
+        "new": "ctrl+k", "rate_up": " plus , u ", "nope": "x", "export": " "}))
     keymap, problems = keymap_from_settings(settings)
     assert keymap == {"new": "ctrl+k", "rate_up": "plus,u"}
     assert len(problems) == 2
@@ -99,21 +101,22 @@ def test_status_line() -> None:
 
 def test_open_app_turns_every_failure_into_a_panel(tmp_path: Path) -> None:
     settings = Settings(home=tmp_path)
-    assert open_app("writer", settings=settings, model=None).problem in ("missing", "no_model")
+    assert open_app("writer", settings=settings, model=None).problem == "no_model"
 
     def broken(name: str, **_: object) -> object:
         raise RuntimeError("half-built app")
 
     opened = open_app("writer", settings=settings, model=None, opener=broken)
     assert opened.problem == "failed" and "half-built app" in opened.detail
-    text = problem_text(Opened("sentiment", problem="missing")).plain
-    assert "appkit sentiment train --data labeled.csv" in text
+    text = problem_text(Opened("sentiment", problem="no_model"), note="labeled.csv has a text column").plain
+    assert "No sentiment model is trained yet" in text and "appkit sentiment train --data labeled.csv" in text
+    assert "labeled.csv has a text column" in text
 
 
 def test_appkit_help_does_not_import_textual_or_torch() -> None:
     code = ("import sys; from appkit.cli import main; main(['--help']); "
             "bad = [m for m in ('textual', 'torch', 'appkit.tui.app') if m in sys.modules]; "
-            "assert not bad, bad; main(['chat', '--help'])")
+            "assert not bad, bad; main(['support', 'chat', '--help'])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert "chat" in out.stdout and "--conversation" in out.stdout
@@ -124,5 +127,5 @@ def test_run_chat_rejects_unknown_apps(app: str, tmp_path: Path) -> None:
     from appkit.errors import ConfigError
     from appkit.tui import run_chat
 
-    with pytest.raises(ConfigError, match="support, writer, sentiment"):
+    with pytest.raises(ConfigError, match="installed: sentiment, support, writer"):
         run_chat(Settings(home=tmp_path), app=app)

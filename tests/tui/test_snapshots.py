@@ -42,14 +42,14 @@ async def support_ready(pilot: Any) -> None:
 @pytest.mark.parametrize("size", SIZES)
 def test_new_conversation(snap_compare: Any, settings: Any, fixed_conversations: dict[str, int],
                           size: tuple[int, int]) -> None:
-    app = ChatApp(settings, opener=no_policy_opener)
+    app = ChatApp(settings, app="support", opener=no_policy_opener)
     assert snap_compare(app, terminal_size=size, run_before=support_ready)
 
 
 @pytest.mark.parametrize("size", SIZES)
 def test_stored_conversation_with_flags(snap_compare: Any, settings: Any, fixed_conversations: dict[str, int],
                                         size: tuple[int, int]) -> None:
-    app = ChatApp(settings, opener=no_policy_opener, conversation=fixed_conversations["escalated"])
+    app = ChatApp(settings, app="support", opener=no_policy_opener, conversation=fixed_conversations["escalated"])
 
     async def opened(pilot: Any) -> None:
         await support_ready(pilot)
@@ -61,7 +61,7 @@ def test_stored_conversation_with_flags(snap_compare: Any, settings: Any, fixed_
 
 def test_stored_conversation_light_theme(snap_compare: Any, settings: Any,
                                          fixed_conversations: dict[str, int]) -> None:
-    app = ChatApp(settings, opener=no_policy_opener, conversation=fixed_conversations["order"])
+    app = ChatApp(settings, app="support", opener=no_policy_opener, conversation=fixed_conversations["order"])
 
     async def light(pilot: Any) -> None:
         await support_ready(pilot)
@@ -73,29 +73,13 @@ def test_stored_conversation_light_theme(snap_compare: Any, settings: Any,
 
 @pytest.mark.parametrize("size", SIZES)
 def test_no_model(snap_compare: Any, empty_settings: Any, size: tuple[int, int]) -> None:
-    app = ChatApp(empty_settings)
+    app = ChatApp(empty_settings, app="support")
     assert snap_compare(app, terminal_size=size, run_before=support_ready)
 
 
 def test_help_screen(snap_compare: Any, empty_settings: Any) -> None:
-    app = ChatApp(empty_settings)
+    app = ChatApp(empty_settings, app="support")
     assert snap_compare(app, terminal_size=(80, 24), press=["f1"], run_before=support_ready)
-
-
-def test_writer_not_installed(snap_compare: Any, empty_settings: Any) -> None:
-    def missing(name: str, **_: Any) -> Any:
-        from appkit.errors import ConfigError
-
-        raise ConfigError(f"unknown app {name!r}; installed apps: support.")
-
-    app = ChatApp(empty_settings, app="writer", opener=missing)
-
-    async def ready(pilot: Any) -> None:
-        await wait_for(pilot, lambda: pilot.app.query_one("#writer-pane").opened is not None)
-        await pilot.pause()
-        steady(pilot)
-
-    assert snap_compare(app, terminal_size=(80, 24), run_before=ready)
 
 
 @pytest.mark.parametrize("size", SIZES)

@@ -115,7 +115,7 @@ class ExportDialog(ModalScreen[tuple[str, str] | None]):
             yield Label(f"Export conversation {self.conversation_id}", classes="dialog-title")
             with RadioSet(id="format"):
                 yield RadioButton("Markdown (to read and share)", value=True, id="markdown")
-                yield RadioButton("JSONL (training data: appkit train-support --history FILE)", id="jsonl")
+                yield RadioButton("JSONL (training data: appkit support train --history FILE)", id="jsonl")
             yield Input(self.paths["markdown"], id="path")
             yield Static("enter: export · esc: cancel", classes="dialog-hint")
 

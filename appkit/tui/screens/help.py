@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, ClassVar
 
 from textual.binding import Binding, BindingType
@@ -16,9 +17,9 @@ if TYPE_CHECKING:
     from textual.app import ComposeResult
 
 
-def help_content(keymap: dict[str, str]) -> Content:
-    """The bindings grouped by where they work, as aligned columns."""
-    rows = help_rows(keymap)
+def help_content(keymap: dict[str, str], tabs: Sequence[str] = ()) -> Content:
+    """The bindings grouped by where they work, as aligned columns (``tabs``: the tabs' titles)."""
+    rows = help_rows(keymap, tabs)
     width = max(len(keys) for _, keys, _, _ in rows) + 2
     lines: list[Content] = []
     scope = None
@@ -41,15 +42,16 @@ class HelpScreen(ModalScreen[None]):
 
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape,q,f1", "close", "Close", show=False)]
 
-    def __init__(self, keymap: dict[str, str]) -> None:
+    def __init__(self, keymap: dict[str, str], tabs: Sequence[str] = ()) -> None:
         super().__init__(classes="dialog")
         self.keymap = keymap
+        self.tabs = tabs
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="help-box", classes="dialog-box") as box:
             box.border_title = "appkit chat: keys"
             box.border_subtitle = "esc: close"
-            yield Static(help_content(self.keymap), id="help-text")
+            yield Static(help_content(self.keymap, self.tabs), id="help-text")
 
     def on_mount(self) -> None:
         self.query_one("#help-box").focus()

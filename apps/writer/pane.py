@@ -32,6 +32,41 @@ FORMATS = ("blog", "social", "email", "product")
 class WriterPane(Vertical):
     """Brief form on top, draft below."""
 
+    DEFAULT_CSS = """
+    WriterPane {
+        height: 1fr;
+    }
+    #brief {
+        height: auto;
+        padding: 1 1 0 1;
+    }
+    #brief-row {
+        height: 1;
+        margin-top: 1;
+        & > Select {
+            width: 14;
+        }
+        & > #writer-tone {
+            width: 1fr;
+            margin: 0 1;
+        }
+        & > #writer-words {
+            width: 8;
+            margin-right: 1;
+        }
+    }
+    #draft {
+        height: 1fr;
+        margin-top: 1;
+        border-top: hkey $border-blurred;
+        padding: 0 1;
+    }
+    #draft-note {
+        padding: 1;
+        color: $text-muted;
+    }
+    """
+
     app_name = APP
     BINDINGS: ClassVar[list[BindingType]] = bindings(TOOL)
 
@@ -87,7 +122,7 @@ class WriterPane(Vertical):
         draft = self.query_one("#draft")
         await draft.remove_children()
         if not opened.ok:
-            await draft.mount(MissingPanel(opened))
+            await draft.mount(MissingPanel(opened, note="posts/ holds your own articles (Markdown or text)."))
             self._report(opened.problem)
             return
         self.info = info

@@ -78,6 +78,31 @@ def distribution(labels: list[str], width: int = 40) -> Content:
 class SentimentPane(Vertical):
     """Input on top, distribution bar and per-line table below."""
 
+    DEFAULT_CSS = """
+    SentimentPane {
+        height: 1fr;
+        padding: 0 1;
+    }
+    #sentiment-input {
+        height: 6;
+        margin-top: 1;
+    }
+    #sentiment-actions {
+        height: 1;
+        & > #sentiment-note {
+            margin-left: 2;
+            color: $text-muted;
+        }
+    }
+    #distribution {
+        height: auto;
+        margin-top: 1;
+    }
+    #sentiment-table {
+        height: 1fr;
+    }
+    """
+
     app_name = APP
     BINDINGS: ClassVar[list[BindingType]] = bindings(TOOL)
 
@@ -125,7 +150,8 @@ class SentimentPane(Vertical):
         for old in self.query(MissingPanel):
             await old.remove()
         if not opened.ok:
-            await self.mount(MissingPanel(opened), before=self.query_one("#sentiment-input"))
+            note = "labeled.csv has a text column and a label column."
+            await self.mount(MissingPanel(opened, note=note), before=self.query_one("#sentiment-input"))
             self.query_one("#sentiment-note", Static).update("")
             self._report(opened.problem)
             return

@@ -21,13 +21,14 @@ from textual.content import Content
 from textual.widgets import Button, Input, Static
 
 from appkit.errors import AppkitError
-from appkit.tui.apps_panels import CATALOGUE, MissingPanel, Opened, Opener, open_app
+from appkit.tui.apps_panels import MissingPanel, Opened, Opener, open_app
 from appkit.tui.export import FORMATS, default_path, export_conversation
 from appkit.tui.screens.dialogs import ConfirmDialog, ExportDialog, TextDialog
 from appkit.tui.streaming import stream_batched
 from appkit.tui.widgets.message import MessageView
 from appkit.tui.widgets.sidebar import ConversationList, Sidebar
 from appkit.tui.widgets.status import StatusChanged, StatusInfo
+from apps.support.app import TRAIN_COMMAND
 
 if TYPE_CHECKING:
     from textual.app import ComposeResult
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
     from appkit.store import ConversationRecord, MessageRecord, Store
 
 APP = "support"
+DEMO_NOTE = "or `appkit support demo` to train on the sample history shipped with appkit (a few minutes on a CPU)."
 # Regenerating marks the replaced turn with this error (status "error"): the bot's history and
 # the JSONL export leave error messages out, so the replaced reply neither conditions the new one
 # nor becomes training data, yet stays in the database for audit.
@@ -51,14 +53,42 @@ def generation_params(settings: Settings) -> Any:
     """Sampling settings from appkit.toml [tui] (temperature, top_p, top_k, max_tokens, seed)."""
     from appkit.engine import GenerationParams
 
-    tui = settings.section("tui")
+    tui = settings.tui
     fields = {"temperature": "temperature", "top_p": "top_p", "top_k": "top_k", "max_tokens": "max_new_tokens",
               "repetition_penalty": "repetition_penalty", "seed": "seed"}
-    return GenerationParams(**{dst: tui[src] for src, dst in fields.items() if src in tui})
+    given = {dst: getattr(tui, src) for src, dst in fields.items() if getattr(tui, src) is not None}
+    return GenerationParams(**given)
 
 
-class ChatPane(Horizontal):
+class SupportPane(Horizontal):
     """Sidebar + chat for the support bot."""
+
+    DEFAULT_CSS = """
+    SupportPane {
+        height: 1fr;
+    }
+    #chat {
+        width: 1fr;
+    }
+    #chat-title {
+        height: 1;
+        padding: 0 1;
+        background: $boost;
+        text-wrap: nowrap;
+        text-overflow: ellipsis;
+    }
+    #messages {
+        height: 1fr;
+        padding: 0 1 0 0;
+    }
+    #welcome {
+        padding: 1 2;
+        color: $text-muted;
+    }
+    #prompt {
+        height: 3;
+    }
+    """
 
     app_name = APP
 
@@ -161,7 +191,7 @@ class ChatPane(Horizontal):
             if self.conversation is None:
                 await self._show_empty()
             else:
-                self.notify(f"No {APP} model: {CATALOGUE[APP].train}", severity="warning", timeout=10)
+                self.notify(f"No {APP} model: {TRAIN_COMMAND}", severity="warning", timeout=10)
             self._update_prompt()
             return
         self._set_status(state="ready")
@@ -228,7 +258,7 @@ class ChatPane(Horizontal):
         messages = self.query_one("#messages")
         await messages.remove_children()
         if self.opened is not None and not self.opened.ok:
-            await messages.mount(MissingPanel(self.opened))
+            await messages.mount(MissingPanel(self.opened, note=DEMO_NOTE))
         else:
             await messages.mount(self._welcome())
 
@@ -535,7 +565,7 @@ class ChatPane(Horizontal):
         if conv is None or self.store is None:
             self.notify("Nothing to export: open or start a conversation first.", severity="warning")
             return
-        folder = self.settings.section("tui").get("export_dir")
+        folder = self.settings.tui.export_dir
         directory = Path(str(folder)).expanduser() if folder else None
         paths = {fmt: str(default_path(conv.id, fmt, directory)) for fmt in FORMATS}
 
@@ -594,7 +624,7 @@ class ChatPane(Horizontal):
             return
         event.stop()
 
-    async def aclose(self) -> None:
+    async def close(self) -> None:
         """Stop a reply in progress, wait until it is stored (as "stopped"), release model and database."""
         self._closing = True
         if self.generating:
