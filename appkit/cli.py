@@ -235,7 +235,7 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``appkit`` command; returns the exit code."""
     _mount_subcommands()
     try:
-        code = cli(args=argv, standalone_mode=False)
+        code = cli(args=argv, prog_name="appkit", standalone_mode=False)
     except AppkitError as e:
         _fail(str(e), e.exit_code)
         return e.exit_code

@@ -95,3 +95,27 @@ def test_a_mistyped_command_line_prints_usage_not_a_traceback(args):
     assert done.returncode == 2
     assert "Usage: " in done.stderr and "Error:" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize(("typed", "command"), [
+    (["support", "train"], "support train"), (["support", "ask"], "support ask"), (["support", "eval"], "support eval"),
+    (["support", "chat"], "support chat"), (["support", "demo"], "support demo"),
+    (["writer", "train"], "writer train"), (["writer", "write"], "writer write"), (["writer", "eval"], "writer eval"),
+    (["sentiment", "train"], "sentiment train"), (["sentiment", "analyze"], "sentiment analyze"),
+    (["sentiment", "eval"], "sentiment eval"), (["writer", "chat"], "writer chat"),
+    # What people typed before: each still runs the same command.
+    (["train-support"], "support train"), (["ask"], "support ask"), (["demo"], "support demo"), (["chat"], "support chat"),
+    (["eval"], "support eval"), (["eval", "--app", "writer"], "writer eval"), (["eval", "--app=sentiment"], "sentiment eval"),
+    (["chat", "--app", "sentiment"], "sentiment chat"), (["train-writer"], "writer train"), (["write"], "writer write"),
+])
+def test_one_command_shape_and_the_old_names(capsys, typed, command):
+    code, out, err = run(capsys, *typed, "--help")
+    assert code == 0, err
+    assert f"Usage: appkit {command} [OPTIONS]" in out
+
+
+def test_an_alias_for_an_app_without_that_command_says_so(capsys, appkit_home):
+    code, _, err = run(capsys, "ask", "--app", "writer", "hello")
+    assert code == 2 and "`appkit ask` is `appkit support ask`, and the writer app has no ask command" in err
+    code, _, err = run(capsys, "eval", "--app", "nope", "--data", "x.csv")
+    assert code == 2 and "unknown app 'nope'; installed apps: sentiment, support, writer" in err
