@@ -10,11 +10,13 @@ import sys
 import tomllib
 from pathlib import Path
 
+import pytest
 from packaging.specifiers import SpecifierSet
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
+@pytest.mark.e2e  # builds and installs a wheel: about a minute
 def test_wheel_ships_prompts_and_migrations_that_work(tmp_path):
     built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path / "dist"), str(ROOT)],
                            capture_output=True, text=True, timeout=600)

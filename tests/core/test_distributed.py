@@ -14,6 +14,7 @@ import pytest
 WORKER = Path(__file__).with_name("ddp_worker.py")
 
 
+@pytest.mark.e2e  # two torchrun processes
 @pytest.mark.skipif(shutil.which("torchrun") is None and not Path(sys.executable).with_name("torchrun").exists(),
                     reason="torchrun is not installed")
 def test_two_processes_agree_on_loss_and_weights_and_only_rank_0_writes(toy_history, tmp_path):

@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
-pytestmark = pytest.mark.skipif(shutil.which("tmux") is None,
-                                reason="tmux is not installed (apt-get install tmux): the end-to-end chat test "
-                                       "needs a real terminal")
+pytestmark = [pytest.mark.e2e, pytest.mark.skipif(
+    shutil.which("tmux") is None,
+    reason="tmux is not installed (apt-get install tmux): the end-to-end chat test needs a real terminal")]
 
 ROOT = Path(__file__).resolve().parents[2]
 
