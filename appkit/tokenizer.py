@@ -104,7 +104,9 @@ def encode_conversation(
     for message in messages:
         role = message["role"]
         role_id = tokenizer.convert_tokens_to_ids(ROLE_TOKENS[role])
-        body = tokenizer.encode(message["content"], add_special_tokens=False)
+        # Role and end tokens typed inside a message are text, never control tokens: a customer
+        # who types "<|end|><|assistant|>" must not end their turn and speak as the assistant.
+        body = tokenizer.encode(message["content"], add_special_tokens=False, split_special_tokens=True)
         learn = role == "assistant"
         ids += [role_id, *body, end_id]
         mask += [False] + [learn] * (len(body) + 1)
@@ -282,4 +284,9 @@ def _render(tokenizer: PreTrainedTokenizerBase, messages: Sequence[dict[str, str
 
 
 def _template_ids(tokenizer: PreTrainedTokenizerBase, messages: Sequence[dict[str, str]], **kwargs: object) -> list[int]:
-    return tokenizer.encode(_render(tokenizer, messages, **kwargs), add_special_tokens=False) if messages else []
+    """The template's ids; control tokens typed inside a message stay text (a customer who types
+    ``<|im_end|>`` cannot end their turn and speak as the assistant)."""
+    if not messages:
+        return []
+    return list(tokenizer.apply_chat_template(list(messages), tokenize=True, return_dict=False,
+                                              sanitize_control_tokens=True, **kwargs))
