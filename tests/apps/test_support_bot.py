@@ -4,22 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from appkit.config import load_settings
 from appkit.engine import GREEDY
 from appkit.errors import GenerationError, NotFoundError, StorageError
-from apps.support.bot import SupportBot
 
 
-@pytest.fixture
-def bot(appkit_home, support_model_dir):
-    from appkit.store import open_store
-
-    settings = load_settings()
-    with open_store(settings) as store:
-        store.register_model("toy", "support", str(support_model_dir), status="active", replace=True)
-    b = SupportBot.open(settings=settings, policy=None)
-    yield b
-    b.close()
 
 
 def test_a_streamed_reply_is_stored_with_its_provenance(bot):

@@ -9,21 +9,11 @@ from appkit.engine import GREEDY
 from appkit.errors import ConfigError
 from apps.support.bot import SupportBot
 from apps.support.cases import Case, CaseIndex
-from apps.support.grounding import Grounder, Weights, load_weights
+from apps.support.grounding import Grounder, load_weights
 from apps.support.placeholders import RAW
 from tests.conftest import INTENTS
 
 
-@pytest.fixture
-def bot(appkit_home, support_model_dir):
-    from appkit.store import open_store
-
-    settings = load_settings()
-    with open_store(settings) as store:
-        store.register_model("toy", "support", str(support_model_dir), status="active", replace=True)
-    b = SupportBot.open(settings=settings, policy=None)
-    yield b
-    b.close()
 
 
 def test_training_saves_a_case_index_with_groups_priors_and_fitted_weights(support_model_dir):
