@@ -1,9 +1,17 @@
-"""The training loop, readable top to bottom.
+"""The training loop: every model appkit trains (language models, classifiers) trains here.
 
-One code path for CPU and GPU: bf16 autocast on CUDA, fp32 elsewhere; AdamW (fused on CUDA)
-with warmup + cosine decay; gradient clipping; periodic validation with early stopping;
-atomic checkpoints (SIGINT saves one before stopping) and exact resume; step, epoch and
-wall-clock budgets; DDP when launched by torchrun. Only rank 0 writes files or prints.
+``Trainer(model, batches, val_batches, cfg, run_dir, loss=..., validate=...).run()`` reads top to
+bottom: decide whether this is the last step, then the once-in-a-while work (validate and keep
+the best weights, re-plan to the time budget, checkpoint), stop in one place, then one
+optimizer step and its log line. Around it: AdamW with decay groups, warmup + cosine and an
+optional EMA of the weights (optim.py), bf16 autocast on CUDA and fp32 elsewhere, DDP when
+launched by torchrun (only rank 0 writes files or shows progress), atomic checkpoints and
+exact resume, a SIGINT that checkpoints before stopping, and a NaN stop.
+
+What differs between models is passed in: ``batches`` (packing.py's packed rows for a language
+model, batches.py's padded texts for a classifier), ``loss(model, batch, device)`` returning
+the summed loss and how many items it sums over, and ``validate(model)`` returning a
+``Validation`` (by default the loss over ``val_batches``).
 """
 
 from __future__ import annotations
@@ -11,43 +19,48 @@ from __future__ import annotations
 import math
 import signal
 import time
+from collections.abc import Callable, Iterator
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from appkit.errors import CheckpointError, TrainingError
 from appkit.train import checkpoint
-from appkit.train.distributed import DistContext, all_reduce_sum, barrier, broadcast_flag, init
+from appkit.train.distributed import DistContext, all_reduce_sum, barrier, init
+from appkit.train.optim import Ema, lr_at, make_optimizer
 from appkit.train.report import MetricsLog, plot_loss
 
 if TYPE_CHECKING:
     import torch
-
-    from appkit.train.packing import Batch, PackedDataset
 
 
 @dataclass
 class TrainConfig:
     """Hyper-parameters and budgets of one run."""
 
-    batch_size: int = 8  # rows per step per process
+    batch_size: int = 8  # rows (or texts) per step per process
     learning_rate: float = 2e-3
     min_lr_ratio: float = 0.1  # cosine decays to this share of the peak
-    warmup_steps: int = 20
+    warmup_share: float = 0.1  # of the run spent warming up ...
+    warmup_steps: int | None = 20  # ... but at most this many steps (None: no cap)
     weight_decay: float = 0.1
+    betas: tuple[float, float] = (0.9, 0.95)
     grad_clip: float = 1.0
+    ema_decay: float = 0.0  # > 0: validate and keep an exponential moving average of the weights
     epochs: float = 10.0
-    max_steps: int | None = None
+    max_steps: int | None = None  # given, it replaces the epochs' plan
     max_minutes: float | None = None
     eval_every: int | None = None  # steps; None -> about 10 evaluations per run
     patience: int = 3  # evaluations without improvement before stopping early
     checkpoint_minutes: float = 2.0  # also checkpoint at every evaluation
+    resumable: bool = True  # write state.pt (weights, optimizer, position) for --resume
     log_every: int = 5
     compile: bool = False
     seed: int = 0
     device: str = "cpu"
     progress: bool = True
+    title: str = "training"  # the progress bar's and the loss chart's
 
 
 @dataclass
@@ -60,8 +73,21 @@ class TrainState:
     tokens_seen: int = 0
     elapsed_s: float = 0.0
     best_val_loss: float = math.inf
+    best_score: list[float] = field(default_factory=list)  # the best validation's score (lower is better)
+    best_step: int = 0
+    best_figures: dict[str, float] = field(default_factory=dict)
     evals_since_best: int = 0
     total_steps: int = 0
+
+
+@dataclass
+class Validation:
+    """One validation: ``loss`` (checked for NaN, logged as val_loss), ``score`` to minimise
+    (compared as a tuple; None: the loss) and more ``figures`` to log (e.g. val_accuracy)."""
+
+    loss: float
+    score: tuple[float, ...] | None = None
+    figures: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass
@@ -75,9 +101,11 @@ class TrainResult:
     tokens_per_second: float
     best_val_loss: float | None
     val_perplexity: float | None
-    stopped: str  # epochs | max_steps | max_minutes | early_stop | interrupted
-    padding_fraction: float
+    stopped: str  # epochs | max_steps | max_minutes | early_stop
+    padding_fraction: float | None
     final_loss: float | None = None  # the last step's loss, averaged over all processes
+    best_step: int | None = None
+    best: dict[str, float] = field(default_factory=dict)  # the best validation's figures
     history: list[dict[str, Any]] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
@@ -86,8 +114,26 @@ class TrainResult:
         return d
 
 
+class Batches(Protocol):
+    """Training data as the loop reads it (packing.PackedDataset, batches.TextBatches)."""
+
+    def batches_per_epoch(self, batch_size: int, world: int = 1) -> int: ...
+
+    def epoch(self, epoch: int, batch_size: int, *, seed: int, shuffle: bool = True, rank: int = 0,
+              world: int = 1) -> Iterator[Any]: ...
+
+
+LossFn = Callable[[Any, Any, "torch.device"], "tuple[torch.Tensor, float]"]  # (model, batch, device) -> (sum, items)
+ValidateFn = Callable[[Any], "Validation | None"]
+
+
+def causal_lm_loss(model: Any, batch: Any, device: torch.device) -> tuple[torch.Tensor, float]:
+    """A packed batch's loss summed over its target tokens, and their number."""
+    return model(**batch.inputs(device), num_items_in_batch=1).loss, batch.n_target_tokens
+
+
 class TrainingInterrupted(TrainingError):
-    """Training stopped on SIGINT after saving a checkpoint."""
+    """Training stopped on SIGINT (after saving a checkpoint when the run is resumable)."""
 
     exit_code = 130
 
@@ -101,8 +147,7 @@ def eval_interval(total_steps: int, cfg: TrainConfig, *, step_s: float | None = 
 
     Once a validation has been timed (``val_s``) against a training step (``step_s``), the
     interval grows until validating costs at most VALIDATION_SHARE of training: a 10% split
-    of a large corpus under a short budget otherwise eats the budget (pretraining on SST-2 and
-    Shakespeare for 2 CPU minutes validated 5 times at ~11 s each, 40% of the run).
+    of a large corpus under a short budget otherwise eats the budget.
     """
     if cfg.eval_every:
         return cfg.eval_every
@@ -110,28 +155,6 @@ def eval_interval(total_steps: int, cfg: TrainConfig, *, step_s: float | None = 
     if step_s and val_s:
         every = max(every, math.ceil(val_s / (VALIDATION_SHARE * step_s)))
     return every
-
-
-def lr_at(step: int, total: int, cfg: TrainConfig) -> float:
-    """Linear warmup to the peak, then cosine decay to ``min_lr_ratio`` of it at ``total``."""
-    peak = cfg.learning_rate
-    warmup = min(cfg.warmup_steps, max(1, total // 10))
-    if step < warmup:
-        return peak * (step + 1) / warmup
-    progress = min(1.0, (step - warmup) / max(1, total - warmup))
-    floor = peak * cfg.min_lr_ratio
-    return floor + (peak - floor) * 0.5 * (1 + math.cos(math.pi * progress))
-
-
-def make_optimizer(model: torch.nn.Module, cfg: TrainConfig, device: torch.device) -> torch.optim.Optimizer:
-    """AdamW; weight decay on matrices only (not norms or biases); fused kernels on CUDA."""
-    import torch
-
-    params = [p for p in model.parameters() if p.requires_grad]
-    decay = [p for p in params if p.dim() >= 2]
-    no_decay = [p for p in params if p.dim() < 2]
-    groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-    return torch.optim.AdamW(groups, lr=cfg.learning_rate, betas=(0.9, 0.95), fused=device.type == "cuda")
 
 
 class _StopOnSigint:
@@ -157,33 +180,64 @@ class _StopOnSigint:
             signal.signal(signal.SIGINT, self._previous)
 
 
-class Trainer:
-    """Trains ``model`` on packed rows; ``run()`` returns a ``TrainResult``."""
+@dataclass
+class _Session:
+    """This process's clock and recent figures since the run (re)started."""
 
-    def __init__(
-        self,
-        model: torch.nn.Module,
-        train_data: PackedDataset,
-        val_data: PackedDataset | None,
-        cfg: TrainConfig,
-        run_dir: Path,
-    ) -> None:
+    elapsed_before: float  # training time of earlier sessions of a resumed run
+    start: float = field(default_factory=time.perf_counter)
+    checkpointed: float = field(default_factory=time.perf_counter)
+    steps: int = 0
+    val_s: float = 0.0  # spent validating
+    last_val_s: float | None = None
+    lr: float = 0.0
+    last_loss: float | None = None
+    window_start: float = field(default_factory=time.perf_counter)
+    window_tokens: int = 0
+    window_losses: list[float] = field(default_factory=list)
+
+    def stepped(self, loss: float, tokens: int) -> None:
+        self.steps += 1
+        self.last_loss = loss
+        self.window_tokens += tokens
+        self.window_losses.append(loss)
+
+    def validated(self, seconds: float) -> None:
+        self.val_s += seconds
+        self.last_val_s = seconds
+
+    def window_figures(self) -> tuple[float, float]:
+        """(mean loss, tokens/s) since the last call; starts the next window."""
+        now = time.perf_counter()
+        figures = (sum(self.window_losses) / len(self.window_losses),
+                   self.window_tokens / max(now - self.window_start, 1e-9))
+        self.window_start, self.window_tokens, self.window_losses = now, 0, []
+        return figures
+
+
+class Trainer:
+    """Trains ``model`` on ``train_data``; ``run()`` returns a ``TrainResult``."""
+
+    def __init__(self, model: torch.nn.Module, train_data: Batches, val_data: Batches | None, cfg: TrainConfig,
+                 run_dir: Path, *, loss: LossFn = causal_lm_loss, validate: ValidateFn | None = None) -> None:
         import torch
 
-        if not train_data.rows:
-            raise TrainingError("nothing to train on: no conversation has an assistant reply after curation.")
-        self.cfg = cfg
-        self.run_dir = run_dir
+        self.cfg, self.run_dir = cfg, run_dir
         self.dist = DistContext.from_env()
+        if not train_data.batches_per_epoch(cfg.batch_size, self.dist.world):
+            raise TrainingError("nothing to train on: no training example is left after curation.")
         device = cfg.device
         if self.dist.enabled and device.startswith("cuda"):
             device = f"cuda:{self.dist.local_rank}"
         self.device = torch.device(device)
         init(self.dist, device)
         self.model = model.to(self.device)
-        self.train_data = train_data
-        self.val_data = val_data
+        self.train_data, self.val_data = train_data, val_data
+        self.loss, self.validate = loss, validate or self._mean_loss
+        self.has_validation = validate is not None or (
+            val_data is not None and val_data.batches_per_epoch(cfg.batch_size, self.dist.world) > 0)
         self.optimizer = make_optimizer(self.model, cfg, self.device)
+        self.ema = Ema(self.model, cfg.ema_decay) if cfg.ema_decay > 0 else None
         self.state = TrainState()
         self.metrics: MetricsLog | None = None
         # bf16 autocast on CUDA; on CPU autocast is disabled so the same code runs in fp32.
@@ -198,7 +252,234 @@ class Trainer:
         if cfg.compile:
             self.forward_model = torch.compile(self.forward_model)
 
-    # -- checkpoints -------------------------------------------------------------------------
+    # -- the loop ------------------------------------------------------------------------------
+
+    def run(self, *, resume: bool = False) -> TrainResult:
+        """Train until the plan, the clock, early stopping or Ctrl-C ends the run; keep the best weights.
+
+        Raises:
+            TrainingError: a training or validation loss is not finite (the step is named).
+            TrainingInterrupted: Ctrl-C (a checkpoint is saved first when the run is resumable).
+        """
+        from appkit.progress import Progress
+
+        cfg = self.cfg
+        if resume:
+            self.resume()
+        st = self.state
+        if self.dist.is_main:
+            self.metrics = MetricsLog(self.run_dir / "metrics.jsonl", resume_step=st.step if resume else None)
+            if not resume:
+                self.best_path.unlink(missing_ok=True)  # an earlier run's, in a reused run folder
+        steps_per_epoch = self.train_data.batches_per_epoch(cfg.batch_size, self.dist.world)
+        planned = cfg.max_steps or max(1, math.ceil(cfg.epochs * steps_per_epoch))
+        st.total_steps = st.total_steps or planned
+        budget_s = cfg.max_minutes * 60 if cfg.max_minutes else None
+        eval_every = eval_interval(st.total_steps, cfg)
+        batches = self._batches()
+        session = _Session(elapsed_before=st.elapsed_s)
+        last_eval = st.step
+        self.model.train()
+
+        with _StopOnSigint() as sigint, Progress(cfg.title, st.total_steps, enabled=cfg.progress and self.dist.is_main,
+                                                 start=st.step, fields=("loss", "tok/s")) as bar:
+            while True:
+                # What ends the run: decided here only, and alike on every process.
+                stopped = self._stop_reason(sigint.requested, budget_s, planned)
+                last_step = stopped is not None
+
+                # Once in a while: validate, keep the best weights, stop early once they stop improving.
+                due = st.step - last_eval >= eval_every or (last_step and st.step != last_eval)
+                evaluated = due and self.has_validation and stopped != "interrupted"
+                if evaluated:
+                    self._validate_and_track(session)
+                    if st.evals_since_best >= cfg.patience and not last_step:
+                        stopped, last_step = "early_stop", True
+                if due:
+                    last_eval = st.step
+
+                # Once in a while: fit the schedule to the time budget once the speed is known, and
+                # again at each validation (which costs time too); and space the validations.
+                if session.steps and (due or session.steps == 10):
+                    eval_every = self._replan(session, budget_s, planned)
+                    bar.set_total(st.total_steps)
+
+                # Once in a while: checkpoint (at every validation, every few minutes, at the end).
+                if last_step or evaluated or time.perf_counter() - session.checkpointed > cfg.checkpoint_minutes * 60:
+                    self.save_checkpoint()
+                    session.checkpointed = time.perf_counter()
+                if last_step:
+                    break
+
+                # One optimizer step, and once in a while its log line.
+                self._step(next(batches), session)
+                if st.step % cfg.log_every == 0 or st.step == 1:
+                    loss, tps = session.window_figures()
+                    self._log({"step": st.step, "epoch": st.epoch, "loss": round(loss, 5), "lr": session.lr,
+                               "tokens_per_s": round(tps, 1), "elapsed_s": round(st.elapsed_s, 2)})
+                    bar.update(st.step, loss=loss, **{"tok/s": f"{tps:,.0f}"})
+                else:
+                    bar.update(st.step)
+
+        if stopped == "interrupted":
+            saved = (f"; checkpoint saved in {self.run_dir}. Run the same command with --resume to continue"
+                     if cfg.resumable else "")
+            raise TrainingInterrupted(f"training interrupted at step {st.step}{saved}.")
+        return self._finish(stopped, steps_per_epoch, session.last_loss)
+
+    def _stop_reason(self, interrupt: bool, budget_s: float | None, planned: int) -> str | None:
+        """Why the run ends now (None: it goes on): Ctrl-C, the plan (epochs or steps) or the clock."""
+        st = self.state
+        out_of_time = budget_s is not None and st.elapsed_s >= budget_s
+        interrupted, out_of_time = (v > 0 for v in all_reduce_sum(
+            self.dist, [float(interrupt), float(out_of_time)], self.device))
+        if interrupted:
+            return "interrupted"
+        if st.step >= st.total_steps:
+            return "max_minutes" if st.total_steps < planned else "max_steps" if self.cfg.max_steps else "epochs"
+        return "max_minutes" if out_of_time else None
+
+    def _step(self, batch: Any, session: _Session) -> None:
+        """One optimizer step on ``batch``.
+
+        The loss is normalised by the items of the whole global batch, so every item weighs the
+        same whatever process it is on; DDP averages gradients, so it is scaled by the world size.
+        """
+        import torch
+
+        cfg, st, dist = self.cfg, self.state, self.dist
+        session.lr = lr_at(st.step, st.total_steps, cfg)
+        for group in self.optimizer.param_groups:
+            group["lr"] = session.lr
+        with self.autocast:
+            total, items = self.loss(self.forward_model, batch, self.device)
+        global_items = all_reduce_sum(dist, [float(items)], self.device)[0]
+        loss = total * (dist.world / max(global_items, 1.0))
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        if self.ema is not None:
+            self.ema.update()
+        step_loss, tokens = all_reduce_sum(dist, [float(loss.detach()) / dist.world, float(batch.n_tokens)], self.device)
+        _check_finite("training", step_loss, st.step + 1, cfg)
+        st.step += 1
+        st.tokens_seen += int(tokens)
+        st.elapsed_s = session.elapsed_before + time.perf_counter() - session.start
+        session.stepped(step_loss, int(tokens))
+
+    def _replan(self, session: _Session, budget_s: float | None, planned: int) -> int:
+        """Fit the plan to what the time budget allows at the speed measured; the steps between validations.
+
+        Timings are averaged over processes so that all of them plan alike. Validations come ~10
+        times within what the budget allows, not within the plan: a 1000-epoch plan cut to 7
+        minutes must still early-stop and keep its best weights.
+        """
+        st = self.state
+        session_s, elapsed = self._mean_over_ranks(time.perf_counter() - session.start, st.elapsed_s)
+        if budget_s:
+            fits = st.step + int((budget_s - elapsed) / max(session_s / session.steps, 1e-9))
+            st.total_steps = max(st.step + 1, min(planned, fits))
+        step_s = (session_s - session.val_s) / session.steps
+        return eval_interval(st.total_steps, self.cfg, val_s=session.last_val_s, step_s=step_s)
+
+    def _batches(self) -> Iterator[Any]:
+        """Training batches, epoch after epoch, from where the run is (a resumed run skips what it trained)."""
+        st, cfg = self.state, self.cfg
+        while True:
+            for i, batch in enumerate(self.train_data.epoch(st.epoch, cfg.batch_size, seed=cfg.seed,
+                                                            rank=self.dist.rank, world=self.dist.world)):
+                if i >= st.batch_in_epoch:
+                    st.batch_in_epoch = i + 1
+                    yield batch
+            st.epoch += 1
+            st.batch_in_epoch = 0
+
+    def _finish(self, stopped: str | None, steps_per_epoch: int, last_loss: float | None) -> TrainResult:
+        """Put the best weights (the EMA's when there was no validation) in the model; the run's figures."""
+        st = self.state
+        if self.best_path.is_file():
+            self.model.load_state_dict(checkpoint.load(self.best_path))
+        elif self.ema is not None:
+            with self.ema.swapped():
+                averaged = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+            self.model.load_state_dict(averaged)
+        barrier(self.dist)
+        if not self.cfg.resumable and self.dist.is_main:
+            self.best_path.unlink(missing_ok=True)  # only a resume would read it again
+        best = st.best_val_loss if math.isfinite(st.best_val_loss) else None  # None: no validation
+        history = self.metrics.records() if self.metrics else []
+        if self.dist.is_main and self.metrics:
+            plot_loss(history, self.run_dir / "loss.png", title=f"{self.cfg.title}: loss")
+        return TrainResult(
+            steps=st.step, epochs=round(st.epoch + st.batch_in_epoch / max(1, steps_per_epoch), 3),
+            tokens_seen=st.tokens_seen, seconds=round(st.elapsed_s, 2),
+            tokens_per_second=round(st.tokens_seen / max(st.elapsed_s, 1e-9), 1),
+            best_val_loss=None if best is None else round(best, 5),
+            val_perplexity=None if best is None else round(math.exp(min(best, 50)), 3),
+            stopped=stopped or "epochs", padding_fraction=getattr(self.train_data, "padding_fraction", None),
+            final_loss=last_loss, best_step=st.best_step if best is not None else None,
+            best=dict(st.best_figures), history=history,
+        )
+
+    # -- validation ----------------------------------------------------------------------------
+
+    def evaluate(self) -> float | None:
+        """The validation loss of the weights now (None without validation data)."""
+        validation = self._run_validation()
+        return None if validation is None else validation.loss
+
+    def _run_validation(self) -> Validation | None:
+        """``validate`` on the model in eval mode (with the EMA's weights when there is one)."""
+        import torch
+
+        if not self.has_validation:
+            return None
+        self.model.eval()
+        try:
+            with torch.inference_mode(), self.autocast, self.ema.swapped() if self.ema else nullcontext():
+                return self.validate(self.model)
+        finally:
+            self.model.train()
+
+    def _mean_loss(self, model: Any) -> Validation | None:
+        """The loss over every validation batch, per item, over all processes (None: no item)."""
+        assert self.val_data is not None
+        total, count = 0.0, 0.0
+        for batch in self.val_data.epoch(0, self.cfg.batch_size, seed=0, shuffle=False, rank=self.dist.rank,
+                                         world=self.dist.world):
+            loss, items = self.loss(model, batch, self.device)
+            total, count = total + float(loss), count + float(items)
+        total, count = all_reduce_sum(self.dist, [total, count], self.device)
+        return Validation(total / count) if count else None  # no target: no figure, not a perfect 0
+
+    def _validate_and_track(self, session: _Session | None = None) -> None:
+        """Validate, log, keep the best weights and count validations without improvement.
+
+        Raises:
+            TrainingError: the validation loss is not finite (the weights diverged).
+        """
+        st = self.state
+        started = time.perf_counter()
+        validation = self._run_validation()
+        if session is not None:
+            session.validated(self._mean_over_ranks(time.perf_counter() - started)[0])
+        if validation is None:
+            return
+        _check_finite("validation", validation.loss, st.step, self.cfg)
+        self._log({"step": st.step, "val_loss": round(validation.loss, 5), **validation.figures})
+        score = list(validation.score or (validation.loss,))
+        if not st.best_score or score < st.best_score:
+            st.best_val_loss, st.best_score, st.best_step = validation.loss, score, st.step
+            st.best_figures = {"val_loss": validation.loss, **validation.figures}
+            st.evals_since_best = 0
+            if self.dist.is_main:
+                with self.ema.swapped() if self.ema else nullcontext():
+                    checkpoint.save_atomic(self.model.state_dict(), self.best_path)
+        else:
+            st.evals_since_best += 1
+
+    # -- checkpoints ---------------------------------------------------------------------------
 
     @property
     def state_path(self) -> Path:
@@ -209,14 +490,12 @@ class Trainer:
         return self.run_dir / checkpoint.BEST_FILE
 
     def save_checkpoint(self) -> None:
-        """Write weights, optimizer moments and loop state (rank 0 only)."""
-        if self.dist.is_main:
-            payload = {
-                "model": self.model.state_dict(),
-                "optimizer": self.optimizer.state_dict(),
-                "state": asdict(self.state),
-                "config": asdict(self.cfg),
-            }
+        """Write weights, optimizer moments, the EMA and the loop's state (rank 0 only; resumable runs)."""
+        if self.cfg.resumable and self.dist.is_main:
+            payload = {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                       "state": asdict(self.state), "config": asdict(self.cfg)}
+            if self.ema is not None:
+                payload["ema"] = self.ema.state_dict()
             checkpoint.save_atomic(payload, self.state_path)
         barrier(self.dist)
 
@@ -226,6 +505,8 @@ class Trainer:
         try:
             self.model.load_state_dict(payload["model"])
             self.optimizer.load_state_dict(payload["optimizer"])
+            if self.ema is not None:
+                self.ema.load_state_dict(payload["ema"])
         except (KeyError, RuntimeError, ValueError) as e:
             raise CheckpointError(
                 f"{self.state_path}: the checkpoint does not match this model ({str(e)[:200]}). "
@@ -233,198 +514,7 @@ class Trainer:
             ) from None
         self.state = TrainState(**payload["state"])
 
-    # -- evaluation --------------------------------------------------------------------------
-
-    def evaluate(self) -> float | None:
-        """Mean validation loss per target token over all processes (None without validation data)."""
-        import torch
-
-        if self.val_data is None or not self.val_data.rows:
-            return None
-        self.model.eval()
-        total, count = 0.0, 0
-        with torch.inference_mode(), self.autocast:
-            for batch in self.val_data.epoch(0, self.cfg.batch_size, seed=0, shuffle=False,
-                                             rank=self.dist.rank, world=self.dist.world):
-                out = self.model(**self._inputs(batch), num_items_in_batch=1)  # loss = sum over targets
-                total += float(out.loss)
-                count += batch.n_target_tokens
-        self.model.train()
-        total, count = all_reduce_sum(self.dist, [total, float(count)], self.device)
-        return total / count if count else None  # no target token: no figure, not a perfect 0
-
-    def _inputs(self, batch: Batch) -> dict[str, Any]:
-        return batch.inputs(self.device)
-
-    # -- the loop ----------------------------------------------------------------------------
-
-    def run(self, *, resume: bool = False) -> TrainResult:
-        """Train until an epoch, step, time or early-stopping budget ends."""
-        import torch
-
-        cfg, st = self.cfg, self.state
-        if resume:
-            self.resume()
-            st = self.state
-        if self.dist.is_main:
-            self.metrics = MetricsLog(self.run_dir / "metrics.jsonl", resume_step=st.step if resume else None)
-        steps_per_epoch = self.train_data.batches_per_epoch(cfg.batch_size, self.dist.world)
-        planned = cfg.max_steps or max(1, math.ceil(cfg.epochs * steps_per_epoch))
-        st.total_steps = st.total_steps or planned
-        eval_every = eval_interval(planned, cfg)
-        last_eval = st.step
-        budget_s = cfg.max_minutes * 60 if cfg.max_minutes else None
-        stopped = "epochs"
-        self.model.train()
-        progress = _Progress(st.total_steps, enabled=cfg.progress and self.dist.is_main, start=st.step)
-        session_start = time.perf_counter()
-        elapsed_before = st.elapsed_s
-        last_checkpoint = time.perf_counter()
-        window_tokens, window_start, window_losses = 0, time.perf_counter(), []
-        session_steps = 0
-        session_val_s, last_val_s = 0.0, None  # time spent validating; the latest validation's
-        last_loss: float | None = None
-
-        with _StopOnSigint() as sigint, progress:
-            while True:
-                finished_epoch = True
-                for i, batch in enumerate(self.train_data.epoch(st.epoch, cfg.batch_size, seed=cfg.seed,
-                                                                rank=self.dist.rank, world=self.dist.world)):
-                    if i < st.batch_in_epoch:
-                        continue  # resumed mid-epoch: these batches were trained before the checkpoint
-                    lr = lr_at(st.step, st.total_steps, cfg)
-                    for group in self.optimizer.param_groups:
-                        group["lr"] = lr
-
-                    # Normalise by the targets of the whole global batch so every token weighs
-                    # the same whatever rank or row it sits in; DDP averages, so scale by world.
-                    n_targets = all_reduce_sum(self.dist, [float(batch.n_target_tokens)], self.device)[0]
-                    with self.autocast:
-                        out = self.forward_model(**self._inputs(batch), num_items_in_batch=max(n_targets, 1.0))
-                    loss = out.loss * self.dist.world
-                    loss.backward()
-                    torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
-                    self.optimizer.step()
-                    self.optimizer.zero_grad(set_to_none=True)
-
-                    step_loss = all_reduce_sum(self.dist, [float(loss.detach()) / self.dist.world], self.device)[0]
-                    _check_finite("training", step_loss, st.step + 1, cfg)
-                    tokens = int(all_reduce_sum(self.dist, [float(batch.n_tokens)], self.device)[0])
-                    st.step += 1
-                    st.batch_in_epoch = i + 1
-                    st.tokens_seen += tokens
-                    st.elapsed_s = elapsed_before + time.perf_counter() - session_start
-                    window_tokens += tokens
-                    window_losses.append(step_loss)
-                    last_loss = step_loss
-
-                    session_steps += 1
-                    due = st.step - last_eval >= eval_every  # a validation (and a re-plan) is due
-                    if budget_s and (session_steps == 10 or due):
-                        # Fit the cosine schedule to what the time budget allows, once the
-                        # speed is known (and again at each evaluation, which also costs time).
-                        # Timings are averaged over processes so that all ranks plan alike.
-                        session_s, elapsed = self._mean_over_ranks(time.perf_counter() - session_start, st.elapsed_s)
-                        fits = st.step + int((budget_s - elapsed) / max(session_s / session_steps, 1e-9))
-                        st.total_steps = max(st.step + 1, min(planned, fits))
-                        progress.set_total(st.total_steps)
-                        # Validate ~10 times within what the budget allows, not within the plan:
-                        # a 1000-epoch plan cut to 7 minutes must still early-stop and keep its best.
-                        eval_every = eval_interval(st.total_steps, cfg, val_s=last_val_s,
-                                                   step_s=(session_s - session_val_s) / session_steps)
-
-                    if st.step % cfg.log_every == 0 or st.step == 1:
-                        now = time.perf_counter()
-                        tps = window_tokens / max(now - window_start, 1e-9)
-                        mean_loss = sum(window_losses) / len(window_losses)
-                        self._log({"step": st.step, "epoch": st.epoch, "loss": round(mean_loss, 5),
-                                   "lr": lr, "tokens_per_s": round(tps, 1), "elapsed_s": round(st.elapsed_s, 2)})
-                        progress.show(loss=mean_loss, tps=tps)
-                        window_tokens, window_start, window_losses = 0, now, []
-                    progress.advance(st.step)
-
-                    evaluated = False
-                    if due:
-                        last_eval = st.step
-                    if due and self.val_data is not None:
-                        evaluated = True
-                        val_start = time.perf_counter()
-                        self._evaluate_and_track()
-                        if st.evals_since_best >= cfg.patience:
-                            stopped = "early_stop"
-                        now = time.perf_counter()
-                        last_val_s, session_s = self._mean_over_ranks(now - val_start, now - session_start)
-                        session_val_s += last_val_s
-                        eval_every = eval_interval(st.total_steps, cfg, val_s=last_val_s,
-                                                   step_s=(session_s - session_val_s) / session_steps)
-                    stop_now = broadcast_flag(self.dist, sigint.requested, self.device)
-                    if stop_now:
-                        stopped = "interrupted"
-                    elif st.step >= st.total_steps:
-                        stopped = "max_minutes" if st.total_steps < planned else ("max_steps" if cfg.max_steps else "epochs")
-                    elif budget_s and broadcast_flag(self.dist, st.elapsed_s >= budget_s, self.device):
-                        stopped = "max_minutes"
-                    if evaluated or stopped != "epochs" or time.perf_counter() - last_checkpoint > cfg.checkpoint_minutes * 60:
-                        self.save_checkpoint()
-                        last_checkpoint = time.perf_counter()
-                    if stopped != "epochs" or st.step >= st.total_steps:
-                        finished_epoch = False
-                        break
-                if not finished_epoch:
-                    break
-                st.epoch += 1
-                st.batch_in_epoch = 0
-
-        if stopped == "interrupted":
-            raise TrainingInterrupted(
-                f"training interrupted at step {st.step}; checkpoint saved in {self.run_dir}. "
-                "Run the same command with --resume to continue."
-            )
-        # Validate the final weights unless the last step just did, then restore the best ones.
-        if st.step != last_eval:
-            self._evaluate_and_track()
-        self.save_checkpoint()
-        if self.best_path.is_file():
-            self.model.load_state_dict(checkpoint.load(self.best_path))
-        barrier(self.dist)
-        best = st.best_val_loss if math.isfinite(st.best_val_loss) else None  # None: no validation data
-        history = self.metrics.records() if self.metrics else []
-        if self.dist.is_main and self.metrics:
-            plot_loss(history, self.run_dir / "loss.png")
-        seconds = st.elapsed_s
-        return TrainResult(
-            steps=st.step,
-            epochs=round(st.epoch + st.batch_in_epoch / max(1, steps_per_epoch), 3),
-            tokens_seen=st.tokens_seen,
-            seconds=round(seconds, 2),
-            tokens_per_second=round(st.tokens_seen / max(seconds, 1e-9), 1),
-            best_val_loss=None if best is None else round(best, 5),
-            val_perplexity=None if best is None else round(math.exp(min(best, 50)), 3),
-            stopped=stopped,
-            padding_fraction=round(self.train_data.padding_fraction, 4),
-            final_loss=last_loss,
-            history=history,
-        )
-
-    def _evaluate_and_track(self) -> None:
-        """Validate, keep the best weights and count evaluations without improvement (for early stopping).
-
-        Raises:
-            TrainingError: the validation loss is not finite (the weights diverged).
-        """
-        st = self.state
-        val = self.evaluate()
-        if val is None:
-            return
-        _check_finite("validation", val, st.step, self.cfg)
-        self._log({"step": st.step, "val_loss": round(val, 5), "val_ppl": round(math.exp(min(val, 50)), 3)})
-        if val < st.best_val_loss - 1e-4:
-            st.best_val_loss = val
-            st.evals_since_best = 0
-            if self.dist.is_main:
-                checkpoint.save_atomic(self.model.state_dict(), self.best_path)
-        else:
-            st.evals_since_best += 1
+    # -- helpers -------------------------------------------------------------------------------
 
     def _mean_over_ranks(self, *values: float) -> list[float]:
         """``values`` averaged over all processes: decisions taken from timings must agree on every rank."""
@@ -443,74 +533,3 @@ def _check_finite(what: str, loss: float, step: int, cfg: TrainConfig) -> None:
             f"model was saved. Lower the learning rate (it was {cfg.learning_rate:g}: --learning-rate), "
             "or check the data and the base model."
         )
-
-
-class _Progress:
-    """A rich progress bar with loss, tokens/s and ETA; plain lines when output is not a terminal.
-
-    A log file or CI gets a line every 30 s instead of a bar it cannot redraw.
-    """
-
-    LINE_EVERY_S = 30.0
-
-    def __init__(self, total: int, *, enabled: bool, start: int = 0) -> None:
-        self.enabled = enabled
-        self.total = total
-        self.start = start
-        self._bar: Any = None
-        self._task: Any = None
-        self._plain = False
-        self._last_line = 0.0
-        self._started = time.perf_counter()
-        self._step = start
-
-    def __enter__(self) -> _Progress:
-        if not self.enabled:
-            return self
-        from rich.console import Console
-        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
-                                   TimeRemainingColumn)
-
-        console = Console()
-        if not console.is_terminal:
-            self._plain = True
-            return self
-        self._bar = Progress(
-            TextColumn("[bold]training"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("loss {task.fields[loss]}"),
-            TextColumn("{task.fields[tps]} tok/s"),
-            TimeElapsedColumn(),
-            TextColumn("ETA"),
-            TimeRemainingColumn(),
-            console=console,
-        )
-        self._bar.__enter__()
-        self._task = self._bar.add_task("train", total=self.total, completed=self.start, loss="-", tps="-")
-        return self
-
-    def show(self, *, loss: float, tps: float) -> None:
-        if self._bar is not None:
-            self._bar.update(self._task, loss=f"{loss:.3f}", tps=f"{tps:,.0f}")
-        elif self._plain and time.perf_counter() - self._last_line >= self.LINE_EVERY_S:
-            self._last_line = time.perf_counter()
-            done = self._step - self.start
-            elapsed = self._last_line - self._started
-            eta = elapsed / done * (self.total - self._step) if done else 0.0
-            print(f"step {self._step}/{self.total}  loss {loss:.3f}  {tps:,.0f} tok/s  "
-                  f"elapsed {elapsed:.0f}s  ETA {eta:.0f}s", flush=True)
-
-    def set_total(self, total: int) -> None:
-        self.total = total
-        if self._bar is not None:
-            self._bar.update(self._task, total=total)
-
-    def advance(self, step: int) -> None:
-        self._step = step
-        if self._bar is not None:
-            self._bar.update(self._task, completed=step)
-
-    def __exit__(self, *exc: object) -> None:
-        if self._bar is not None:
-            self._bar.__exit__(None, None, None)

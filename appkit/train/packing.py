@@ -1,7 +1,7 @@
 """Turn conversations (assistant-only labels) and documents (every token) into packed training rows.
 
 Whole conversations are packed into fixed-length rows (first-fit decreasing), so almost no
-compute goes to padding (measured on bitext: ~1% of row tokens are padding at context 512).
+compute goes to padding (bench/train.py reports the share).
 Position ids restart at 0 for every conversation; with no attention mask and no KV cache,
 transformers reads that as packed sequences and keeps attention inside each conversation.
 ``Batch.inputs`` is the one place that builds the model's arguments, so every caller gets this

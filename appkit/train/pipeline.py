@@ -208,21 +208,11 @@ def train_language_model(
     metrics = {**result.as_dict(), f"train_{unit}": len(train_examples), f"val_{unit}": len(val_examples)}
     data = {"fingerprint": data_print, "train_tokens": train_data.n_tokens,
             "examples": len(train_examples) + len(val_examples)}
-    metadata = {
-        "appkit_format": 1,
-        "name": name,
-        "preset": preset_name,
-        "base": options.base,
-        "finetune": options.finetune if options.base else None,
-        "parameters": params,
-        "context_length": context,
-        "created_at": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),
-        "data": data,
-        "metrics": metrics,
-        "curation": report.as_dict(),
-        "train_config": asdict(cfg),
-        **(extra_metadata or {}),
-    }
+    metadata = {"appkit_format": 1, "name": name, "preset": preset_name, "base": options.base,
+                "finetune": options.finetune if options.base else None, "parameters": params,
+                "context_length": context, "created_at": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),
+                "data": data, "metrics": metrics, "curation": report.as_dict(), "train_config": asdict(cfg),
+                **(extra_metadata or {})}
     path = save_model(model, tokenizer, models_dir / name, metadata)
     return TrainedChatModel(name, path, run_dir, preset_name, options.base, params, metrics, report, data)
 

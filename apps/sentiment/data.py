@@ -122,8 +122,8 @@ def containment_groups(texts: Sequence[str]) -> list[int]:
 
     Phrase-level data sets (SST: 67k phrases cut from 7k sentences, each phrase labelled) put
     a sentence's phrases beside the sentence. A random split then validates on phrases whose
-    sentence was trained on: SST-2 validation accuracy read 92% while dev read 80.6%, and
-    the calibration fitted there made dev ECE worse (0.072 -> 0.090). Grouping keeps a
+    sentence was trained on: validation accuracy reads far above the accuracy on unseen
+    sentences, and a calibration fitted there makes it worse (bench/README.md). Grouping keeps a
     sentence and its phrases on one side. Only spans that are themselves texts are looked up,
     so memory stays at the size of the data; ordinary data (no text inside another) is one
     group per text.

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from appkit.errors import ModelError
+from appkit.train.batches import pad
 
 if TYPE_CHECKING:
     import torch
@@ -51,11 +52,11 @@ class Wrapping:
 def set_cpu_wait_policy() -> None:
     """Let torch's idle OpenMP threads sleep when other work is using the CPU (only before torch is imported).
 
-    On a 2-core machine (SST-2 training, default encoder): alone, threads that spin between
-    operations train at 18.8-19.7k tokens/s and threads that sleep (OMP_WAIT_POLICY=PASSIVE)
-    at 9.4k; with one CPU-bound process beside it, spinning falls to 4.9-5.1k and sleeping
-    keeps 12.3-14.6k. So the CPU is sampled for 0.2 s first and PASSIVE set only if other work
-    holds at least half a core. A value the user set is kept.
+    On a machine to itself, threads that spin between operations train about twice as fast as
+    threads that sleep (OMP_WAIT_POLICY=PASSIVE); beside a CPU-bound process, spinning threads
+    fight it and train at less than half the sleeping ones' speed (bench/README.md). So the CPU
+    is sampled for 0.2 s first and PASSIVE set only if other work holds at least half a core. A
+    value the user set is kept.
     """
     import os
     import sys
@@ -165,19 +166,6 @@ def encode(tokenizer: Any, texts: Sequence[str], wrapping: Wrapping) -> tuple[li
             ids = ids[:head] + ids[len(ids) - (room - head):]
         out.append([*wrapping.prefix, *ids, *wrapping.suffix])
     return out, lengths
-
-
-def pad(rows: Sequence[Sequence[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """(input_ids, attention_mask), both (B, T), right-padded to the longest row."""
-    import torch
-
-    width = max(len(r) for r in rows)
-    input_ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(rows), width), dtype=torch.long)
-    for i, r in enumerate(rows):
-        input_ids[i, : len(r)] = torch.tensor(r, dtype=torch.long)
-        mask[i, : len(r)] = 1
-    return input_ids, mask
 
 
 def length_batches(lengths: Sequence[int], batch_size: int) -> list[list[int]]:

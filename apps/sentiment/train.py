@@ -1,20 +1,15 @@
 """Train a sentiment classifier on labelled texts and make it the sentiment app's active model.
 
     labelled file -> stratified train/validation split -> tokenizer + encoder (or --base)
-    -> cross-entropy with label smoothing, AdamW, warmup + cosine over the step or time budget
-    -> ~10 validations, keep the best, stop early -> temperature scaling -> save -> reload check
-    -> register as active
-
-The loop is written out (nothing hidden): length-bucketed batches, so short phrases are not
-padded to the longest text in a random batch (SST-2: ~2x fewer tokens per epoch than random
-batches, measured in the bench).
+    -> appkit's training loop (appkit/train/loop.py): cross-entropy with label smoothing,
+       length-bucketed batches, ~10 validations keeping the most accurate weights (an EMA of
+       them), early stopping, within the step, epoch or time budget
+    -> temperature scaling -> the models blended with it (n-grams, BiLSTM) -> save -> reload
+       check -> register as active
 """
 
 from __future__ import annotations
 
-import contextlib
-import math
-import random
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
@@ -28,7 +23,7 @@ from apps.sentiment.labels import polarity
 from apps.sentiment.model import predict_logits
 
 APP_NAME = "sentiment"
-LSTM_SHARE = 0.25  # of --max-minutes kept from the encoder for the BiLSTM: SST-2's 5 epochs take ~3-5 minutes
+LSTM_SHARE = 0.25  # of --max-minutes kept from the encoder for the BiLSTM (its epochs are slower)
 
 
 @dataclass
@@ -36,10 +31,8 @@ class SentimentOptions:
     """Choices for ``train_sentiment`` (the CLI's flags)."""
 
     base: str | None = None  # a causal LM saved by appkit: registered name or directory
-    # The from-scratch defaults are the best of a ~25-run sweep on SST-2 (67k phrases, dev
-    # accuracy): a small, heavily regularised encoder beats a bigger one, which overfits within
-    # 2 epochs (3x192, 16k vocabulary, dropout 0.1, no EMA: 78.9-79.2% on 3 seeds; these:
-    # 80.4-81.5% on 4 runs). Longer runs, 3-4 layers or a masked-LM warm-up did not do better.
+    # The from-scratch defaults won a sweep on SST-2 (bench/README.md): a small, heavily
+    # regularised encoder beats a bigger one, which overfits within 2 epochs.
     hidden_size: int = 96
     layers: int = 2
     heads: int = 2
@@ -53,16 +46,13 @@ class SentimentOptions:
     adam_beta2: float = 0.98  # the transformer's usual; the BiLSTM uses 0.999 (words.ADAM_BETA2)
     label_smoothing: float = 0.1
     token_dropout: float = 0.15  # share of a text's tokens replaced by [MASK] in training (encoder only)
-    mlm_minutes: float = 0.0  # masked-LM warm-up of the encoder on the training texts (pretrain.py), part of max_minutes
-    mlm_learning_rate: float = 1e-3
     ema_decay: float = 0.999  # validate and keep an exponential moving average of the weights (0: off)
     ngrams: bool = True  # train a word n-gram model to blend with the encoder (ngrams.py, blend.py)
     lstm: bool = True  # train a BiLSTM over words and their n-grams to blend with the encoder (words.py, blend.py)
-    lstm_epochs: float = 5.0  # the BiLSTM's peak validation accuracy on SST-2 came at epochs 4-5
+    lstm_epochs: float = 5.0  # the BiLSTM's validation accuracy on SST-2 peaked at epochs 4-5
     val_fraction: float = 0.1
     max_minutes: float | None = None
-    max_steps: int | None = None
-    evaluations: int = 10  # validations spread over the run (by steps or by time, whichever ends it)
+    max_steps: int | None = None  # given, it replaces the epochs' plan
     patience: int = 4  # validations in a row without a better accuracy before stopping
     seed: int = 0
     threads: int | None = None  # torch CPU threads; None keeps torch's default
@@ -78,23 +68,20 @@ class SentimentOptions:
             raise ConfigError(f"--val-fraction must be between 0 and 0.5, got {self.val_fraction:g}.")
         if self.hidden_size % self.heads:
             raise ConfigError(f"--hidden-size {self.hidden_size} is not divisible by {self.heads} attention heads.")
-        if self.max_minutes is not None and self.mlm_minutes >= self.encoder_minutes(self.max_minutes):
-            raise ConfigError(f"the masked-LM warm-up ({self.mlm_minutes:g} min) must leave time for training within "
-                              f"--max-minutes {self.max_minutes:g}.")
         if self.max_length < 8:
             raise ConfigError(f"--max-length must be at least 8 tokens, got {self.max_length}.")
         if self.lstm_epochs <= 0:
             raise ConfigError(f"lstm_epochs must be positive, got {self.lstm_epochs:g}.")
 
     def encoder_minutes(self, max_minutes: float) -> float:
-        """The encoder's share of a time budget (warm-up included); the BiLSTM, when trained, gets the rest."""
+        """The encoder's share of a time budget; the BiLSTM, when trained, gets the rest."""
         return max_minutes * (1 - LSTM_SHARE) if self.lstm else max_minutes
 
     @staticmethod
     def lstm_minutes(max_minutes: float, spent_minutes: float) -> float:
         """The BiLSTM's budget: what the run has left (an encoder that stopped early leaves it more),
-        and at least its share: the tokenizer and the n-grams (30 s on 25k tweets) ran outside the
-        encoder's share too, and would otherwise squeeze the BiLSTM."""
+        and at least its share: the tokenizer and the n-grams ran outside the encoder's share too,
+        and would otherwise squeeze the BiLSTM."""
         return max(max_minutes - spent_minutes, max_minutes * LSTM_SHARE)
 
 
@@ -190,32 +177,20 @@ def fit_and_save(train: LabelledTexts, val: LabelledTexts, options: SentimentOpt
     cut = sum(n > wrapping.max_length for n in train_lengths)
     if cut:
         log(f"warning: {cut} training texts are longer than {wrapping.max_length} tokens and were cut (head + tail).")
-    warm: dict[str, Any] = {}
-    if base_dir is None and options.mlm_minutes > 0:
-        from apps.sentiment.data import containment_groups
-        from apps.sentiment.pretrain import warm_up_encoder
-
-        groups = containment_groups(train.texts)
-        whole = [train_ids[i] for i, g in enumerate(groups) if g == i]
-        warm = warm_up_encoder(model, whole, seconds=options.mlm_minutes * 60, batch_size=options.batch_size,
-                               lr=options.mlm_learning_rate, mask_id=tokenizer.mask_token_id, pad_id=wrapping.pad_id,
-                               first_regular=len(M.SPECIALS), seed=options.seed)
-        log(f"masked-LM warm-up: {warm['mlm_steps']} steps on {warm['mlm_texts']} whole texts in "
-            f"{warm['mlm_seconds']:.0f}s, loss {warm['mlm_loss']:.3f}")
     y_train = [labels.index(label) for label in train.labels]
     y_val = [labels.index(label) for label in val.labels]
 
-    mask_id = tokenizer.mask_token_id if base_dir is None else None
-    budget = options.encoder_minutes(options.max_minutes) - options.mlm_minutes if options.max_minutes else None
-    loop = _Loop(model, options, lr, wrapping.pad_id, run_dir, mask_id, budget)
-    state = loop.run(train_ids, y_train, val_ids, y_val)
+    budget = options.encoder_minutes(options.max_minutes) if options.max_minutes else None
+    state = fit_classifier(model, train_ids, y_train, val_ids, y_val, options, lr=lr, pad_id=wrapping.pad_id,
+                           run_dir=run_dir, budget_minutes=budget, title="sentiment classifier",
+                           mask_id=tokenizer.mask_token_id if base_dir is None else None)
     log(f"trained {state['steps']} steps in {state['seconds']:.0f}s ({state['stopped']}); best validation accuracy "
         f"{state['best_accuracy']:.4f} at step {state['best_step']}")
 
     metrics, val_logits = calibrate(model, val_ids, y_val, wrapping.pad_id)
     log(f"calibration: temperature {metrics['temperature']:.3f}; validation ECE {metrics['ece_before']:.4f} -> "
         f"{metrics['ece_after']:.4f}, NLL {metrics['nll_before']:.4f} -> {metrics['nll_after']:.4f}")
-    metrics.update(state, **warm, architecture=architecture, parameters=params,
+    metrics.update(state, architecture=architecture, parameters=params,
                    learning_rate=lr, val_accuracy=round(state["best_accuracy"], 4))
     members, blend = _fit_blend(val_logits, train, val, y_train, y_val, options, run_dir, started, log)
     if blend:
@@ -287,7 +262,7 @@ def _fit_ngrams(train: LabelledTexts, y_train: list[int], options: SentimentOpti
 
 def _fit_lstm(train: LabelledTexts, val: LabelledTexts, y_train: list[int], y_val: list[int],
               options: SentimentOptions, run_dir: Path, budget: float | None, log: Callable[[str], None]) -> Any:
-    """The BiLSTM, trained by the encoder's loop with its own settings (words.py) in ``budget`` minutes."""
+    """The BiLSTM, trained like the encoder with its own settings (words.py) in ``budget`` minutes."""
     import torch
 
     from appkit.model.build import count_parameters
@@ -301,8 +276,9 @@ def _fit_lstm(train: LabelledTexts, val: LabelledTexts, y_train: list[int], y_va
     log(f"BiLSTM: {len(lstm.vocabulary)} words and {lstm.config.buckets} character n-gram buckets, "
         f"{count_parameters(lstm) / 1e6:.2f}M parameters, "
         f"{options.lstm_epochs:g} epochs" + (f" or {budget:.1f} min" if budget else ""))
-    state = _Loop(lstm, settings, words.LEARNING_RATE, words.PAD_ID, run_dir / "lstm", None, budget, "BiLSTM").run(
-        lstm.encode(train.texts), y_train, lstm.encode(val.texts), y_val)
+    state = fit_classifier(lstm, lstm.encode(train.texts), y_train, lstm.encode(val.texts), y_val, settings,
+                           lr=words.LEARNING_RATE, pad_id=words.PAD_ID, run_dir=run_dir / "lstm", budget_minutes=budget,
+                           title="BiLSTM", ids_per_token=lstm.slots)
     log(f"BiLSTM: trained {state['steps']} steps in {state['seconds']:.0f}s ({state['stopped']}); best validation "
         f"accuracy {state['best_accuracy']:.4f} at step {state['best_step']}")
     return lstm.eval()
@@ -343,141 +319,52 @@ def _verify(path: Path, model: Any, ids: list[list[int]], pad_id: int) -> None:
                          f"{worst:.5f}); it is not usable. Report this with your transformers version.")
 
 
-class _Loop:
-    """The training loop: one object so the run's state is in one place."""
+def fit_classifier(model: Any, ids: list[list[int]], y: list[int], val_ids: list[list[int]], y_val: list[int],
+                   options: SentimentOptions, *, lr: float, pad_id: int, run_dir: Path, budget_minutes: float | None,
+                   title: str, mask_id: int | None = None, ids_per_token: int = 1) -> dict[str, Any]:
+    """Train ``model`` (the encoder, or the BiLSTM) in appkit's training loop; returns its figures.
 
-    def __init__(self, model: Any, options: SentimentOptions, lr: float, pad_id: int, run_dir: Path,
-                 mask_id: int | None = None, budget_minutes: float | None = None, title: str = "sentiment classifier") -> None:
-        self.model, self.options, self.lr, self.pad_id, self.run_dir = model, options, lr, pad_id, run_dir
-        self.mask_id, self.budget_minutes, self.title = mask_id, budget_minutes, title
-
-    def run(self, ids: list[list[int]], y: list[int], val_ids: list[list[int]], y_val: list[int]) -> dict[str, Any]:
-        import torch
-
-        from appkit.train.loop import _Progress
-        from appkit.train.report import MetricsLog, plot_loss
-
-        o, model = self.options, self.model
-        rng = random.Random(o.seed)
-        steps_per_epoch = math.ceil(len(ids) / o.batch_size)
-        total = max(1, int(steps_per_epoch * o.epochs))
-        if o.max_steps is not None:
-            total = min(total, o.max_steps)
-        budget = self.budget_minutes * 60 if self.budget_minutes else None
-        optimizer = torch.optim.AdamW(_param_groups(model, o.weight_decay), lr=self.lr, betas=(0.9, o.adam_beta2))
-        loss_fn = torch.nn.CrossEntropyLoss(label_smoothing=o.label_smoothing)
-        log = MetricsLog(self.run_dir / "metrics.jsonl")
-        started = time.perf_counter()
-        step, tokens, smoothed, stopped = 0, 0, None, "epochs"
-        best: dict[str, Any] = {"accuracy": -1.0, "nll": math.inf, "step": 0, "state": None}
-        evals_done, since_best = 0, 0
-        ema = _Ema(model, o.ema_decay) if o.ema_decay > 0 else None
-        model.train()
-        with _Progress(total, enabled=o.progress) as bar:
-            while stopped == "epochs":
-                for batch in _bucketed(ids, o.batch_size, rng):
-                    done = self._progress(step, total, started, budget)
-                    for group in optimizer.param_groups:
-                        group["lr"] = self.lr * _schedule(done)
-                    input_ids, mask = _pad(ids, batch, self.pad_id)  # (B, T)
-                    if self.mask_id is not None and o.token_dropout > 0:
-                        input_ids = _drop_tokens(input_ids, mask, self.mask_id, o.token_dropout)
-                    target = torch.tensor([y[i] for i in batch])
-                    loss = loss_fn(model(input_ids=input_ids, attention_mask=mask).logits, target)
-                    optimizer.zero_grad(set_to_none=True)
-                    loss.backward()
-                    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-                    optimizer.step()
-                    if ema is not None:
-                        ema.update()
-                    step += 1
-                    tokens += int(mask.sum()) // getattr(model, "slots", 1)  # the BiLSTM: ids per word
-                    smoothed = loss.item() if smoothed is None else 0.95 * smoothed + 0.05 * loss.item()
-                    elapsed = time.perf_counter() - started
-                    if budget is not None and step % 200 == 20:  # the bar's end, once the speed is known
-                        bar.set_total(min(total, max(step + 1, int(step * budget / elapsed))))
-                    bar.advance(step)
-                    bar.show(loss=smoothed, tps=tokens / max(elapsed, 1e-9))
-                    done = self._progress(step, total, started, budget)
-                    if done >= (evals_done + 1) / o.evaluations or done >= 1.0:
-                        evals_done = int(done * o.evaluations) if done < 1.0 else o.evaluations
-                        with ema.swapped() if ema is not None else contextlib.nullcontext():
-                            accuracy, nll = self._validate(val_ids, y_val)
-                            snapshot = {k: v.detach().clone() for k, v in model.state_dict().items()}
-                        log.write({"step": step, "loss": smoothed, "val_loss": nll, "val_accuracy": accuracy,
-                                   "seconds": round(elapsed, 1)})
-                        if (accuracy, -nll) > (best["accuracy"], -best["nll"]):
-                            best = {"accuracy": accuracy, "nll": nll, "step": step, "state": snapshot}
-                            since_best = 0
-                        else:
-                            since_best += 1
-                        if since_best >= o.patience:
-                            stopped = f"early stop: no better validation accuracy in {o.patience} validations"
-                    if done >= 1.0 and stopped == "epochs":
-                        stopped = "time budget" if budget is not None and elapsed >= budget else "planned steps"
-                    if stopped != "epochs":
-                        break
-        if best["state"] is not None:
-            model.load_state_dict(best["state"])
-        seconds = time.perf_counter() - started
-        plot_loss(log.records(), self.run_dir / "loss.png", title=f"{self.title}: loss")
-        return {"steps": step, "best_step": best["step"], "best_accuracy": best["accuracy"], "seconds": round(seconds, 1),
-                "stopped": stopped, "tokens_per_second": round(tokens / max(seconds, 1e-9)),
-                "train_minutes": round(seconds / 60, 2)}
-
-    @staticmethod
-    def _progress(step: int, total: int, started: float, budget: float | None) -> float:
-        """How far the run is, 0..1: by steps, or by time when a budget would end it sooner."""
-        done = step / total
-        if budget is not None:
-            done = max(done, (time.perf_counter() - started) / budget)
-        return min(1.0, done)
-
-    def _validate(self, val_ids: list[list[int]], y_val: list[int]) -> tuple[float, float]:
-        import torch
-        import torch.nn.functional as F
-
-        logits = predict_logits(self.model, val_ids, self.pad_id)
-        self.model.train()
-        target = torch.tensor(y_val)
-        return float((logits.argmax(-1) == target).float().mean()), float(F.cross_entropy(logits, target))
-
-
-class _Ema:
-    """An exponential moving average of the weights, swapped in for validation and saving.
-
-    The decay ramps up as (1 + n) / (10 + n) over the first updates (TensorFlow's
-    ExponentialMovingAverage with num_updates): a short run on a small data set (a few dozen
-    steps) would otherwise validate and keep weights still 97% made of the random init.
+    The best weights are the most accurate on validation (ties: the lower log-loss); with
+    ``mask_id``, ``options.token_dropout`` of the tokens are masked in training.
     """
+    import torch.nn.functional as F
 
-    def __init__(self, model: Any, decay: float) -> None:
-        self.params = [p for p in model.parameters() if p.requires_grad]
-        self.shadow = [p.detach().clone() for p in self.params]
-        self.decay = decay
-        self.updates = 0
+    from appkit.train.batches import TextBatches
+    from appkit.train.loop import TrainConfig, Trainer, Validation
 
-    def update(self) -> None:
-        import torch
+    def loss(model: Any, batch: Any, device: Any) -> tuple[Any, float]:
+        input_ids = batch.input_ids
+        if mask_id is not None and options.token_dropout > 0:
+            input_ids = _drop_tokens(input_ids, batch.attention_mask, mask_id, options.token_dropout)
+        logits = model(input_ids=input_ids.to(device), attention_mask=batch.attention_mask.to(device)).logits
+        return F.cross_entropy(logits, batch.targets.to(device), label_smoothing=options.label_smoothing,
+                               reduction="sum"), len(batch.targets)
 
-        self.updates += 1
-        decay = min(self.decay, (1 + self.updates) / (10 + self.updates))
-        with torch.no_grad():
-            torch._foreach_lerp_(self.shadow, [p.detach() for p in self.params], 1.0 - decay)
+    def validate(model: Any) -> Validation:
+        accuracy, nll = validation_figures(model, val_ids, y_val, pad_id)
+        return Validation(nll, score=(-accuracy, nll), figures={"val_accuracy": accuracy})
 
-    @contextlib.contextmanager
-    def swapped(self) -> Any:
-        import torch
+    # Warmup over the first 5% and cosine to zero; no cap on the warmup's steps.
+    cfg = TrainConfig(batch_size=options.batch_size, learning_rate=lr, min_lr_ratio=0.0, warmup_share=0.05,
+                      warmup_steps=None, weight_decay=options.weight_decay, betas=(0.9, options.adam_beta2),
+                      ema_decay=options.ema_decay, epochs=options.epochs, max_steps=options.max_steps,
+                      max_minutes=budget_minutes, patience=options.patience, resumable=False, seed=options.seed,
+                      progress=options.progress, title=title)
+    batches = TextBatches(ids, y, pad_id, ids_per_token=ids_per_token)
+    result = Trainer(model, batches, None, cfg, run_dir, loss=loss, validate=validate).run()
+    return {"steps": result.steps, "best_step": result.best_step, "best_accuracy": result.best["val_accuracy"],
+            "seconds": round(result.seconds, 1), "stopped": result.stopped,
+            "tokens_per_second": round(result.tokens_per_second), "train_minutes": round(result.seconds / 60, 2)}
 
-        with torch.no_grad():
-            live = [p.detach().clone() for p in self.params]
-            for p, s in zip(self.params, self.shadow):
-                p.copy_(s)
-            try:
-                yield
-            finally:
-                for p, v in zip(self.params, live):
-                    p.copy_(v)
+
+def validation_figures(model: Any, ids: list[list[int]], y: list[int], pad_id: int) -> tuple[float, float]:
+    """(accuracy, log-loss) of ``model`` on labelled texts."""
+    import torch
+    import torch.nn.functional as F
+
+    logits = predict_logits(model, ids, pad_id)
+    target = torch.tensor(y)
+    return float((logits.argmax(-1) == target).float().mean()), float(F.cross_entropy(logits, target))
 
 
 SMALL_BASE_PARAMETERS = 5_000_000
@@ -485,32 +372,8 @@ SMALL_BASE_PARAMETERS = 5_000_000
 
 def base_learning_rate(parameters: int) -> float:
     """The default peak learning rate on a base: 1e-4, the usual fine-tuning rate, or 1e-3 for a
-    small base such as appkit's nano preset, which 1e-4 barely moves (3,000 labelled SST
-    sentences on a 1.15M-parameter base: 65.4% on SST-2 dev at 1e-4, 69.3% at 1e-3)."""
+    small base such as appkit's nano preset, which 1e-4 barely moves (bench/README.md)."""
     return 1e-3 if parameters < SMALL_BASE_PARAMETERS else 1e-4
-
-
-def _schedule(done: float, warmup: float = 0.05) -> float:
-    """Learning-rate factor: linear warmup over the first 5%, then cosine to zero."""
-    if done < warmup:
-        return (done + 1e-3) / warmup
-    return 0.5 * (1 + math.cos(math.pi * (done - warmup) / (1 - warmup)))
-
-
-def _param_groups(model: Any, weight_decay: float) -> list[dict[str, Any]]:
-    """No weight decay on embeddings, norms and biases (decaying them only hurts small models)."""
-    decay, no_decay = [], []
-    for name, p in model.named_parameters():
-        (decay if p.ndim >= 2 and "embed" not in name else no_decay).append(p)
-    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-
-
-def _bucketed(ids: list[list[int]], batch_size: int, rng: random.Random) -> list[list[int]]:
-    """Batches of similar length in random order: sort by length plus noise, cut, shuffle the batches."""
-    order = sorted(range(len(ids)), key=lambda i: len(ids[i]) + 4 * rng.random())
-    batches = [order[b:b + batch_size] for b in range(0, len(order), batch_size)]
-    rng.shuffle(batches)
-    return batches
 
 
 def _drop_tokens(input_ids: Any, mask: Any, mask_id: int, p: float) -> Any:
@@ -522,9 +385,3 @@ def _drop_tokens(input_ids: Any, mask: Any, mask_id: int, p: float) -> Any:
     inner[torch.arange(len(mask)), mask.sum(1) - 1] = 0  # [SEP]
     hit = (torch.rand(input_ids.shape) < p) & inner.bool()
     return input_ids.masked_fill(hit, mask_id)
-
-
-def _pad(ids: list[list[int]], batch: list[int], pad_id: int) -> tuple[Any, Any]:
-    from apps.sentiment.model import pad
-
-    return pad([ids[i] for i in batch], pad_id)

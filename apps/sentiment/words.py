@@ -9,16 +9,15 @@ linear layer; dropout 0.5 on the word vectors and the pooled vector.
 Words are lower-cased words and punctuation marks (the n-gram model's tokens), the commonest
 MAX_VOCABULARY in training. A word's vector is the mean of its own embedding and those of its
 character 3-5-grams, hashed into SUBWORD_BUCKETS rows (fastText's subword vectors, Bojanowski et
-al. 2017), so a word never seen in training is still read through its pieces: 486 of SST-2's 872
-dev sentences hold such a word, mostly inflections of known ones. On SST-2 dev (seed 0, appkit's
-loop) the subwords took the BiLSTM from 82.6% to 83.6% at 3 epochs, and at the default 5 epochs
-from 81.7% to 84.2%, the blend from 84.1% to 85.6%. 32k buckets: 128k scored about the same
-(85.1% vs 84.6% in a bare prototype, within seed noise) at 4x the time per step (Adam updates
-every row). About 55 s an epoch on SST-2's 60k training phrases on 2 CPU cores.
+al. 2017), so a word never seen in training is still read through its pieces: more than half of
+SST-2's dev sentences hold such a word, mostly inflections of known ones. Reading them took the
+BiLSTM and the blend up by a point or more; four times the buckets scored about the same at four
+times the time per step, as Adam updates every row (bench/README.md).
 
 Each word is ``slots`` ids (its own, then its n-grams', 0-padded), flattened, so a text is one
-list of ids like the encoder's and shares its training loop and batching; ``forward`` folds them
-back. It is stored as one safetensors file with its vocabulary and sizes in the header (member_io.py).
+list of ids like the encoder's and trains in the same loop and batches (appkit/train);
+``forward`` folds them back. It is stored as one safetensors file with its vocabulary and sizes
+in the header (member_io.py).
 """
 
 from __future__ import annotations
@@ -42,8 +41,7 @@ PAD_ID, UNKNOWN_ID = 0, 1
 MAX_VOCABULARY = 50_000
 MAX_WORDS = 256  # longer texts keep their first and last 128 words (the encoder, too, keeps a start and the end)
 LEARNING_RATE = 2e-3
-# Adam's usual 0.999, not the transformer's 0.98: SST-2 dev 83.9% vs 83.6% (one seed each), validation 84.5% vs 83.7%.
-ADAM_BETA2 = 0.999
+ADAM_BETA2 = 0.999  # Adam's usual, not the transformer's 0.98: a little better on SST-2 (bench/README.md)
 BATCH_SIZE = 50
 SUBWORD_BUCKETS = 32_768
 GRAM_SIZES = (3, 4, 5)
@@ -56,12 +54,14 @@ class WordLSTM(nn.Module):
 
     def __init__(self, vocabulary: Sequence[str], n_classes: int, *, embedding: int = 128, hidden: int = 150,
                  dropout: float = 0.5, buckets: int = SUBWORD_BUCKETS) -> None:
-        """``buckets``: rows for hashed character n-grams; 0 reads whole words only (models saved before them)."""
+        """``buckets``: rows for hashed character n-grams (at least 1)."""
         super().__init__()
+        if buckets < 1:
+            raise ValueError(f"buckets must be at least 1, got {buckets}")
         self.vocabulary = list(vocabulary)
         self.index = {word: i + 2 for i, word in enumerate(self.vocabulary)}  # 0: padding, 1: unknown
-        self.slots = 1 + MAX_GRAMS if buckets else 1
-        # The attribute transformers models have: the training loop and predict_logits read num_labels.
+        self.slots = 1 + MAX_GRAMS
+        # The attribute transformers models have: predict_logits reads num_labels.
         self.config = SimpleNamespace(num_labels=n_classes, embedding=embedding, hidden=hidden, dropout=dropout,
                                       buckets=buckets)
         self.embed = nn.Embedding(len(self.vocabulary) + 2 + buckets, embedding, padding_idx=PAD_ID)
@@ -92,7 +92,7 @@ class WordLSTM(nn.Module):
         n-grams alone, in training and in use (UNKNOWN_ID only when it has none): on SST-2 every training
         word is in the vocabulary, so UNKNOWN_ID's vector would be an untrained one blurring trained pieces."""
         grams: list[int] = []
-        if self.slots > 1 and word:
+        if word:
             first_bucket = len(self.vocabulary) + 2
             marked = f"<{word}>"  # so "<un" (a prefix) and "un>" differ from "un" inside a word
             pieces = (marked[i:i + n] for n in GRAM_SIZES for i in range(len(marked) - n + 1))
@@ -147,7 +147,7 @@ class WordLSTM(nn.Module):
             spec, state = read_member_file(directory / WEIGHTS_FILE, "pt")
             _check_reading(spec)
             model = cls(spec["vocabulary"], int(spec["n_classes"]), embedding=int(spec["embedding"]),
-                        hidden=int(spec["hidden"]), buckets=int(spec.get("buckets", 0)))
+                        hidden=int(spec["hidden"]), buckets=int(spec["buckets"]))
             model.load_state_dict(state)
         return model.eval()
 
@@ -160,6 +160,6 @@ def _reading() -> dict[str, Any]:
 def _check_reading(spec: dict[str, Any]) -> None:
     """ValueError if the saved model split texts into words or n-grams differently from this code."""
     ours = _reading()
-    theirs = {key: spec.get(key, value) for key, value in ours.items()}  # older files lack some keys
+    theirs = {key: spec.get(key) for key in ours}
     if theirs != ours:
         raise ValueError(f"it reads words and n-grams as {theirs}, this version as {ours}")

@@ -316,11 +316,10 @@ def test_train_empty_file_and_bad_budget(appkit_home: Path, tmp_path: Path, caps
     from apps.sentiment.train import SentimentOptions
 
     for bad, message in (({"max_length": 4}, "--max-length must be at least 8"),
-                         ({"lstm_epochs": 0}, "lstm_epochs must be positive"),
-                         ({"max_minutes": 4, "mlm_minutes": 3.5}, "must leave time")):  # 3 of 4 minutes are the encoder's
+                         ({"lstm_epochs": 0}, "lstm_epochs must be positive")):
         with pytest.raises(ConfigError, match=message):
             SentimentOptions(**bad).check()
-    SentimentOptions(max_minutes=4, mlm_minutes=3.5, lstm=False).check()  # without the BiLSTM all 4 are
+    assert SentimentOptions(lstm=True).encoder_minutes(4) == 3 and SentimentOptions(lstm=False).encoder_minutes(4) == 4
     # The BiLSTM trains in what the encoder left of the budget, and never in less than its share.
     assert SentimentOptions.lstm_minutes(15, spent_minutes=4) == 11
     assert SentimentOptions.lstm_minutes(12, spent_minutes=10) == 3  # its quarter

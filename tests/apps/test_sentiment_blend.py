@@ -41,12 +41,11 @@ def test_a_member_joins_only_when_it_lowers_the_validation_log_loss() -> None:
     assert alone["val_nll"] == alone["alone"]["encoder"]["val_nll"]
 
 
-def test_models_saved_before_the_bilstm_still_load_their_ngram_blend(tmp_path: Path) -> None:
+def test_a_model_names_its_members_and_an_unknown_member_is_refused(tmp_path: Path) -> None:
     from appkit.errors import ModelError
 
-    assert blend_spec({"ngrams": {"temperature": 1.5}}) == (["ngrams"], 1.5)
     assert blend_spec({"blend": {"members": ["ngrams", "lstm"], "temperature": 0.9}}) == (["ngrams", "lstm"], 0.9)
-    assert blend_spec({"ngrams": None}) == ([], 1.0)
+    assert blend_spec({"blend": None}) == ([], 1.0)
     with pytest.raises(ModelError, match="does not know"):
         load_members(tmp_path, ["transformer-xl"])
 
