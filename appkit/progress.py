@@ -21,12 +21,15 @@ class Progress:
     """Progress of ``total`` units of work, shown while the ``with`` block runs."""
 
     def __init__(self, description: str, total: int, *, enabled: bool = True, start: int = 0,
-                 fields: tuple[str, ...] = ()) -> None:
+                 fields: tuple[str, ...] = (), percent: bool = False) -> None:
+        """``fields``: names of figures shown beside the bar; ``percent``: show the share done, not
+        done/total (for work counted in units nobody reads, such as bytes of a file)."""
         self.description = description
         self.total = max(int(total), 0)
         self.enabled = enabled
         self.start = start
         self.fields = fields
+        self.percent = percent
         self._done = start
         self._values: dict[str, str] = {name: "-" for name in fields}
         self._bar: Any = None
@@ -39,14 +42,16 @@ class Progress:
         if not self.enabled:
             return self
         from rich.console import Console
-        from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+        from rich.progress import (BarColumn, MofNCompleteColumn, TaskProgressColumn, TextColumn, TimeElapsedColumn,
+                                   TimeRemainingColumn)
         from rich.progress import Progress as RichProgress
 
         console = Console(stderr=True)
         if not console.is_terminal:
             self._plain = True
             return self
-        columns = [TextColumn(f"[bold]{self.description}"), BarColumn(), MofNCompleteColumn()]
+        columns = [TextColumn(f"[bold]{self.description}"), BarColumn(),
+                   TaskProgressColumn() if self.percent else MofNCompleteColumn()]
         columns += [TextColumn(f"{name} {{task.fields[{name}]}}") for name in self.fields]
         columns += [TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn()]
         self._bar = RichProgress(*columns, console=console)
@@ -78,8 +83,8 @@ class Progress:
         done = self._done - self.start
         eta = elapsed / done * (self.total - self._done) if done > 0 else 0.0
         figures = "".join(f"  {k} {v}" for k, v in self._values.items())
-        print(f"{self.description} {self._done}/{self.total}{figures}  elapsed {elapsed:.0f}s  ETA {eta:.0f}s",
-              file=sys.stderr, flush=True)
+        done = f"{self._done / max(self.total, 1):.0%}" if self.percent else f"{self._done}/{self.total}"
+        print(f"{self.description} {done}{figures}  elapsed {elapsed:.0f}s  ETA {eta:.0f}s", file=sys.stderr, flush=True)
 
     def __exit__(self, *exc: object) -> None:
         if self._bar is not None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import csv
 import io
-import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -20,6 +19,7 @@ from typing import Any
 
 from appkit.errors import ConfigError, DataError
 from appkit.files import atomic_file
+from appkit.progress import Progress
 from apps.sentiment.data import TEXT_COLUMNS, pick_column
 from apps.sentiment.labels import polarity
 
@@ -105,7 +105,8 @@ def analyze_file(analyzer: Any, path: str | Path, output: str | Path, *, text_co
                   if rows.columns else None)
         added = _added_columns(rows.columns or ["text"], analyzer)
         header = [*(rows.columns or ["text"]), *added]
-        with atomic_file(output, newline="") as out, _Bar(path.stat().st_size, progress) as bar:
+        with atomic_file(output, newline="") as out, \
+                Progress("analyzing", path.stat().st_size, enabled=progress, fields=("rows",), percent=True) as bar:
             writer = csv.writer(out, delimiter=DELIMITED.get(output.suffix.lower(), ","), lineterminator="\n")
             writer.writerow(header)
             for chunk in _chunks(rows.records, chunk_size):
@@ -113,7 +114,7 @@ def analyze_file(analyzer: Any, path: str | Path, output: str | Path, *, text_co
                 for (line, record), result in zip(chunk, _predict(analyzer, texts)):
                     writer.writerow([*_values(record, rows.columns), *_added_values(result, analyzer)])
                     _count(summary, line, result)
-                bar.update(rows.position(), summary.rows)
+                bar.update(min(rows.position(), bar.total), rows=f"{summary.rows:,}")
             if summary.rows == 0:  # inside the with: nothing is renamed into place
                 raise DataError(f"{path}: has a header but no rows to analyze.")
     summary.seconds = time.perf_counter() - started
@@ -247,34 +248,6 @@ def _count(summary: BatchSummary, line: int, result: Any) -> None:
         summary.truncated += 1
         if len(summary.truncated_lines) < MAX_CUT_REPORTED:
             summary.truncated_lines.append(line)
-
-
-class _Bar:
-    """A rich progress bar over the input's bytes, with rows done and ETA; silent when disabled or piped."""
-
-    def __init__(self, total_bytes: int, enabled: bool) -> None:
-        self.total, self.enabled = max(1, total_bytes), enabled
-        self._bar: Any = None
-
-    def __enter__(self) -> _Bar:
-        if self.enabled and sys.stderr.isatty():
-            from rich.console import Console
-            from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
-
-            self._bar = Progress(TextColumn("[bold]analyzing"), BarColumn(), TaskProgressColumn(),
-                                 TextColumn("{task.fields[rows]:,} rows"), TextColumn("ETA"), TimeRemainingColumn(),
-                                 console=Console(stderr=True), transient=True)
-            self._bar.__enter__()
-            self._task = self._bar.add_task("analyze", total=self.total, rows=0)
-        return self
-
-    def update(self, position: int, rows: int) -> None:
-        if self._bar is not None:
-            self._bar.update(self._task, completed=min(position, self.total), rows=rows)
-
-    def __exit__(self, *exc: object) -> None:
-        if self._bar is not None:
-            self._bar.__exit__(None, None, None)
 
 
 def save_chart(summary: BatchSummary, path: Path) -> Path:
