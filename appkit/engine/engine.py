@@ -407,7 +407,6 @@ class Engine:
         """
         import torch
 
-        logprobs = torch.log_softmax(logits.float(), dim=-1)  # (n, V), for confidence
         scores = self._adjusted(batch, logits)
         groups: dict[Any, list[int]] = {}
         for i, row in enumerate(batch.rows):
@@ -421,7 +420,10 @@ class Engine:
             picked = choose_tokens(scores[rows], first.request.params, first.generator)
             for i, token in zip(rows, picked):
                 tokens[i] = token
-        chosen = logprobs.gather(1, torch.tensor(tokens, device=logprobs.device)[:, None]).squeeze(1).tolist()
+        # Each chosen token's log-probability under the raw model, for confidence: log softmax at one index.
+        raw = logits.float()
+        picked = raw.gather(1, torch.tensor(tokens, device=raw.device)[:, None]).squeeze(1)
+        chosen = (picked - torch.logsumexp(raw, dim=-1)).tolist()
         kept: list[int] = []
         for i, row in enumerate(batch.rows):
             r, token = row.request, tokens[i]

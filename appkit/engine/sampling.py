@@ -75,8 +75,11 @@ def choose_token(logits: torch.Tensor, params: GenerationParams, generator: torc
 def choose_tokens(logits: torch.Tensor, params: GenerationParams, generator: torch.Generator | None) -> list[int]:
     """Pick the next token of each row of (k, V) ``logits``, all sampled with the same ``params``.
 
-    One set of tensor operations for the k rows: a server decoding 32 replies together would
-    otherwise spend more time choosing tokens one row at a time than running the model.
+    One set of tensor operations for the rows: a server decoding 32 replies together would
+    otherwise spend more time choosing tokens one row at a time than running the model. With
+    top-k on, only the k best tokens of each row are softmaxed, cut by top-p and drawn from
+    (the others have probability 0): a full-vocabulary softmax and sort per step cost a quarter
+    of a tiny model's decode step.
     """
     import torch
 
@@ -84,12 +87,12 @@ def choose_tokens(logits: torch.Tensor, params: GenerationParams, generator: tor
         return logits.argmax(dim=-1).tolist()
     logits = logits.float() / params.temperature
     if params.top_k and params.top_k < logits.shape[-1]:
-        kth = torch.topk(logits, params.top_k, dim=-1).values[:, -1:]  # (k, 1)
-        logits = logits.masked_fill(logits < kth, float("-inf"))
-    probs = torch.softmax(logits, dim=-1)
+        values, index = torch.topk(logits, params.top_k, dim=-1)  # (n, k), best first
+    else:
+        values, index = torch.sort(logits, dim=-1, descending=True)
+    probs = torch.softmax(values, dim=-1)
     if params.top_p < 1.0:
-        sorted_probs, order = torch.sort(probs, dim=-1, descending=True)
         # Keep the smallest prefix whose mass reaches top_p (always at least the top token).
-        drop = sorted_probs.cumsum(-1) - sorted_probs > params.top_p
-        probs = torch.zeros_like(probs).scatter(-1, order, sorted_probs.masked_fill(drop, 0.0))
-    return torch.multinomial(probs, 1, generator=generator).squeeze(-1).tolist()
+        probs = probs.masked_fill(probs.cumsum(-1) - probs > params.top_p, 0.0)
+    picked = torch.multinomial(probs, 1, generator=generator)  # (n, 1): a position among the kept
+    return index.gather(-1, picked).squeeze(-1).tolist()

@@ -35,6 +35,7 @@ def serve_command(
     cors_origin: Optional[list[str]] = typer.Option(None, "--cors-origin", help="A browser origin allowed to call the API (repeat)."),
     log_bodies: Optional[bool] = typer.Option(None, "--log-bodies/--no-log-bodies", help="Put message text in the access log (off by default)."),
     shutdown_grace: Optional[float] = typer.Option(None, "--shutdown-grace", min=0, help="Seconds running replies get to finish on SIGTERM (default 30)."),
+    threads: Optional[int] = typer.Option(None, "--threads", min=1, help="Torch CPU threads per worker (default: the cores less one)."),
 ) -> None:
     """Serve the apps over HTTP: the OpenAI API, app routes, /metrics and a web chat page at /."""
     from appkit.serve.options import load_options
@@ -43,7 +44,7 @@ def serve_command(
     settings = _settings(ctx)
     options = load_options(settings, host=host, port=port, apps=app or None, models=model or None, workers=workers,
                            max_batch=max_batch, max_queue=max_queue, cors_origins=cors_origin or None,
-                           log_bodies=log_bodies, shutdown_grace_s=shutdown_grace)
+                           log_bodies=log_bodies, shutdown_grace_s=shutdown_grace, threads=threads)
     raise typer.Exit(run(settings, options))
 
 
@@ -59,18 +60,20 @@ def parse_rate(text: str) -> int:
 def keys_create(
     ctx: typer.Context,
     name: str = typer.Option(..., "--name", help="What the key is for (website, helpdesk ...)."),
-    app: Optional[list[str]] = typer.Option(None, "--app", help="An app or model the key may use (repeat; default: all)."),
+    app: Optional[list[str]] = typer.Option(None, "--app", help="An app or model the key may use (repeat; default: all); "
+                                            "'agent': it may post human agents' answers."),
     rate: str = typer.Option("60/min", "--rate", help="Requests a minute, e.g. 60/min."),
 ) -> None:
     """Create a key; it is printed once on stdout and only its hash is stored."""
     from appkit.apps import available_apps
     from appkit.errors import NotFoundError
     from appkit.store import open_store
+    from appkit.store.records import AGENT_SCOPE
 
     per_minute = parse_rate(rate)
     with open_store(_settings(ctx)) as store:
         for target in app or ():
-            if target in available_apps():
+            if target in available_apps() or target == AGENT_SCOPE:
                 continue
             try:
                 store.get_model(target)

@@ -12,6 +12,7 @@
     cors_origins = []           # browser origins allowed to call the API (none by default)
     log_bodies = false          # put message text in the access log (off: private data stays out)
     shutdown_grace_s = 30       # on SIGTERM, running replies get this long to finish
+    threads = 0                 # torch CPU threads per worker (0: the cores less one, for the HTTP side)
 """
 
 from __future__ import annotations
@@ -43,10 +44,11 @@ class ServeOptions:
     cors_origins: tuple[str, ...] = ()
     log_bodies: bool = False
     shutdown_grace_s: float = 30.0
+    threads: int = 0
 
     def __post_init__(self) -> None:
         for name, low in (("port", 0), ("workers", 1), ("max_batch", 1), ("max_queue", 0), ("max_body_bytes", 1024),
-                          ("max_message_chars", 1)):
+                          ("max_message_chars", 1), ("threads", 0)):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
                 raise ConfigError(f"[serve] {name} = {value!r}: expected a whole number >= {low}.")
@@ -67,6 +69,19 @@ class ServeOptions:
     def capacity(self) -> int:
         """Replies one model takes at once: decoding plus waiting."""
         return self.max_batch + self.max_queue
+
+    def cpu_threads(self) -> int:
+        """Torch threads for one worker on a CPU: ``threads``, or the cores less one shared by the workers.
+
+        The server's own threads (HTTP, streaming) need a core: on 2 cores, a model decoding with
+        both ran 1-thread speed or worse through HTTP, and fell to a tenth when another process
+        took a core (its threads wait for each other); with one thread it kept its speed.
+        """
+        import os
+
+        if self.threads:
+            return self.threads
+        return max(1, ((os.cpu_count() or 2) - 1) // self.workers)
 
     def to_json(self) -> str:
         """For worker processes (``--workers N``), which rebuild the options from it."""

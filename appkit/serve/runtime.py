@@ -112,6 +112,10 @@ class Runtime:
         from appkit.apps import available_apps, load_app
         from appkit.store import open_store
 
+        if settings.resolve_device() == "cpu":
+            import torch
+
+            torch.set_num_threads(options.cpu_threads())
         store = open_store(settings)
         served: dict[str, Served] = {}
         try:
