@@ -216,9 +216,10 @@ def _mount_subcommands() -> None:
         mount_apps(cli)
         return
     _mounted = True
+    from appkit.insights.cli import report_command
     from appkit.safety.cli import audit_command, safety_app
     from appkit.serve.cli import keys_app, serve_command
-    from appkit.store.cli import conversations_app, db_app
+    from appkit.store.cli import conversations_app, db_app, models_rollback
     from appkit.train.cli import pretrain_command
 
     cli.add_typer(db_app, name="db")
@@ -228,6 +229,8 @@ def _mount_subcommands() -> None:
     cli.command("pretrain")(pretrain_command)
     cli.command("serve")(serve_command)
     cli.add_typer(keys_app, name="keys")
+    cli.command("report")(report_command)
+    models_cli.command("rollback")(models_rollback)
     mount_apps(cli)
 
 
