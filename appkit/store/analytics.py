@@ -42,7 +42,7 @@ class MessageRow(NamedTuple):
     latency_ms: int | None
     status: str
     sentiment: float | None  # the customer's mood in [-1, 1], when a sentiment model scored it
-    content: str  # customer messages only ("" for the others: reports never show replies)
+    content: str  # customer messages only ("" for the others unless asked for: reports never show replies)
 
 
 class HandoffRow(NamedTuple):
@@ -90,8 +90,12 @@ class AnalyticsMixin:
                 .where(Conversation.app == app)).one()
         return int(n), _utc(first), _utc(last)
 
-    def activity(self, app: str, start: datetime, end: datetime) -> Activity:
-        """Everything about ``app``'s conversations started at or after ``start`` and before ``end``."""
+    def activity(self, app: str, start: datetime, end: datetime, *, replies: bool = False) -> Activity:
+        """Everything about ``app``'s conversations started at or after ``start`` and before ``end``.
+
+        ``replies``: read the assistant messages' text too (retraining learns from them; reports
+        show customers' words only).
+        """
         in_period = and_(Conversation.app == app, Conversation.created_at >= start, Conversation.created_at < end)
         out = Activity(app, start, end)
         with self._read() as s:
@@ -101,7 +105,7 @@ class AnalyticsMixin:
             if not out.conversations:
                 return out
             sentiment = Message.sentiment["score"].as_float()
-            text = case((Message.role == "user", Message.content), else_="")
+            text = Message.content if replies else case((Message.role == "user", Message.content), else_="")
             out.messages = [MessageRow(*r) for r in s.execute(
                 select(Message.id, Message.conversation_id, Message.seq, Message.role, Message.created_at,
                        Message.model_name, Message.template_name, Message.author, Message.latency_ms,

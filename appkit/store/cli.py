@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
 db_app = typer.Typer(name="db", help="Database schema: upgrade, downgrade, show the revision.", no_args_is_help=True)
 conversations_app = typer.Typer(
-    name="conversations", help="Browse and export stored conversations.", no_args_is_help=True
+    name="conversations", help="Browse, answer and export stored conversations.", no_args_is_help=True
 )
 
 
@@ -185,3 +185,44 @@ def conversations_export(
     with open_store(_settings(ctx)) as store:
         count = store.export_jsonl(app if app else list(ids or []), output)
     typer.echo(f"Exported {count} conversation{'s' if count != 1 else ''} to {output}.")
+
+
+@conversations_app.command("reply")
+def conversations_reply(
+    ctx: typer.Context,
+    conversation_id: int = typer.Argument(..., metavar="ID"),
+    text: str = typer.Argument(..., help="What the customer reads."),
+    author: str = typer.Option("agent", "--as", help="Who answers: agent, or agent:NAME."),
+    close: bool = typer.Option(False, "--close", help="Close the conversation after this answer."),
+) -> None:
+    """Answer conversation ID as a human agent (after a handoff); `appkit support retrain` learns from these."""
+    from appkit.store import open_store
+
+    with open_store(_settings(ctx)) as store:
+        message = store.agent_reply(conversation_id, text, author=author)
+        status = store.set_status(conversation_id, "closed").status if close else \
+            store.get_conversation(conversation_id).status
+    typer.echo(f"conversation {conversation_id}: message {message.seq} by {author} stored (status {status}).")
+
+
+def models_rollback(
+    ctx: typer.Context,
+    app: str = typer.Option("support", "--app", help="Whose last promotion to undo."),
+) -> None:
+    """Undo the app's last promotion: the model active before it is active again."""
+    from appkit.errors import ModelError
+    from appkit.store import open_store
+
+    with open_store(_settings(ctx)) as store:
+        active = store.active_model(app)
+        if active is not None and active.previous:
+            try:
+                previous = store.get_model(active.previous)
+            except Exception:  # not registered any more: rollback() says so
+                previous = None
+            if previous is not None and not (Path(previous.path) / "config.json").is_file():
+                raise ModelError(f"{active.previous!r} is registered at {previous.path}, but no model is there any "
+                                 f"more: nothing to roll back to ({active.name} stays active).")
+        back, retired = store.rollback(app)
+    typer.echo(f"{back.name} is the active {app} model again; {retired.name} is archived "
+               f"(`appkit models promote {retired.name}` brings it back).")

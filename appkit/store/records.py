@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 T = TypeVar("T")
 
 JSONDict = dict[str, Any]
+AGENT_SCOPE = "agent"  # an API key's scope that lets it post human agents' answers
 
 
 @dataclass(frozen=True)
@@ -148,6 +149,11 @@ class ApiKeyRecord:
     def allows(self, model: str) -> bool:
         """Whether this key may use ``model`` (an app or model name)."""
         return self.apps is None or model in self.apps
+
+    @property
+    def answers_as_agent(self) -> bool:
+        """Whether this key may post human agents' answers (only when named: a key for every app may not)."""
+        return AGENT_SCOPE in (self.apps or ())
 
 
 def to_record(cls: type[T], row: Any, **extra: Any) -> T:

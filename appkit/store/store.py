@@ -8,6 +8,7 @@ appkit.store.export; what reports read in appkit.store.analytics.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -47,6 +48,8 @@ if TYPE_CHECKING:
 
     from appkit.config import Settings
 
+# Who may write an assistant message besides the bot: a human agent, optionally named.
+AUTHOR = re.compile(r"agent(?::[^\s:]{1,64})?")
 # Messages can only be added while a conversation is still live.
 CLOSED_STATUSES = ("closed", "archived")
 # Fields of a message that append_message / update_message accept besides role and content.
@@ -274,6 +277,21 @@ class Store(registry.RegistryMixin, keys.KeysMixin, analytics.AnalyticsMixin):
             s.add(msg)
             s.flush()
             return to_record(MessageRecord, msg)
+
+    def agent_reply(self, conversation_id: int, text: str, *, author: str = "agent") -> MessageRecord:
+        """A person's answer in a conversation (a human agent after a handoff), stored with its author.
+
+        Retraining learns from these (``appkit support retrain``); the conversation keeps its status.
+
+        Raises:
+            StorageError: empty text, an author other than ``agent`` or ``agent:NAME``, or a closed conversation.
+            NotFoundError: no such conversation.
+        """
+        if not text or not text.strip():
+            raise StorageError("the agent's reply is empty; write what the customer should read.")
+        if not AUTHOR.fullmatch(author):
+            raise StorageError(f"author {author!r}: expected 'agent' or 'agent:NAME' (a name without spaces or ':').")
+        return self.append_message(conversation_id, "assistant", text.strip(), author=author)
 
     def update_message(self, message_id: int, **fields: Any) -> MessageRecord:
         """Change fields of a stored message (e.g. content and status after a stopped stream)."""

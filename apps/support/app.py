@@ -60,6 +60,12 @@ class SupportApp:
 
         return SupportBot.open(model=model, settings=settings, **options)
 
+    def insights_reference(self, *, settings: Settings, model: str | None = None) -> Any:
+        """What the model was trained on, for `appkit report` (drift, topic names); read by appkit.insights."""
+        from apps.support.insights import support_reference
+
+        return support_reference(settings=settings, model=model)
+
     def pane(self, *, settings: Settings, model: str | None = None, opener: Opener | None = None,
              id: str | None = None, **options: Any) -> Widget:
         from apps.support.pane import SupportPane

@@ -185,3 +185,8 @@ def demo_command(
         from appkit.tui import run_chat
 
         run_chat(settings, app="support")
+
+
+from apps.support.retrain_cli import retrain_command  # noqa: E402 - registered on support_cli, defined above
+
+support_cli.command("retrain")(retrain_command)

@@ -136,7 +136,7 @@ def evaluate_support(
             perplexity = validation_perplexity(bot, exchanges)
             modes = ["grounded", "generate"] if bot.grounder is not None else ["generate"]
             for mode in modes:
-                answers = _answers(bot, exchanges, progress, mode)
+                answers = [r.text for r in answer_all(bot, exchanges, progress, mode)]
                 rows.append(score(f"{bot.model_name} ({mode})", answers, perplexity))
         index = CaseIndex(cases_from(train))
         baseline = [(index.search(e.message, 1, min_score=0.0) or [None])[0] for e in exchanges]
@@ -154,32 +154,45 @@ def recorded_split(data: str | Path, bots: Sequence[Any]) -> tuple[list[Conversa
         DataError: a model has no recorded split, the models were split differently, or ``data``
             is not the history they were trained on.
     """
-    from appkit.data import curate
-    from apps.support.train import SPLIT_FILE
-
-    splits = []
-    for bot in bots:
-        path = Path(bot.model_dir) / SPLIT_FILE
-        if not path.is_file():
-            raise DataError(f"model {bot.model_name!r} has no record of its training split ({path} is missing); "
-                            "train it again with this version of appkit to evaluate it.")
-        splits.append(json.loads(path.read_text()))
-    if any(s != splits[0] for s in splits[1:]):
+    splits = [read_split(bot.model_dir, bot.model_name) for bot in bots]
+    # Models validated on the same conversations compare, whatever else they trained on (a
+    # retrained candidate adds stored conversations to its predecessor's training split).
+    if any(s["validation"] != splits[0]["validation"] for s in splits[1:]):
         raise DataError("the models were trained on different splits, so no held-out set is common to all: "
                         "evaluate them one at a time.")
-    settings = bots[0].engine.metadata.get("curation", {}).get("settings", {})
+    return split_from(data, splits[0], bots[0].engine.metadata, bots[0].model_name)
+
+
+def read_split(model_dir: str | Path, model_name: str) -> dict[str, list[str]]:
+    """The conversation ids a model was trained and validated on (``split.json`` beside it)."""
+    from apps.support.train import SPLIT_FILE
+
+    path = Path(model_dir) / SPLIT_FILE
+    if not path.is_file():
+        raise DataError(f"model {model_name!r} has no record of its training split ({path} is missing); "
+                        "train it again with this version of appkit to evaluate it.")
+    return json.loads(path.read_text())
+
+
+def split_from(data: str | Path, split: dict[str, list[str]], metadata: dict[str, Any],
+               model_name: str) -> tuple[list[Conversation], list[Conversation]]:
+    """The (train, validation) conversations of ``split``, read from ``data`` and curated as the model's were
+    (``metadata``: the model's appkit.json)."""
+    from appkit.data import curate
+
+    settings = metadata.get("curation", {}).get("settings", {})
     # Curated as in training (personal data replaced alike); conversations are taken by id, so
     # no filter (toxicity, duplicates) can move one from training into the held-out set.
     conversations, _ = curate(read_history(data), scrub_pii=settings.get("scrub_pii", True),
                               scrub_urls=settings.get("scrub_urls", True),
                               max_turn_chars=settings.get("max_turn_chars", 2000), toxic="keep")
     by_id = {c.id: c for c in conversations}
-    missing = [i for i in splits[0]["validation"] if i not in by_id]
+    missing = [i for i in split["validation"] if i not in by_id]
     if missing:
-        raise DataError(f"{data}: {len(missing)} of the {len(splits[0]['validation'])} conversations model "
-                        f"{bots[0].model_name!r} was validated on are not in this file (e.g. {missing[0]!r}); "
+        raise DataError(f"{data}: {len(missing)} of the {len(split['validation'])} conversations model "
+                        f"{model_name!r} was validated on are not in this file (e.g. {missing[0]!r}); "
                         "give the history it was trained on.")
-    return [by_id[i] for i in splits[0]["train"] if i in by_id], [by_id[i] for i in splits[0]["validation"]]
+    return [by_id[i] for i in split["train"] if i in by_id], [by_id[i] for i in split["validation"]]
 
 
 def _table(data: str | Path, rows: Sequence[SystemScore]) -> EvalTable:
@@ -192,21 +205,22 @@ def _table(data: str | Path, rows: Sequence[SystemScore]) -> EvalTable:
     return table
 
 
-def _answers(bot: Any, exchanges: Sequence[Exchange], progress: Callable[[str, int, int], None] | None,
-             mode: str) -> list[str]:
-    """Each exchange answered in ``mode``; generated ones greedy, 8 at a time so the engine batches them."""
+def answer_all(bot: Any, exchanges: Sequence[Exchange], progress: Callable[[str, int, int], None] | None,
+               mode: str) -> list[Any]:
+    """Each exchange answered in ``mode`` (BotReply objects); generated ones greedy, 8 at a time so the engine
+    batches them."""
     from appkit.engine import GenerationParams
 
     params = GenerationParams(temperature=0.0, repetition_penalty=1.1, max_new_tokens=256)
     done = 0
 
-    def answer(e: Exchange) -> str:
+    def answer(e: Exchange) -> Any:
         nonlocal done
-        text = bot.reply(e.message, e.context, params, mode=mode).text
+        reply = bot.reply(e.message, e.context, params, mode=mode)
         done += 1
         if progress:
             progress(f"{bot.model_name} ({mode})", done, len(exchanges))
-        return text
+        return reply
 
     with ThreadPoolExecutor(max_workers=8 if mode == "generate" else 1) as pool:
         return list(pool.map(answer, exchanges))

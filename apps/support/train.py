@@ -46,11 +46,8 @@ def train_support(
         read_options: shape/column/speaker-map overrides for the reader.
     """
     from appkit.models import resolve_base
-    from appkit.prompts import prompts_for
     from appkit.store import open_store
     from appkit.train.tracking import latest_unfinished_run, run_name, tracked_run
-    from apps.support.cases import CaseIndex, cases_from
-    from apps.support.prompting import DEFAULT_COMPANY, with_system_prompt
 
     settings = settings or load_settings()
     options = options or ChatTrainingOptions(device=settings.resolve_device())
@@ -77,24 +74,38 @@ def train_support(
         options.base = str(resolve_base(options.base, settings))
     with tracked_run(settings, APP_NAME, name, config, resume=resume, replace=replace) as run:
         train, val, curation = prepare_conversations(conversations, options, log=log)
-        company = settings.app(APP_NAME).company or DEFAULT_COMPANY
-        index = CaseIndex(cases_from(train)) if retrieval else None
-        prompts = prompts_for(settings)
-        in_prompt = index if PROMPT_CASES else None
-        trained = train_chat_model(
-            with_system_prompt(train, prompts, company, in_prompt), with_system_prompt(val, prompts, company, in_prompt),
-            name=name, models_dir=settings.models_dir, runs_dir=settings.runs_dir, options=options,
-            curation=curation, resume=resume, log=log,
-            extra_metadata={"app": APP_NAME, "support": {"retrieval": retrieval, "company": company,
-                                                         "prompt_cases": PROMPT_CASES}},
-        )
-        save_split(trained.path, train, val)
-        if index is not None:
-            prepare_grounding(trained.path, index, val, prompts, company, device=options.device,
-                              progress=options.progress, log=log)
+        trained = train_split(train, val, curation, name=name, options=options, settings=settings,
+                              retrieval=retrieval, resume=resume, log=log)
         run.register(trained, data={"history": str(history), "retrieval": retrieval,
                                     "curation": trained.curation.as_dict()})
     log(f"saved {trained.path} and made it the active support model")
+    return trained
+
+
+def train_split(train: list[Conversation], val: list[Conversation], curation: Any, *, name: str,
+                options: ChatTrainingOptions, settings: Settings, retrieval: bool = True, resume: bool = False,
+                log: Callable[[str], None] = print) -> TrainedChatModel:
+    """Train, save the split and fit the grounding of a support model on curated ``train``/``val``
+    (registering it is the caller's: ``train_support`` makes it active, a retrain a candidate)."""
+    from appkit.prompts import prompts_for
+    from apps.support.cases import CaseIndex, cases_from
+    from apps.support.prompting import DEFAULT_COMPANY, with_system_prompt
+
+    company = settings.app(APP_NAME).company or DEFAULT_COMPANY
+    index = CaseIndex(cases_from(train)) if retrieval else None
+    prompts = prompts_for(settings)
+    in_prompt = index if PROMPT_CASES else None
+    trained = train_chat_model(
+        with_system_prompt(train, prompts, company, in_prompt), with_system_prompt(val, prompts, company, in_prompt),
+        name=name, models_dir=settings.models_dir, runs_dir=settings.runs_dir, options=options,
+        curation=curation, resume=resume, log=log,
+        extra_metadata={"app": APP_NAME, "support": {"retrieval": retrieval, "company": company,
+                                                     "prompt_cases": PROMPT_CASES}},
+    )
+    save_split(trained.path, train, val)
+    if index is not None:
+        prepare_grounding(trained.path, index, val, prompts, company, device=options.device,
+                          progress=options.progress, log=log)
     return trained
 
 

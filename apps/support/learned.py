@@ -1,0 +1,101 @@
+"""What the support bot can learn from its stored conversations: human agents' answers and replies rated good.
+
+A conversation becomes training data the way a history file is: customer turns and the answers
+that were right for them.
+
+- A human agent's answer (``appkit conversations reply ID --as agent``, the API, the TUI) after
+  a handoff is the best data there is: the question the bot could not answer, answered by a
+  person. It is paired with the customer's messages since the last answer, leaving out the ones
+  that only ask for a person ("can I talk to a human?").
+- A bot reply rated good is kept with the question it answered.
+- A reply rated bad, an unrated reply the customer moved on from, and the bot's handoff and
+  waiting notices are left out.
+
+Stored conversations keep the id ``stored-<id>``, so a model's ``split.json`` says which of them
+it learned from.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from appkit.data import Conversation, Turn
+from apps.support.handoff import asks_for_human
+
+APP = "support"
+STORED_PREFIX = "stored-"
+ONLY_ASKING_WORDS = 12  # a message asking for a person with at most this many words asks nothing else
+
+
+@dataclass
+class Learned:
+    """The stored conversations worth learning from, and how many answers of each kind they hold."""
+
+    conversations: list[Conversation]
+    agent_answers: int = 0
+    good_replies: int = 0
+    looked_at: int = 0
+
+
+def stored_id(conversation_id: int) -> str:
+    return f"{STORED_PREFIX}{conversation_id}"
+
+
+def learned_conversations(store: Any, since: datetime | None = None, until: datetime | None = None) -> Learned:
+    """Every stored support conversation (started in [since, until)) that holds an answer worth learning."""
+    from datetime import timezone
+
+    start = since or datetime(1970, 1, 1, tzinfo=timezone.utc)
+    end = until or datetime.now(timezone.utc)
+    activity = store.activity(APP, start, end, replies=True)
+    by_conv: dict[int, list[Any]] = {}
+    for m in activity.messages:
+        by_conv.setdefault(m.conversation_id, []).append(m)
+    out = Learned([], looked_at=len(activity.conversations))
+    for conv in activity.conversations:
+        turns, agents, good = _turns(by_conv.get(conv.id, []), activity.ratings)
+        if any(t.role == "assistant" for t in turns):
+            out.conversations.append(Conversation(stored_id(conv.id), turns,
+                                                  source=f"database conversation {conv.id}", meta={"stored": True}))
+            out.agent_answers += agents
+            out.good_replies += good
+    return out
+
+
+def _turns(messages: list[Any], ratings: dict[int, int]) -> tuple[list[Turn], int, int]:
+    turns: list[Turn] = []
+    pending: list[str] = []  # the customer's messages waiting for an answer
+    answered = False  # the bot replied to them (unrated): a new question starts afresh
+    agents = good = 0
+    for m in messages:
+        if m.status not in ("ok", "stopped"):
+            continue
+        if m.role == "user":
+            if asks_for_human(m.content) and len(m.content.split()) <= ONLY_ASKING_WORDS:
+                continue  # "a human please": the question is still the one before
+            if answered:
+                pending, answered = [], False
+            pending.append(m.content)
+        elif m.role == "assistant" and m.author is not None:  # a person's answer
+            text = m.content.strip()
+            if not text:
+                continue
+            if pending:
+                turns += [Turn("user", "\n".join(pending)), Turn("assistant", text)]
+                agents += 1
+            elif turns and turns[-1].role == "assistant":  # a second message of the same answer
+                turns[-1] = Turn("assistant", f"{turns[-1].text}\n{text}")
+            pending, answered = [], False
+        elif m.role == "assistant" and m.model_name is not None:  # the bot's reply
+            rating = ratings.get(m.id)
+            if rating == 1 and pending:
+                turns += [Turn("user", "\n".join(pending)), Turn("assistant", m.content)]
+                good += 1
+                pending, answered = [], False
+            elif rating is None:
+                answered = True
+        else:  # a template notice (handoff, waiting): the question still waits for a person
+            answered = False
+    return turns, agents, good
