@@ -110,25 +110,29 @@ def parse_section(kind: type[T], table: Mapping[str, Any], *, name: str, files: 
         raise ConfigError(f"{files.file_of((name,))}: {e}") from None
 
 
-def describe(annotation: Any) -> str:
-    """What a value of ``annotation`` looks like, in a user's words: ``float`` -> "a number"."""
+def describe(annotation: Any, *, many: bool = False) -> str:
+    """What a value of ``annotation`` looks like, in a user's words: ``float`` -> "a number"
+    (``many``: "numbers", for the values of a table or a list)."""
     origin, args = get_origin(annotation), get_args(annotation)
     if origin is Literal:
         return "one of " + ", ".join(_toml(a) for a in args)
     if origin in (Union, types.UnionType):
         flat = [b for a in args for b in (get_args(a) if get_origin(a) in (Union, types.UnionType) else (a,))]
         choices = tuple(v for a in flat if get_origin(a) is Literal for v in get_args(a))
-        others = [a for a in flat if get_origin(a) is not Literal and a is not type(None)]
-        kinds = list(dict.fromkeys([*map(describe, others), *([describe(Literal[choices])] if choices else [])]))
+        others = [a for a in flat if get_origin(a) is not Literal and a is not type(None)
+                  and not (a is int and float in flat)]  # a whole number is a number
+        kinds = list(dict.fromkeys([*(describe(a, many=many) for a in others),
+                                    *([describe(Literal[choices])] if choices else [])]))
         return kinds[0] if len(kinds) == 1 else ", ".join(kinds[:-1]) + " or " + kinds[-1]
     if origin in (dict, Mapping):
-        return f"a table of {_plural(describe(args[1]))}" if args and args[1] is not Any else "a table"
+        return f"a table of {describe(args[1], many=True)}" if args and args[1] is not Any else "a table"
     if origin in (list, tuple):
-        return f"a list of {_plural(describe(args[0]))}" if args and args[0] is not Any else "a list"
+        return f"a list of {describe(args[0], many=True)}" if args and args[0] is not Any else "a list"
     if dataclasses.is_dataclass(annotation):
         return "a table of " + ", ".join(f.name for f in dataclasses.fields(annotation))
     words = {bool: "true or false", int: "a whole number", float: "a number", str: "a string"}
-    return words.get(annotation, getattr(annotation, "__name__", str(annotation)))
+    plural = {bool: "true/false values", int: "whole numbers", float: "numbers", str: "strings"}
+    return (plural if many else words).get(annotation, getattr(annotation, "__name__", str(annotation)))
 
 
 # -- checking ---------------------------------------------------------------------------------
@@ -264,14 +268,6 @@ def _toml(value: Any) -> str:
     if isinstance(value, list):
         return "[" + ", ".join(_toml(v) for v in value) + "]"
     return str(value)
-
-
-def _plural(words: str) -> str:
-    for one, many in (("a string", "strings"), ("a number", "numbers"), ("a whole number", "whole numbers"),
-                      ("true or false", "true/false values"), ("a table", "tables")):
-        if words.startswith(one):
-            return many + words[len(one):]
-    return words
 
 
 def _suggest(word: str, known: list[str]) -> str:

@@ -49,9 +49,9 @@ print(sorted(available_apps()))
 
 
 def test_the_declared_python_is_one_the_code_runs_on():
-    # appkit.config reads appkit.toml with tomllib, in the standard library from Python 3.11 on:
+    # appkit.sections reads appkit.toml with tomllib, in the standard library from Python 3.11 on:
     # promising 3.10 (as pyproject and the README did) meant an ImportError on first use.
-    config = ast.parse((ROOT / "appkit" / "config.py").read_text())
+    config = ast.parse((ROOT / "appkit" / "sections.py").read_text())
     top_level = {alias.name for node in config.body if isinstance(node, ast.Import) for alias in node.names}
     assert "tomllib" in top_level
     supported = SpecifierSet(tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["requires-python"])
