@@ -30,7 +30,6 @@ from pathlib import Path
 from typing import Any
 
 from apps.support.cases import CaseIndex, query_of
-from apps.support.settings import REPLY_MODES
 GROUNDING_FILE = "grounding.json"
 RETRIEVAL_FEATURES = ("similarity", "route", "agreement")
 # The evidence each mode weighs: grounded has the model's own reply to compare with; select

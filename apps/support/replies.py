@@ -20,7 +20,8 @@ from typing import TYPE_CHECKING, Any
 
 from appkit.data.pii import scrub_pii
 from appkit.errors import ConfigError
-from apps.support.grounding import REPLY_MODES, Candidate, Grounder, Grounding
+from apps.support.grounding import Candidate, Grounder, Grounding
+from apps.support.settings import REPLY_MODES
 from apps.support.placeholders import Known, PlaceholderStream, customer_texts, fill_placeholders
 
 if TYPE_CHECKING:
