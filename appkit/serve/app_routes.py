@@ -5,10 +5,15 @@
     POST /v1/conversations/{id}/messages                     a customer message; the reply streams (SSE)
     POST /v1/conversations/{id}/messages/{mid}/feedback      rate a reply +1 / -1
     POST /v1/conversations/{id}/handoff                      hand the conversation to a human
+    POST /v1/conversations/{id}/agent-reply                  a human agent's answer (retraining learns from it)
     POST /v1/sentiment                                       texts -> labels and probabilities
     POST /v1/write                                           a brief -> a draft (stored)
 
-A key sees only the conversations it created: any other id answers 404, as a missing one does.
+A key sees only the conversations it created: any other id answers 404, as a missing one does;
+the exception is a key for the agents' own tool (scope ``agent``: ``appkit keys create --name
+helpdesk --app support --app agent``), which may answer any support conversation. Only such a key
+(or an open local server) may post an agent's answer: a customer-facing key cannot put words in
+an agent's mouth, and so into the next model's training data.
 A streamed reply is a series of ``data: {"type": "delta", "content": ...}`` events and one
 ``{"type": "done", ...}`` with the stored reply, whether the bot handed over, and why.
 """
@@ -22,10 +27,11 @@ from typing import TYPE_CHECKING, Any
 from fastapi import APIRouter, Depends, Request
 from starlette.concurrency import run_in_threadpool
 
-from appkit.errors import NotFoundError
+from appkit.errors import NotFoundError, StorageError
 from appkit.serve.access import Caller, current_caller
 from appkit.serve.errors import ApiError, stream_error
 from appkit.serve.schemas import (
+    AgentReply,
     CustomerMessage,
     Handoff,
     NewConversation,
@@ -34,6 +40,7 @@ from appkit.serve.schemas import (
     WriteRequest,
 )
 from appkit.serve.streaming import EventStream, collect, pumped, sse
+from appkit.store.records import AGENT_SCOPE
 
 if TYPE_CHECKING:
     from appkit.serve.metrics import Metrics
@@ -52,14 +59,14 @@ def _support(request: Request, caller: Caller) -> Served:
     return served
 
 
-def _owned(runtime: Runtime, caller: Caller, conversation_id: int) -> Any:
+def _owned(runtime: Runtime, caller: Caller, conversation_id: int, *, any_owner: bool = False) -> Any:
     """The support conversation, if this caller may see it; 404 otherwise (whether or not it exists)."""
     missing = ApiError(404, f"conversation {conversation_id} does not exist.", code="not_found")
     try:
         conv = runtime.store.get_conversation(conversation_id)
     except NotFoundError:
         raise missing from None
-    if conv.app != "support" or not caller.can_see(runtime.store.conversation_key(conversation_id)):
+    if conv.app != "support" or not (any_owner or caller.can_see(runtime.store.conversation_key(conversation_id))):
         raise missing
     return conv
 
@@ -76,7 +83,8 @@ def _conversation(conv: Any, messages: list[Any] | None = None) -> dict[str, Any
 def _message(m: Any) -> dict[str, Any]:
     return {"id": m.id, "seq": m.seq, "role": m.role, "content": m.content, "status": m.status,
             "created_at": m.created_at.isoformat(), "model": m.model_name,
-            "safety": (m.moderation or {}).get("action"), "sentiment": (m.sentiment or {}).get("label")}
+            "safety": (m.moderation or {}).get("action"), "sentiment": (m.sentiment or {}).get("label"),
+            "author": m.author}
 
 
 @router.post("/v1/conversations", status_code=201, summary="Start a support conversation")
@@ -212,6 +220,26 @@ def hand_over(conversation_id: int, request: Request, body: Handoff | None = Non
     request.app.state.metrics.handoffs.labels(reason).inc()
     conv = served.target.store.get_conversation(conversation_id)
     return {"conversation": _conversation(conv), "message": _message(notice)}
+
+
+@router.post("/v1/conversations/{conversation_id}/agent-reply", status_code=201,
+             summary="A human agent's answer in a conversation (stored; retraining learns from it)")
+def agent_reply(conversation_id: int, body: AgentReply, request: Request,
+                caller: Caller = Depends(current_caller)) -> dict[str, Any]:
+    served = _support(request, caller)
+    if caller.key is not None and not caller.key.answers_as_agent:
+        raise ApiError(403, f"the key {caller.name!r} may not answer as an agent: give your agents' tool a key of "
+                       f"its own (`appkit keys create --name helpdesk --app support --app {AGENT_SCOPE}`).",
+                       code="agent_not_allowed")
+    _owned(_runtime(request), caller, conversation_id, any_owner=True)
+    store = served.target.store
+    try:
+        message = store.agent_reply(conversation_id, body.content, author=f"agent:{body.agent}" if body.agent
+                                    else "agent")
+        conv = store.set_status(conversation_id, "closed") if body.close else store.get_conversation(conversation_id)
+    except StorageError as e:  # a closed conversation
+        raise ApiError(409, str(e), code="conflict") from None
+    return {"conversation": _conversation(conv), "message": _message(message)}
 
 
 @router.post("/v1/sentiment", summary="Sentiment of a batch of texts: label, probabilities, polarity")

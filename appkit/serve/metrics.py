@@ -48,6 +48,10 @@ class Metrics:
                                 ["reason"], registry=r)
         if runtime is not None:
             r.register(_EngineCollector(runtime))
+            from appkit.insights.metrics import DriftCollector  # drift of the apps' customer messages
+
+            self.drift = DriftCollector(runtime.settings, runtime.store, [s.id for s in runtime.served.values()])
+            r.register(self.drift)
             for served in runtime.served.values():
                 engine = served.engine
                 if engine is not None:

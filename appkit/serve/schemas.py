@@ -180,6 +180,16 @@ class Handoff(BaseModel):
     reason: str = Field("asked_for_human", max_length=64, pattern=r"^[a-z_]+$")
 
 
+class AgentReply(BaseModel):
+    """POST /v1/conversations/{id}/agent-reply: a human agent's answer (after a handoff)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    content: str = Field(..., min_length=1, max_length=20000)
+    agent: str | None = Field(None, max_length=64, pattern=r"^[^\s:]+$")  # who answered, if it should be recorded
+    close: bool = False  # close the conversation with this answer
+
+
 class SentimentRequest(BaseModel):
     """POST /v1/sentiment."""
 
