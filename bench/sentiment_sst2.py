@@ -6,7 +6,8 @@
    appkit (argmax of the calibrated probabilities), VADER (compound >= 0 -> positive) and
    TextBlob's PatternAnalyzer (polarity >= 0 -> positive), on exactly the same sentences.
    When appkit's model blends its encoder with other models (word n-grams, a word BiLSTM),
-   each member is also scored alone (same sentences), so the blend's gain is measured, not assumed.
+   each member is also scored alone (same sentences), and the blend without the encoder, so
+   each part's gain is measured, not assumed.
 3. Calibration on dev: expected calibration error of appkit's probabilities before and after
    the last temperature scaling (the blend's, or the encoder's without a blend; fitted on
    appkit's own validation split, not on dev).
@@ -145,9 +146,14 @@ def main() -> None:
 
         encoder = SentimentAnalyzer.load(analyzer.path, device="cpu", batch_size=args.batch_size, blend=False)
         rows["appkit encoder alone"] = {"accuracy": accuracy([r.label for r in encoder.analyze(texts)], gold)}
-        for name, member in zip(analyzer.member_names, analyzer.members):
-            predicted = member.log_probabilities(texts).argmax(axis=1)
+        member_log_probs = [member.log_probabilities(texts) for member in analyzer.members]
+        for name, log_probs in zip(analyzer.member_names, member_log_probs):
+            predicted = log_probs.argmax(axis=1)
             rows[f"appkit {MEMBER_TITLES[name]} alone"] = {"accuracy": accuracy([analyzer.labels[i] for i in predicted], gold)}
+        if len(member_log_probs) > 1:  # does the encoder earn its place? the blend of the others, without it
+            predicted = sum(member_log_probs).argmax(axis=1)
+            rows["appkit blend without its encoder"] = {
+                "accuracy": accuracy([analyzer.labels[i] for i in predicted], gold)}
     for name, predict in lexicons().items():
         predicted = predict(texts)
         rows[name] = {"accuracy": accuracy(predicted, gold),

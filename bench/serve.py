@@ -172,7 +172,8 @@ async def one_request(client: Any, server: ServerProcess, prompt: str, args: arg
 
 
 class CpuWatch:
-    """CPU seconds used during a level by everything on the machine but this bench and its server.
+    """CPU seconds used during a level by everything on the machine but this bench and its server,
+    and the seconds the hypervisor gave this machine's CPUs to others (steal).
 
     The machine is shared: a figure measured while other work ran is not the server's own.
     """
@@ -181,11 +182,11 @@ class CpuWatch:
         self.start = self._sample()
 
     @staticmethod
-    def _sample() -> tuple[float, float]:
+    def _sample() -> tuple[float, float, float]:
         import psutil
 
         t = psutil.cpu_times()  # the whole machine, all CPUs summed
-        busy = sum(getattr(t, f, 0.0) for f in ("user", "nice", "system", "irq", "softirq", "steal"))
+        busy = sum(getattr(t, f, 0.0) for f in ("user", "nice", "system", "irq", "softirq"))
         me = psutil.Process()
         ours = 0.0
         for proc in (me, *me.children(recursive=True)):  # the server is a child of this process
@@ -194,11 +195,11 @@ class CpuWatch:
                 ours += c.user + c.system
             except psutil.Error:
                 pass
-        return busy, ours
+        return busy, ours, getattr(t, "steal", 0.0)
 
-    def others(self) -> float:
-        busy, ours = self._sample()
-        return max(0.0, (busy - self.start[0]) - (ours - self.start[1]))
+    def others(self) -> tuple[float, float]:
+        busy, ours, steal = self._sample()
+        return max(0.0, (busy - self.start[0]) - (ours - self.start[1])), steal - self.start[2]
 
 
 async def run_level(server: ServerProcess, clients: int, prompts: list[str], args: argparse.Namespace, tok: Any) -> dict[str, Any]:
@@ -222,7 +223,8 @@ async def run_level(server: ServerProcess, clients: int, prompts: list[str], arg
 
         await asyncio.gather(*(worker(i) for i in range(clients)))
     summary = summarize(clients, total, results)
-    summary["other_cpu_s"] = round(watch.others(), 2)
+    others, steal = watch.others()
+    summary["other_cpu_s"], summary["steal_s"] = round(others, 2), round(steal, 2)
     return summary
 
 

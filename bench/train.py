@@ -1,19 +1,30 @@
-"""Training throughput: appkit's Trainer vs a minimal PyTorch loop vs transformers.Trainer.
+"""Training throughput: appkit's Trainer vs a minimal PyTorch loop vs transformers.Trainer, padded and padding-free.
 
-All three train a fresh model (same preset, same seed, same tokenizer) on the same conversations
-for the same number of optimizer steps; the first --warmup steps are not timed. Speed is useful
-(non-padding) tokens per second: padding is work the model does for nothing, so it must not count.
+Every trainer trains a fresh model (same preset, same seed, same tokenizer) on the same
+conversations for the same number of optimizer steps; the first --warmup steps are not timed.
+Speed is useful (non-padding) tokens per second: padding is work the model does for nothing.
 
-- appkit:  appkit.train.loop.Trainer exactly as the product runs it (packed rows, no validation).
-- minimal: a hand-written loop over the very same packed batches (same optimizer, clipping, loss):
-           the floor for appkit's loop overhead.
-- hf:      transformers.Trainer with dynamic padding, one conversation per row, random order,
-           group_by_length off, default optimizer and schedule (eval, saving, logging off).
+- appkit:   appkit.train.loop.Trainer exactly as the product runs it (packed rows, no validation).
+- minimal:  a hand-written loop over the very same packed batches (same optimizer, clipping, loss):
+            the floor for appkit's loop overhead.
+- hf:       transformers.Trainer with dynamic padding, one conversation per row, random order,
+            group_by_length off, default optimizer and schedule (eval, saving, logging off).
+- hf-flat:  transformers.Trainer fed without padding: DataCollatorWithFlattening concatenates a
+            batch's conversations into one row with position ids restarting per conversation,
+            which transformers turns into a per-conversation attention mask (use_cache off, as
+            that mask needs). This is packing without fixed rows, so appkit/hf-flat measures the
+            loop and the row layout, not packing against padding.
 
-Every optimizer step of every run is timed at the same point, by one global torch hook that fires
-after ``optimizer.step()``; so the timed window holds whole steps, data collation included.
+The same real tokens go into every step: the HF trainers take as many conversations per step
+as a packed batch holds on average. Every optimizer step of every run is timed at the same point,
+by one global torch hook that fires after ``optimizer.step()``, so the timed window holds whole
+steps, data collation included.
 
-    python bench/train.py                     # tiny on CPU: ~1.5 min on 2 quiet cores, up to ~5 if shared
+A shared machine makes one run's speed noisy, so the trainers run --rounds times, interleaved
+(each round in another order), and the ratios (appkit's tokens/s over each other trainer's, within
+one round) are reported as the median over rounds with their range.
+
+    python bench/train.py                     # tiny on CPU, 3 rounds: ~8 min on 2 quiet cores
     python bench/train.py --device cuda --preset small --steps 50
 """
 
@@ -29,16 +40,19 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from appkit.train.loop import Trainer, TrainConfig
+from appkit.train.loop import TrainConfig, Trainer
 from appkit.train.packing import Batch, PackedDataset
 
 from common import DEFAULT_DATA, code_version  # bench/ is on sys.path when a script runs
+
+TRAINERS = ("appkit", "minimal", "hf", "hf-flat")
+TARGETS = {"minimal": 0.95, "hf": 1.3, "hf-flat": 1.2}  # appkit's tokens/s over the other's, at least
 
 
 class StepClock:
@@ -80,13 +94,11 @@ def summarize(ends: list[float], tokens: list[int], slots: list[int], warmup: in
         raise RuntimeError(f"{len(tokens)} batches recorded for {n} steps")
     toks, total = sum(tokens[warmup:n]), sum(slots[warmup:n])
     window = ends[-1] - ends[warmup - 1]
-    step_s = [b - a for a, b in zip(ends[warmup - 1 :], ends[warmup:])]
+    step_s = [b - a for a, b in zip(ends[warmup - 1:], ends[warmup:])]
     return {"timed_steps": n - warmup, "seconds": round(window, 3), "tokens": toks,
             "tokens_per_s": round(toks / window, 1), "tokens_per_step": round(toks / (n - warmup), 1),
             "padding_fraction": round(1 - toks / total, 4), "median_step_s": round(statistics.median(step_s), 4),
-            "max_step_s": round(max(step_s), 3),
-            # Per-step speed without the occasional slow step (a checkpoint, an allocator hiccup).
-            "median_step_tokens_per_s": round(toks / (n - warmup) / statistics.median(step_s), 1)}
+            "max_step_s": round(max(step_s), 3)}
 
 
 def load_data(path: Path) -> list[Any]:
@@ -98,34 +110,6 @@ def load_data(path: Path) -> list[Any]:
         print(f"error: data not found: {path} (pass --data FILE.csv or a folder of csv files)", file=sys.stderr)
         sys.exit(2)
     return [c for f in files for c in read_history(f)]
-
-
-def run_appkit(model: Any, data: Any, args: argparse.Namespace, lr: float, clock: StepClock) -> dict[str, Any]:
-    """appkit's Trainer as the product uses it; the dataset records what each step trained on."""
-    cfg = TrainConfig(batch_size=args.batch_size, learning_rate=lr, max_steps=args.warmup + args.steps,
-                      seed=args.seed, device=args.device, progress=False)
-    with tempfile.TemporaryDirectory(prefix="appkit-bench-") as run_dir:
-        trainer = CountingTrainer(model, data, None, cfg, Path(run_dir))
-        with clock:
-            trainer.run()
-    # With no validation data every would-be evaluation still writes a checkpoint: count those
-    # that fell inside the timed window (they are part of what the product pays).
-    # A checkpoint written after step s is timed within step s + 1.
-    timed = [s for s in trainer.checkpoint_steps if args.warmup <= s < args.warmup + args.steps]
-    return {"checkpoints_in_window": len(timed), "checkpoint_s": [round(t, 3) for t in trainer.checkpoint_s]}
-
-
-class CountingTrainer(Trainer):
-    """appkit's Trainer, measured: records when it writes a checkpoint and how long that takes."""
-
-    checkpoint_steps: list[int]
-    checkpoint_s: list[float]
-
-    def save_checkpoint(self) -> None:
-        t = time.perf_counter()
-        super().save_checkpoint()
-        self.__dict__.setdefault("checkpoint_steps", []).append(self.state.step)
-        self.__dict__.setdefault("checkpoint_s", []).append(time.perf_counter() - t)
 
 
 class RecordingDataset(PackedDataset):
@@ -141,24 +125,73 @@ class RecordingDataset(PackedDataset):
             yield batch
 
 
-def run_minimal(model: Any, data: Any, args: argparse.Namespace, lr: float, clock: StepClock) -> None:
+class CountingTrainer(Trainer):
+    """appkit's Trainer, measured: records when it writes a checkpoint and how long that takes."""
+
+    checkpoint_steps: list[int]
+    checkpoint_s: list[float]
+
+    def save_checkpoint(self) -> None:
+        t = time.perf_counter()
+        super().save_checkpoint()
+        self.__dict__.setdefault("checkpoint_steps", []).append(self.state.step)
+        self.__dict__.setdefault("checkpoint_s", []).append(time.perf_counter() - t)
+
+
+@dataclasses.dataclass
+class Setup:
+    """What every trainer shares: the data, its packed form and the step sizes."""
+
+    args: argparse.Namespace
+    examples: list[Any]
+    data: RecordingDataset
+    hf_batch: int
+    lr: float
+    pad_id: int
+    fresh: Callable[[], Any]  # a new model, same init every time
+
+    @property
+    def total(self) -> int:
+        return self.args.warmup + self.args.steps
+
+
+def run_appkit(s: Setup, clock: StepClock) -> dict[str, Any]:
+    """appkit's Trainer as the product uses it; the dataset records what each step trained on."""
+    args = s.args
+    cfg = TrainConfig(batch_size=args.batch_size, learning_rate=s.lr, max_steps=s.total, seed=args.seed,
+                      device=args.device, progress=False)
+    s.data.log.clear()
+    with tempfile.TemporaryDirectory(prefix="appkit-bench-") as run_dir:
+        trainer = CountingTrainer(s.fresh(), s.data, None, cfg, Path(run_dir))
+        with clock:
+            trainer.run()
+    # A checkpoint written after step s is timed within step s + 1.
+    timed = [c for c in getattr(trainer, "checkpoint_steps", []) if args.warmup <= c < s.total]
+    row = args.batch_size * s.data.row_length
+    return {**summarize(clock.step_ends, s.data.log, [row] * len(s.data.log), args.warmup),
+            "checkpoints_in_window": len(timed)}
+
+
+def run_minimal(s: Setup, clock: StepClock) -> dict[str, Any]:
     """The same math as appkit's step (AdamW groups, clipping, loss per target token), nothing else."""
-    device = torch.device(args.device)
-    model.to(device).train()
-    decay = [p for p in model.parameters() if p.dim() >= 2]
-    rest = [p for p in model.parameters() if p.dim() < 2]
-    opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.1}, {"params": rest, "weight_decay": 0.0}],
-                            lr=lr, betas=(0.9, 0.95), fused=device.type == "cuda")
+    from appkit.train.optim import decay_groups
+
+    args, device = s.args, torch.device(s.args.device)
+    model = s.fresh().to(device).train()
+    opt = torch.optim.AdamW(decay_groups(model, 0.1), lr=s.lr, betas=(0.9, 0.95), fused=device.type == "cuda")
     autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else contextlib.nullcontext()
-    batches = itertools.chain.from_iterable(data.epoch(e, args.batch_size, seed=args.seed) for e in itertools.count())
+    s.data.log.clear()
+    batches = itertools.chain.from_iterable(s.data.epoch(e, args.batch_size, seed=args.seed) for e in itertools.count())
     with clock:
-        for _, b in zip(range(args.warmup + args.steps), batches):
+        for _, b in zip(range(s.total), batches):
             with autocast:
                 loss = model(**b.inputs(device), num_items_in_batch=b.n_target_tokens).loss
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             opt.step()
             opt.zero_grad(set_to_none=True)
+    row = args.batch_size * s.data.row_length
+    return summarize(clock.step_ends, s.data.log, [row] * len(s.data.log), args.warmup)
 
 
 class PadCollator:
@@ -185,25 +218,58 @@ class PadCollator:
         return {"input_ids": ids, "labels": labels, "attention_mask": mask}
 
 
-def run_hf(model: Any, examples: list[Any], args: argparse.Namespace, batch: int, lr: float, pad_id: int,
-           clock: StepClock) -> PadCollator:
-    from transformers import Trainer, TrainingArguments
+class FlatCollator:
+    """transformers' DataCollatorWithFlattening, recording the tokens of each batch (all real)."""
 
-    collator = PadCollator(pad_id)
-    rows = [{"input_ids": e.ids, "labels": e.labels} for e in examples]
+    def __init__(self) -> None:
+        from transformers import DataCollatorWithFlattening
+
+        self.inner = DataCollatorWithFlattening(return_position_ids=True, separator_id=-100)
+        self.log: list[tuple[int, int]] = []
+
+    def __call__(self, features: list[dict[str, list[int]]]) -> dict[str, Any]:
+        batch = self.inner(features)
+        n = int(batch["input_ids"].numel())
+        self.log.append((n, n))
+        return batch
+
+
+def run_hf(s: Setup, clock: StepClock, collator: PadCollator | FlatCollator) -> dict[str, Any]:
+    from transformers import Trainer as HFTrainer
+    from transformers import TrainingArguments
+
+    args = s.args
+    model = s.fresh()
+    model.config.use_cache = False  # a cache in training is waste, and the flattened rows' mask needs none
+    rows = [{"input_ids": e.ids, "labels": e.labels} for e in s.examples]
     fields = {f.name for f in dataclasses.fields(TrainingArguments)}  # renamed in transformers 5.2x
     no_length_grouping: dict[str, Any] = (
         {"train_sampling_strategy": "random"} if "train_sampling_strategy" in fields else {"group_by_length": False})
     with tempfile.TemporaryDirectory(prefix="hf-bench-") as out:
         targs = TrainingArguments(
-            output_dir=out, max_steps=args.warmup + args.steps, per_device_train_batch_size=batch,
-            learning_rate=lr, seed=args.seed, use_cpu=args.device == "cpu", bf16=args.device.startswith("cuda"),
-            report_to="none", save_strategy="no", eval_strategy="no", logging_strategy="no",
-            dataloader_num_workers=0, disable_tqdm=True, **no_length_grouping)
-        trainer = Trainer(model=model, args=targs, train_dataset=rows, data_collator=collator)  # type: ignore[arg-type]
+            output_dir=out, max_steps=s.total, per_device_train_batch_size=s.hf_batch, learning_rate=s.lr,
+            seed=args.seed, use_cpu=args.device == "cpu", bf16=args.device.startswith("cuda"), report_to="none",
+            save_strategy="no", eval_strategy="no", logging_strategy="no", dataloader_num_workers=0,
+            disable_tqdm=True, remove_unused_columns=False, **no_length_grouping)
+        trainer = HFTrainer(model=model, args=targs, train_dataset=rows, data_collator=collator)  # type: ignore[arg-type]
         with clock, contextlib.redirect_stdout(sys.stderr):  # HF's printer must not mix into our stdout
             trainer.train()
-    return collator
+    return summarize(clock.step_ends, [a for a, _ in collator.log], [b for _, b in collator.log], args.warmup)
+
+
+def run_trainer(name: str, s: Setup) -> dict[str, Any]:
+    gc.collect()
+    clock = StepClock(name, s.total, torch.device(s.args.device))
+    if name == "appkit":
+        return run_appkit(s, clock)
+    if name == "minimal":
+        return run_minimal(s, clock)
+    return run_hf(s, clock, PadCollator(s.pad_id) if name == "hf" else FlatCollator())
+
+
+def spread(values: list[float]) -> dict[str, Any]:
+    return {"median": round(statistics.median(values), 3), "min": round(min(values), 3),
+            "max": round(max(values), 3), "rounds": [round(v, 3) for v in values]}
 
 
 def print_table(res: dict[str, Any]) -> None:
@@ -211,45 +277,43 @@ def print_table(res: dict[str, Any]) -> None:
     from rich.table import Table
 
     t = Table(title=f"training throughput - {res['preset']} on {res['device']} ({res['threads']} threads), "
-                    f"{res['steps']} timed steps after {res['warmup']} warm-up")
-    for col in ("trainer", "batch", "real tok/step", "padding", "median step s", "useful tok/s", "appkit is",
-                "at median step"):
+                    f"{res['steps']} timed steps after {res['warmup']} warm-up, {res['rounds']} interleaved rounds")
+    for col in ("trainer", "batch", "real tok/step", "padding", "useful tok/s (median)", "appkit is (median, range)",
+                "target"):
         t.add_column(col, justify="right" if col != "trainer" else "left")
-    for key, name, shape in (("appkit", "appkit Trainer", f"{res['batch_rows']} x {res['row_length']} packed"),
-                             ("minimal", "minimal loop", f"{res['batch_rows']} x {res['row_length']} packed"),
-                             ("hf", "HF Trainer", f"{res['hf_batch']} convs, padded")):
-        r = res[key]
-        ratio = "" if key == "appkit" else f"{res['appkit']['tokens_per_s'] / r['tokens_per_s']:.2f}x"
-        t.add_row(name, shape, f"{r['tokens_per_step']:,.0f}", f"{r['padding_fraction']:.1%}",
-                  f"{r['median_step_s']:.3f}", f"{r['tokens_per_s']:,.0f}", ratio,
-                  f"{r['median_step_tokens_per_s']:,.0f} tok/s")
-    console = Console(width=120)
+    shapes = {"appkit": f"{res['batch_rows']} x {res['row_length']} packed",
+              "minimal": f"{res['batch_rows']} x {res['row_length']} packed",
+              "hf": f"{res['hf_batch']} convs, padded", "hf-flat": f"{res['hf_batch']} convs, one flat row"}
+    for name in TRAINERS:
+        runs = res["runs"][name]
+        ratio = res["ratios"].get(name)
+        shown = f"{ratio['median']:.2f}x ({ratio['min']:.2f}-{ratio['max']:.2f})" if ratio else ""
+        target = res["targets"].get(f"appkit/{name}")
+        t.add_row(name, shapes[name], f"{statistics.median(r['tokens_per_step'] for r in runs):,.0f}",
+                  f"{statistics.median(r['padding_fraction'] for r in runs):.1%}",
+                  f"{res['tokens_per_s'][name]['median']:,.0f}", shown,
+                  "" if target is None else f">= {target['need']}x: {'met' if target['met'] else 'NOT met'}")
+    console = Console(width=140)
     console.print(t)
-    for k, v in res["targets"].items():
-        console.print(f"  target {k}: {'met' if v['met'] else 'NOT met'} ({v['value']:.2f}x, need >= {v['need']}x)")
-    console.print(f"  at median step times: appkit/minimal {res['median_step_ratio_appkit_minimal']:.2f}x, "
-                  f"appkit/hf {res['median_step_ratio_appkit_hf']:.2f}x (robust to stray slow steps)")
-    a = res["appkit"]
-    console.print(f"  appkit wrote {a['checkpoints_in_window']} checkpoint(s) inside the timed window "
-                  f"({', '.join(f'{x:.2f}s' for x in a['checkpoint_s'])} each write, all run): with no validation "
-                  "data every would-be evaluation still checkpoints")
-    console.print(f"  fairness: same real tokens (and ~conversations) per step; HF batch = round(mean real "
-                  f"tokens per packed batch / mean conversation length) = {res['hf_batch']}")
+    console.print(f"  fairness: same real tokens per step on average; HF batch = round(mean real tokens per packed "
+                  f"batch / mean conversation length) = {res['hf_batch']}; each round runs the trainers in a "
+                  "different order; a ratio compares runs of the same round")
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", type=Path, default=DEFAULT_DATA, help="bitext csv, or a folder of csv files")
     p.add_argument("--preset", default="tiny")
-    p.add_argument("--steps", type=int, default=12, help="timed optimizer steps per trainer")
+    p.add_argument("--steps", type=int, default=10, help="timed optimizer steps per trainer and round")
     p.add_argument("--warmup", type=int, default=2, help="untimed steps first (allocator, kernels, caches)")
+    p.add_argument("--rounds", type=int, default=3, help="times every trainer runs, interleaved")
     p.add_argument("--batch-size", type=int, default=None, help="packed rows per step (default: the preset's)")
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     p.add_argument("--threads", type=int, default=torch.get_num_threads())
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args()
-    if args.warmup < 1 or args.steps < 1:
-        p.error("--warmup and --steps must be at least 1 (the window starts at the end of a step)")
+    if args.warmup < 1 or args.steps < 1 or args.rounds < 1:
+        p.error("--warmup, --steps and --rounds must be at least 1 (the window starts at the end of a step)")
 
     from appkit.model.build import build_model, count_parameters
     from appkit.model.io import quiet_transformers
@@ -258,73 +322,42 @@ def main() -> None:
     from appkit.train.packing import encode_examples
 
     quiet_transformers()
-    torch.set_num_threads(args.threads)  # the same for all three runs (HF does not change it)
-    device = torch.device(args.device)
+    torch.set_num_threads(args.threads)  # the same for every run (HF does not change it)
     preset = get_preset(args.preset)
     args.batch_size = args.batch_size or preset.batch_size
     T = preset.context_length
-    setup: dict[str, float] = {}
 
     print("setup: reading data, training the tokenizer, encoding ...", file=sys.stderr)
-    t = time.perf_counter()
+    started = time.perf_counter()
     convs = load_data(args.data)
-    setup["read_s"] = time.perf_counter() - t
-    t = time.perf_counter()
     tok = train_tokenizer([turn.text for c in convs for turn in c.turns])
-    setup["tokenizer_s"] = time.perf_counter() - t
-    t = time.perf_counter()
     examples = encode_examples(tok, convs, max_length=T)
-    setup["encode_s"] = time.perf_counter() - t
     data = RecordingDataset(examples, T, tok.pad_token_id)
-    # HF batch: as many conversations as carry the same real tokens as one packed batch. Equal
-    # useful work per optimizer step (and so about equal conversations per step too); what HF
-    # then pays extra is exactly its padding.
+    # HF batch: as many conversations as carry the same real tokens as one packed batch.
     mean_len = data.n_tokens / len(examples)
     hf_batch = max(1, round(args.batch_size * T * (1 - data.padding_fraction) / mean_len))
-    total = args.warmup + args.steps
-    print(f"  {len(convs)} conversations, {data.n_tokens:,} tokens, vocab {len(tok)}, "
-          f"{len(data.rows)} packed rows; setup {sum(setup.values()):.1f}s", file=sys.stderr)
+    print(f"  {len(convs)} conversations, {data.n_tokens:,} tokens, vocab {len(tok)}, {len(data.rows)} packed rows; "
+          f"setup {time.perf_counter() - started:.1f}s", file=sys.stderr)
+    setup = Setup(args, examples, data, hf_batch, preset.learning_rate, tok.pad_token_id,
+                  lambda: build_model(preset, tok, seed=args.seed))
 
-    def fresh() -> Any:
-        gc.collect()
-        return build_model(preset, tok, seed=args.seed)  # same init for all three
+    runs: dict[str, list[dict[str, Any]]] = {name: [] for name in TRAINERS}
+    for r in range(args.rounds):
+        for name in TRAINERS[r % len(TRAINERS):] + TRAINERS[:r % len(TRAINERS)]:
+            runs[name].append(run_trainer(name, setup))
 
-    res: dict[str, Any] = {"bench": "train", "code": code_version(), "preset": preset.name, "device": args.device,
-                           "threads": args.threads, "steps": args.steps, "warmup": args.warmup, "batch_rows": args.batch_size,
-                           "row_length": T, "hf_batch": hf_batch, "conversations": len(examples),
-                           "mean_conversation_tokens": round(mean_len, 1),
-                           "setup": {k: round(v, 2) for k, v in setup.items()}}
-    lr = preset.learning_rate
-    model = fresh()
-    res["parameters"] = count_parameters(model)
-
-    data.log.clear()
-    clock = StepClock("appkit", total, device)
-    extra = run_appkit(model, data, args, lr, clock)
-    res["appkit"] = {**summarize(clock.step_ends, data.log, [args.batch_size * T] * len(data.log), args.warmup),
-                     **extra}
-
-    data.log.clear()
-    model = fresh()
-    clock = StepClock("minimal", total, device)
-    run_minimal(model, data, args, lr, clock)
-    res["minimal"] = summarize(clock.step_ends, data.log, [args.batch_size * T] * len(data.log), args.warmup)
-
-    model = fresh()
-    clock = StepClock("hf", total, device)
-    log = run_hf(model, examples, args, hf_batch, lr, tok.pad_token_id, clock).log
-    res["hf"] = summarize(clock.step_ends, [a for a, _ in log], [b for _, b in log], args.warmup)
-
-    vs_min = res["appkit"]["tokens_per_s"] / res["minimal"]["tokens_per_s"]
-    vs_hf = res["appkit"]["tokens_per_s"] / res["hf"]["tokens_per_s"]
-    res["ratio_appkit_minimal"], res["ratio_appkit_hf"] = round(vs_min, 3), round(vs_hf, 3)
-    # The same ratios from median step times: robust to a stray slow step on a shared machine,
-    # but blind to appkit's in-window checkpoints. Targets use the window figures above.
-    med = {k: res[k]["median_step_tokens_per_s"] for k in ("appkit", "minimal", "hf")}
-    res["median_step_ratio_appkit_minimal"] = round(med["appkit"] / med["minimal"], 3)
-    res["median_step_ratio_appkit_hf"] = round(med["appkit"] / med["hf"], 3)
-    res["targets"] = {"appkit/minimal": {"value": round(vs_min, 3), "need": 0.95, "met": vs_min >= 0.95},
-                      "appkit/hf": {"value": round(vs_hf, 3), "need": 1.3, "met": vs_hf >= 1.3}}
+    res: dict[str, Any] = {
+        "bench": "train", "code": code_version(), "preset": preset.name, "device": args.device,
+        "threads": args.threads, "steps": args.steps, "warmup": args.warmup, "rounds": args.rounds,
+        "batch_rows": args.batch_size, "row_length": T, "hf_batch": hf_batch, "conversations": len(examples),
+        "mean_conversation_tokens": round(mean_len, 1), "parameters": count_parameters(setup.fresh()),
+        "tokens_per_s": {n: spread([r["tokens_per_s"] for r in runs[n]]) for n in TRAINERS},
+        "ratios": {n: spread([a["tokens_per_s"] / b["tokens_per_s"] for a, b in zip(runs["appkit"], runs[n])])
+                   for n in TRAINERS if n != "appkit"},
+        "runs": runs,
+    }
+    res["targets"] = {f"appkit/{n}": {"value": res["ratios"][n]["median"], "need": need,
+                                      "met": res["ratios"][n]["median"] >= need} for n, need in TARGETS.items()}
     print_table(res)
     print(json.dumps(res))
 
