@@ -6,6 +6,7 @@ Each function returns None when its section has nothing to draw, so callers simp
 from __future__ import annotations
 
 import io
+import math
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -52,7 +53,7 @@ def volume(report: Report) -> bytes | None:
         values = [getattr(d, outcome) for d in days]
         ax.bar(x, values, bottom=bottom, color=COLOURS[outcome], label=LABELS[outcome], width=0.8)
         bottom = [b + v for b, v in zip(bottom, values)]
-    step = max(1, len(days) // 12)
+    step = max(1, math.ceil(len(days) / 8))  # at most 8 dates: more run into each other
     ax.set_xticks(x[::step], [d.day.strftime("%b %d") for d in days][::step])
     ax.set_ylabel("conversations")
     ax.set_title("Conversations per day")
