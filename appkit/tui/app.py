@@ -35,6 +35,8 @@ if TYPE_CHECKING:
 
 # Actions that do not depend on the active pane (and work on any pane).
 APP_ACTIONS = {"help", "toggle_theme", "switch_app", "switch_tab", "quit"}
+# The app whose conversations the Insights tab reports on (the tab is there when it is installed).
+INSIGHTS_APP = "support"
 
 
 class ChatApp(App[None]):
@@ -76,11 +78,17 @@ class ChatApp(App[None]):
             # --model and the command's options apply to the app named on the command line.
             options = {"model": self.model, **self.pane_options} if name == self.initial_app else {}
             self.panes[name] = app.pane(settings=self.settings, opener=self.opener, id=f"{name}-pane", **options)
+        titles = {name: app.title for name, app in self.apps.items()}
+        if INSIGHTS_APP in self.apps:  # the report's numbers for the support app, live
+            from appkit.insights.pane import NAME, TITLE, InsightsPane
+
+            self.panes[NAME], titles[NAME] = InsightsPane(settings=self.settings, app=INSIGHTS_APP,
+                                                          id=f"{NAME}-pane"), TITLE
         # self.panes is kept: on exit the screens are gone before the app's Unmount runs.
         with TabbedContent(initial=self.initial_app, id="apps"):
             for n, (name, pane) in enumerate(self.panes.items(), start=1):
                 key = f" {_key(f'tab_{n}', self.bindings_map)}" if n <= len(TAB_KEYS) else ""
-                with TabPane(f"{self.apps[name].title}{key}", id=name):
+                with TabPane(f"{titles[name]}{key}", id=name):
                     # Hidden tabs mount after the first frame: styling their widgets took about
                     # half of the time to a usable screen.
                     yield pane if name == self.initial_app else Lazy(pane)
@@ -186,7 +194,7 @@ class ChatApp(App[None]):
 
     def action_switch_tab(self, number: int) -> None:
         """Show tab ``number`` (1 = the first); nothing when there are fewer tabs."""
-        names = list(self.apps)
+        names = list(self.panes)
         if 1 <= number <= len(names):
             self.action_switch_app(names[number - 1])
 

@@ -38,7 +38,7 @@ async def test_switching_to_tabs_without_a_model(empty_settings: Any) -> None:
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_ready(pilot)
         # One tab per installed app, by name: F2 sentiment, F3 support, F4 writer.
-        assert [str(tab.label) for tab in app.query("Tab")] == ["Sentiment F2", "Support F3", "Writer F4"]
+        assert [str(tab.label) for tab in app.query("Tab")] == ["Sentiment F2", "Support F3", "Writer F4", "Insights F6"]
         await pilot.press("f4")
         await wait_for(pilot, lambda: app.query_one("#writer-pane").opened is not None, what="the writer")
         await pilot.pause()
