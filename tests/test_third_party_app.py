@@ -196,7 +196,7 @@ async def test_the_app_has_a_tab_in_the_terminal_ui(installed: Path, appkit_home
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.pause()
         tabs = [str(tab.label) for tab in app.query("Tab")]
-        assert tabs == ["Notes F2", "Sentiment F3", "Support F4", "Writer F6"]
+        assert tabs == ["Notes F2", "Sentiment F3", "Support F4", "Writer F6", "Insights F7"]
         await pilot.press("f2")
         await pilot.pause()
         assert app.query_one("#apps").active == "notes"
