@@ -312,11 +312,19 @@ class SupportTurn:
             self._stream.cancel()
 
     def __iter__(self) -> Iterator[str]:
-        from apps.support.replies import describe_grounding
+        conv = self.bot.store.get_conversation(self.conversation_id)
+        history, messages, system, decision_in, reason = self._receive(conv)
+        without_model = self._without_model(conv, decision_in, reason)
+        if without_model is not None:
+            yield from without_model
+            return
+        yield from self._answer(conv.id, history, messages, system)
 
+    def _receive(self, conv: Any) -> tuple[list[Message], list[Message], Any, Any, str]:
+        """Check and store the customer's message: (history, model input, system prompt, input
+        safety decision, why a human should take over or ""). Everything that can reject the
+        message runs before anything is written."""
         bot, store = self.bot, self.bot.store
-        conv = store.get_conversation(self.conversation_id)
-        # Everything that can reject the message runs before anything is written.
         history = [*bot.history(conv.id), {"role": "user", "content": self.message}]
         messages, system = bot.prompt(history)
         bot.engine.check_fits(messages)
@@ -330,32 +338,42 @@ class SupportTurn:
             _record(bot, decision_in, conv.id, self.user_message.id)
         if conv.title is None:
             store.rename(conv.id, _title(self.message))
-
-        if conv.status == "escalated":  # a human owns it now: acknowledge, don't improvise
-            notice = bot.prompts.render(WAITING_TEMPLATE)
-            self.reply_message = store.append_message(conv.id, "assistant", notice.text,
-                                                      template_name=notice.name, template_version=notice.version)
-            self.text = notice.text
-            yield notice.text
-            return
         reason = "asked_for_human" if asks_for_human(self.message) else ""
-        if moderation_in and moderation_in.get("action") == "escalate":
+        if decision_in is not None and decision_in.action == "escalate":
             reason = "safety"
         if not reason and sentiment is not None and bot.mood is not None and bot.mood.dropped(before, sentiment):
             reason = "sentiment_drop"
+        return history, messages, system, decision_in, reason
+
+    def _without_model(self, conv: Any, decision_in: Any, reason: str) -> Iterator[str] | None:
+        """The answer when the model has no say (a human owns the conversation or should, or the
+        message was blocked); None when the bot answers."""
+        store = self.bot.store
+        assert self.user_message is not None
+        if conv.status == "escalated":  # a human owns it now: acknowledge, don't improvise
+            notice = self.bot.prompts.render(WAITING_TEMPLATE)
+            self.reply_message = store.append_message(conv.id, "assistant", notice.text,
+                                                      template_name=notice.name, template_version=notice.version)
+            self.text = notice.text
+            return iter([notice.text])
         if reason:
-            yield from self._handoff(reason, self.user_message.id)
-            return
+            return self._handoff(reason, self.user_message.id)
         if decision_in is not None and decision_in.action == "block":
             self.text = decision_in.text
-            self.reply_message = store.append_message(conv.id, "assistant", self.text, moderation=moderation_in,
+            self.reply_message = store.append_message(conv.id, "assistant", self.text, moderation=decision_in.as_dict(),
                                                       status="blocked", template_name="safety/blocked.j2")
-            yield self.text
-            return
+            return iter([self.text])
+        return None
 
+    def _answer(self, conversation_id: int, history: list[Message], messages: list[Message],
+                system: Any) -> Iterator[str]:
+        """Draft the reply, stream it to the customer and store it (or hand over when nothing fits)."""
+        from apps.support.replies import describe_grounding
+
+        bot, store = self.bot, self.bot.store
+        assert self.user_message is not None
         started = time.perf_counter()
         pieces: list[str] = []
-        draft: Draft | None = None
         try:
             draft = bot.draft(history, messages, self.mode, self.params)
             if draft.unsure and draft.stream is None:  # no past reply fits: a human answers
@@ -376,7 +394,7 @@ class SupportTurn:
                 yield piece
         except Exception as e:
             # Never leave the customer's message without an answer or a recorded failure.
-            store.append_message(conv.id, "assistant", "".join(pieces), status="error", error=str(e)[:2000],
+            store.append_message(conversation_id, "assistant", "".join(pieces), status="error", error=str(e)[:2000],
                                  model_name=bot.model_name, template_name=system.name,
                                  template_version=system.version)
             if isinstance(e, AppkitError):
@@ -392,7 +410,8 @@ class SupportTurn:
             draft.grounding.chosen.text = self.text
         self.grounding = describe_grounding(draft.grounding, stats)
         self.reply_message = store.append_message(
-            conv.id, "assistant", self.text, status="blocked" if blocked else "stopped" if stopped else "ok",
+            conversation_id, "assistant", self.text,
+            status="blocked" if blocked else "stopped" if stopped else "ok",
             model_name=bot.model_name, moderation=decision_out.as_dict() if decision_out is not None else None,
             template_name=system.name, template_version=system.version, grounding=self.grounding,
             latency_ms=int((time.perf_counter() - started) * 1000),
@@ -400,7 +419,7 @@ class SupportTurn:
             completion_tokens=stats.completion_tokens if stats is not None else None,
         )
         if decision_out is not None:
-            _record(bot, decision_out, conv.id, self.reply_message.id)
+            _record(bot, decision_out, conversation_id, self.reply_message.id)
             if decision_out.action == "escalate":
                 yield "\n\n"
                 yield from self._handoff("safety", self.reply_message.id, direction="output")

@@ -53,49 +53,32 @@ def train_writer(
             only their words: a small model invents addresses).
 
     Raises:
-        DataError: no readable corpus, or no usable article in it.
-        TrainingError / CheckpointError / ModelError: as the shared trainer and ``resolve_base``.
+        DataError: no readable corpus, or no usable article in it (TrainingError, CheckpointError,
+            ModelError: as the shared trainer and ``resolve_base``).
     """
-    from appkit.data import read_corpus, split_conversations
-    from appkit.errors import DataError
     from appkit.models import resolve_base
     from appkit.prompts import prompts_for
     from appkit.train.pipeline import fingerprint, train_language_model
     from appkit.train.tracking import latest_unfinished_run, run_name, tracked_run
-    from apps.writer.articles import articles_from, holdout_split
     from apps.writer.segments import encode_articles, tokens_per_word
 
     settings = settings or load_settings()
     options = options or ChatTrainingOptions(device=settings.resolve_device())
-    documents, report = read_corpus(corpus, text_col=text_col)
-    log(report.summary())
-    articles, short = articles_from(documents, keep_links=keep_links)
-    rest, held_out = holdout_split(articles, holdout)
-    if len(rest) < 2:
-        raise DataError(
-            f"only {len(rest)} usable article(s) to train on (of {len(articles)}, {len(held_out)} held out); "
-            "the writer needs at least 2 (one to train on, one to validate). Add articles or lower --holdout."
-        )
-    train, val = split_conversations(rest, val_fraction=VAL_FRACTION, seed=options.seed)
-    formats = Counter(a.brief().format for a in train)
-    log(f"articles: {len(train)} train / {len(val)} validation / {len(held_out)} held out (newest"
-        f"{', from ' + str(held_out[0].date) if held_out and held_out[0].date else ''}); "
-        f"{short} too short to use; formats {dict(formats)}")
-
+    report, articles, (train, val, held_out) = _read_articles(corpus, text_col=text_col, keep_links=keep_links,
+                                                               holdout=holdout, seed=options.seed, log=log)
     if options.base:  # a wrong --base fails here, before a run is recorded
         options.base = str(resolve_base(options.base, settings))
     if resume and name is None:
         name = latest_unfinished_run(settings, APP_NAME, "appkit writer train")
     name = run_name(APP_NAME, name)
     prompts = prompts_for(settings)
+    corpus_names = report.paths
     template = prompts.render("writer/brief.j2", title="", format="blog", tone=None, words=0, tags=[],
                               written=0, tail="")
-    corpus_names = report.paths
-    writer_meta: dict[str, Any] = {
-        "template": template.name, "template_version": template.version, "holdout": holdout,
-        "holdout_ids": [a.id for a in held_out], "formats": dict(formats), "corpus": corpus_names,
-        "keep_links": keep_links,  # evaluation cleans held-out articles the same way
-    }
+    writer_meta: dict[str, Any] = {"template": template.name, "template_version": template.version,
+                                   "holdout": holdout, "holdout_ids": [a.id for a in held_out],
+                                   "formats": dict(Counter(a.brief().format for a in train)), "corpus": corpus_names,
+                                   "keep_links": keep_links}  # evaluation cleans held-out articles alike
 
     def encode(tokenizer: Any, context: int) -> tuple[list[Any], list[Any]]:
         train_ex = encode_articles(train, tokenizer, prompts, context)
@@ -106,9 +89,9 @@ def train_writer(
         log(f"briefs -> articles: {len(train_ex)} training parts from {len(train)} articles "
             f"(context {context}; {writer_meta['tokens_per_word']:.2f} tokens per word)")
         return train_ex, encode_articles(val, tokenizer, prompts, context)
-    config = {"corpus": corpus_names, "options": options.as_config(), "holdout": holdout, "keep_links": keep_links,
-              "resume": resume}
-    with tracked_run(settings, APP_NAME, name, config, resume=resume, replace=replace) as run:
+
+    config = {"corpus": corpus_names, "options": options.as_config(), "holdout": holdout, "keep_links": keep_links}
+    with tracked_run(settings, APP_NAME, name, {**config, "resume": resume}, resume=resume, replace=replace) as run:
         trained = train_language_model(
             [a.text for a in train], encode,
             data_print=fingerprint((f"{a.brief()}\x00{a.text}" for a in train), val=[a.id for a in val],
@@ -118,9 +101,33 @@ def train_writer(
             options=options, resume=resume, log=log,
             extra_metadata={"app": APP_NAME, "writer": writer_meta},
         )
-        summary = f"{len(train)} articles ({Path(corpus_names[0]).name})"
         run.register(trained, data={"corpus": corpus_names, "articles": len(articles), "train_articles": len(train),
-                                    "held_out": len(held_out), "summary": summary})
+                                    "held_out": len(held_out),
+                                    "summary": f"{len(train)} articles ({Path(corpus_names[0]).name})"})
     log(f"saved {trained.path} and made it the active writer model; try `appkit writer write --title \"...\"`")
     return trained
 
+
+
+def _read_articles(corpus: Corpus, *, text_col: str | None, keep_links: bool, holdout: float, seed: int,
+                   log: Callable[[str], None]) -> tuple[Any, list[Any], tuple[list[Any], list[Any], list[Any]]]:
+    """The corpus read and split: (read report, usable articles, (train, validation, held out))."""
+    from appkit.data import read_corpus, split_conversations
+    from appkit.errors import DataError
+    from apps.writer.articles import articles_from, holdout_split
+
+    documents, report = read_corpus(corpus, text_col=text_col)
+    log(report.summary())
+    articles, short = articles_from(documents, keep_links=keep_links)
+    rest, held_out = holdout_split(articles, holdout)
+    if len(rest) < 2:
+        raise DataError(
+            f"only {len(rest)} usable article(s) to train on (of {len(articles)}, {len(held_out)} held out); "
+            "the writer needs at least 2 (one to train on, one to validate). Add articles or lower --holdout."
+        )
+    train, val = split_conversations(rest, val_fraction=VAL_FRACTION, seed=seed)
+    formats = Counter(a.brief().format for a in train)
+    log(f"articles: {len(train)} train / {len(val)} validation / {len(held_out)} held out (newest"
+        f"{', from ' + str(held_out[0].date) if held_out and held_out[0].date else ''}); "
+        f"{short} too short to use; formats {dict(formats)}")
+    return report, articles, (train, val, held_out)
