@@ -155,7 +155,10 @@ def train_command(
     from appkit.safety.data import read_labelled
     from appkit.safety.train import ClassifierOptions, train_classifier
 
+    from appkit.train.tracking import check_name
+
     settings = _settings(ctx)
+    name = check_name(name) if name is not None else None  # it names a folder: checked before any work
     cols = [c.strip() for c in label_cols.split(",") if c.strip()] if label_cols else None
     labelled = read_labelled(data, text_col=text_col, label_cols=cols, encoding=encoding)
     typer.echo(f"{data}: {len(labelled.texts)} texts, labels {', '.join(labelled.labels)} ({labelled.scheme})"

@@ -86,7 +86,11 @@ def train_classifier(data: LabelledData, *, name: str, out_root: Path, options: 
     Raises:
         TrainingError: too little data, or a label that never occurs.
         SafetyError: the saved classifier does not reload with the same scores.
+        ConfigError: ``name`` is not a valid model name (it names a folder under ``out_root``).
     """
+    from appkit.train.tracking import check_name
+
+    check_name(name)
     options = options or ClassifierOptions()
     if options.max_minutes is not None and options.max_minutes <= 0:
         raise TrainingError(f"--max-minutes must be positive, got {options.max_minutes}.")

@@ -156,3 +156,13 @@ def test_audit_crows_data_is_named_by_a_flag(capsys: pytest.CaptureFixture[str],
 def test_audit_bad_gate_is_a_config_error(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     code, _, err = run(capsys, "audit", "--out", str(tmp_path / "a"), "--gate", "max_happiness=1")
     assert code == 2 and "unknown gate 'max_happiness'" in err
+
+
+@pytest.mark.parametrize("name", ["../outside", "a/b", ".hidden"])
+def test_train_refuses_a_name_that_is_a_path(capsys: pytest.CaptureFixture[str], labelled_csv: Path,
+                                             tmp_path: Path, name: str) -> None:
+    # The name becomes a folder under APPKIT_HOME/safety that training replaces: a path there
+    # would let it write (or delete) outside.
+    code, out, err = run(capsys, "safety", "train", "--data", str(labelled_csv), "--name", name)
+    assert code != 0 and f"--name {name!r}" in err and "Traceback" not in err
+    assert not (tmp_path / "outside").exists()
