@@ -130,7 +130,13 @@ def load_settings(**overrides: Any) -> Settings:
             for name, kind in app_types.items() if kind is not None}
     core: CoreSettings = sections["appkit"]
 
-    # A home named in appkit.toml applies only when neither the environment nor the caller set one.
+    # A home named in appkit.toml applies only when neither the environment nor the caller set one,
+    # and only from the home's own file: a project folder's appkit.toml (whoever wrote it) must
+    # not move the models, the conversation database and the checkpoints appkit loads.
+    project_file = Path.cwd() / "appkit.toml"
+    if core.home and files.file_of(("appkit", "home")) == str(project_file) and project_file != home / "appkit.toml":
+        raise ConfigError(f"{project_file}: [appkit] home may not be set by a project folder's "
+                          f"appkit.toml; set APPKIT_HOME or put it in {home / 'appkit.toml'}.")
     if not (overrides.get("home") or env_home) and core.home:
         home = Path(core.home).expanduser()
 

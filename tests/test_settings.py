@@ -131,3 +131,21 @@ def test_a_command_flag_replaces_one_setting(toml) -> None:  # noqa: ANN001
     changed = settings.with_app("support", replace(settings.app("support"), reply_mode="generate"))
     assert changed.app("support") == SupportSettings(reply_mode="generate", company="Acme")
     assert settings.app("support").reply_mode == "select"  # the original is unchanged (frozen)
+
+
+def test_a_project_folders_appkit_toml_cannot_move_the_home(toml, tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
+    # A cloned project's appkit.toml must not point appkit at other models, another database or
+    # a checkpoint to unpickle (review finding 9); the home's own file may name a home.
+    toml("")
+    monkeypatch.delenv("APPKIT_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path / "user"))
+    project = Path.cwd() / "appkit.toml"
+    project.write_text(f'[appkit]\nhome = "{tmp_path / "elsewhere"}"\ndevice = "cpu"\n', encoding="utf-8")
+    with pytest.raises(ConfigError) as raised:
+        load_settings()
+    assert str(raised.value).startswith(f"{project}: [appkit] home may not be set by a project folder's appkit.toml")
+    project.write_text('[appkit]\ndevice = "cpu"\n', encoding="utf-8")  # other keys are fine there
+    own = tmp_path / "user" / ".appkit" / "appkit.toml"
+    own.parent.mkdir(parents=True)
+    own.write_text(f'[appkit]\nhome = "{tmp_path / "elsewhere"}"\n', encoding="utf-8")
+    assert load_settings().home == tmp_path / "elsewhere"
