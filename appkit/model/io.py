@@ -126,10 +126,12 @@ def load_model(
     if not (model_dir / "config.json").is_file():
         raise ModelError(f"{model_dir}: no model there (config.json missing). Train one first, e.g. "
                          "`appkit support train --history tickets.csv`.")
+    from safetensors import SafetensorError
+
     try:
         tokenizer = AutoTokenizer.from_pretrained(model_dir, local_files_only=True)
         model = AutoModelForCausalLM.from_pretrained(model_dir, local_files_only=True, dtype=dtype or "auto")
-    except (OSError, ValueError) as e:
+    except (OSError, ValueError, SafetensorError) as e:  # SafetensorError: a cut or damaged weights file
         raise ModelError(f"{model_dir}: the model cannot be loaded ({e}).") from None
     model.to(device).eval()
     return model, tokenizer, read_metadata(model_dir)
