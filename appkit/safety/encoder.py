@@ -8,15 +8,12 @@ scored higher in-domain than out of it, where the linear member with the lexicon
 it is the slow part of scoring (bench/safety_transfer.py). When it is trained, the blend keeps
 it only if it lowers the validation log-loss (blend.py).
 
-The training loop below is written out here until appkit/train's shared loop trains every model;
-the member's scoring (``EncoderMember``) does not depend on it.
+It trains in appkit's one training loop (appkit/train/loop.py), as every model does.
 """
 
 from __future__ import annotations
 
 import math
-import random
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -111,8 +108,14 @@ class TrainedEncoder:
 def train_encoder(texts: Sequence[str], targets: Sequence[Sequence[float]], val: LabelledData,
                   options: ClassifierOptions, pos_weight: Sequence[float],
                   log: Callable[[str], None] = print) -> TrainedEncoder:
-    """Train on raw ``texts`` (normalised here), early stopping on ``val``'s loss; the best weights are kept."""
+    """Train on raw ``texts`` (normalised here) in appkit's training loop, validating on ``val``'s
+    loss; the best weights are kept."""
+    import tempfile
+
     import torch
+
+    from appkit.train.batches import TextBatches
+    from appkit.train.loop import TrainConfig, Trainer, Validation
 
     if options.threads:
         torch.set_num_threads(options.threads)
@@ -124,52 +127,33 @@ def train_encoder(texts: Sequence[str], targets: Sequence[Sequence[float]], val:
     params = sum(p.numel() for p in model.parameters())
     log(f"encoder: BERT {options.num_layers}x{options.hidden_size}, {params / 1e6:.2f}M parameters, vocabulary "
         f"{len(tokenizer)}")
-    ids = tokenizer(normal, truncation=True)["input_ids"]
-    steps_per_epoch = math.ceil(len(ids) / options.batch_size)
-    total = max(1, int(steps_per_epoch * options.epochs))
-    if options.max_steps is not None:
-        total = min(total, options.max_steps)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=options.learning_rate, weight_decay=options.weight_decay)
-    warmup = max(1, total // 20)
-    schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: min(1.0, (s + 1) / warmup) * max(0.02, 1 - s / total))
-    loss_fn = torch.nn.BCEWithLogitsLoss(pos_weight=torch.tensor(list(pos_weight), dtype=torch.float32))
-    rng = random.Random(options.seed)
-    deadline = time.time() + options.max_minutes * 60 if options.max_minutes else None
-    started = time.time()
-    step, stopped, best = 0, "epochs", (math.inf, None, 0)
-    history: list[dict[str, float]] = []
-    with _Progress(total, options.progress) as bar:
-        while step < total and stopped == "epochs":
-            model.train()
-            for batch in _batches(ids, options.batch_size, rng):
-                input_ids, mask = _pad(ids, batch, tokenizer.pad_token_id)  # (B, T)
-                y = torch.tensor([list(targets[i]) for i in batch], dtype=torch.float32)  # (B, L)
-                loss = loss_fn(model(input_ids=input_ids, attention_mask=mask).logits, y)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-                optimizer.step()
-                schedule.step()
-                step += 1
-                bar.update(step, loss.item())
-                if deadline is not None and time.time() > deadline:
-                    stopped = "time budget"
-                    break
-                if step >= total:
-                    break
-            val_loss = _val_loss(model, tokenizer, val_normal, val.targets, loss_fn)
-            history.append({"step": step, "val_loss": val_loss})
-            if val_loss < best[0]:
-                best = (val_loss, {k: v.detach().clone() for k, v in model.state_dict().items()}, step)
-            elif stopped == "epochs" and step < total and sum(h["step"] > best[2] for h in history) >= 2:
-                stopped = "early stop (no better validation loss twice)"
-    if best[1] is not None:
-        model.load_state_dict(best[1])
-    seconds = time.time() - started
-    log(f"encoder: {step} steps in {seconds:.0f}s ({stopped}); best validation loss {best[0]:.4f} at step {best[2]}")
-    return TrainedEncoder(model, tokenizer, {"steps": step, "best_step": best[2], "seconds": round(seconds, 1),
-                                             "stopped": stopped, "val_loss": round(best[0], 4), "parameters": params})
+    weight = torch.tensor(list(pos_weight), dtype=torch.float32)
+
+    def loss(model: Any, batch: Any, device: Any) -> tuple[Any, float]:
+        logits = model(input_ids=batch.input_ids.to(device), attention_mask=batch.attention_mask.to(device)).logits
+        y = batch.targets.to(device, torch.float32)  # (B, L): a loss term per text and label
+        return torch.nn.functional.binary_cross_entropy_with_logits(
+            logits, y, pos_weight=weight.to(device), reduction="sum"), y.numel()
+
+    def validate(model: Any) -> Validation:
+        return Validation(_val_loss(model, tokenizer, val_normal, val.targets, weight))
+
+    # As detoxify trains: AdamW's usual betas, a short warmup, then decay nearly to zero.
+    cfg = TrainConfig(batch_size=options.batch_size, learning_rate=options.learning_rate, min_lr_ratio=0.02,
+                      warmup_share=0.05, warmup_steps=None, weight_decay=options.weight_decay, betas=(0.9, 0.999),
+                      epochs=options.epochs, max_steps=options.max_steps, max_minutes=options.max_minutes or None,
+                      patience=2, resumable=False, seed=options.seed, progress=options.progress, title="encoder")
+    batches = TextBatches(tokenizer(normal, truncation=True)["input_ids"], [list(t) for t in targets],
+                          tokenizer.pad_token_id)
+    with tempfile.TemporaryDirectory(prefix="appkit-encoder-") as run_dir:
+        result = Trainer(model, batches, None, cfg, Path(run_dir), loss=loss, validate=validate).run()
+    model.eval()
+    best = result.best_val_loss if result.best_val_loss is not None else math.nan
+    log(f"encoder: {result.steps} steps in {result.seconds:.0f}s ({result.stopped}); best validation loss "
+        f"{best:.4f} at step {result.best_step}")
+    return TrainedEncoder(model, tokenizer, {"steps": result.steps, "best_step": result.best_step,
+                                             "seconds": round(result.seconds, 1), "stopped": result.stopped,
+                                             "val_loss": round(best, 4), "parameters": params})
 
 
 def save_encoder(encoder: TrainedEncoder, labels: Sequence[str], staging: Path, final: Path) -> None:
@@ -216,71 +200,16 @@ def predict(model: Any, tokenizer: Any, labels: Sequence[str], texts: Sequence[s
     return out
 
 
-def _batches(ids: list[list[int]], batch_size: int, rng: random.Random) -> list[list[int]]:
-    """Batches of similar length (less padding: ~1.6x faster on tweets), in random order."""
-    order = list(range(len(ids)))
-    rng.shuffle(order)
-    chunk = batch_size * 50
-    batches: list[list[int]] = []
-    for c in range(0, len(order), chunk):
-        part = sorted(order[c:c + chunk], key=lambda i: len(ids[i]))
-        batches += [part[b:b + batch_size] for b in range(0, len(part), batch_size)]
-    rng.shuffle(batches)
-    return batches
-
-
-def _pad(ids: list[list[int]], batch: list[int], pad: int) -> tuple[Any, Any]:
+def _val_loss(model: Any, tokenizer: Any, texts: list[str], targets: list[list[float]], pos_weight: Any) -> float:
+    """Mean loss per text and label on the validation texts, as training counts it."""
     import torch
 
-    width = max(len(ids[i]) for i in batch)
-    input_ids = torch.full((len(batch), width), pad, dtype=torch.long)
-    mask = torch.zeros((len(batch), width), dtype=torch.long)
-    for r, i in enumerate(batch):
-        input_ids[r, : len(ids[i])] = torch.tensor(ids[i])
-        mask[r, : len(ids[i])] = 1
-    return input_ids, mask
-
-
-def _val_loss(model: Any, tokenizer: Any, texts: list[str], targets: list[list[float]], loss_fn: Any) -> float:
-    import torch
-
-    model.eval()
     total, n = 0.0, 0
     with torch.no_grad():
         for b in range(0, len(texts), 128):
             enc = tokenizer(texts[b:b + 128], return_tensors="pt", truncation=True, padding=True)
             y = torch.tensor(targets[b:b + 128], dtype=torch.float32)
-            total += float(loss_fn(model(**enc).logits, y)) * len(y)
-            n += len(y)
-    model.train()
+            total += float(torch.nn.functional.binary_cross_entropy_with_logits(
+                model(**enc).logits, y, pos_weight=pos_weight, reduction="sum"))
+            n += y.numel()
     return total / max(1, n)
-
-
-class _Progress:
-    """A rich progress bar with loss and ETA; silent when disabled."""
-
-    def __init__(self, total: int, enabled: bool) -> None:
-        self.total, self.enabled = total, enabled
-        self._bar: Any = None
-        self._task: Any = None
-        self._loss: float | None = None
-
-    def __enter__(self) -> _Progress:
-        if self.enabled:
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-
-            self._bar = Progress(TextColumn("[bold]training"), BarColumn(), MofNCompleteColumn(),
-                                 TextColumn("loss {task.fields[loss]}"), TimeElapsedColumn(), TextColumn("ETA"),
-                                 TimeRemainingColumn())
-            self._bar.__enter__()
-            self._task = self._bar.add_task("train", total=self.total, loss="-")
-        return self
-
-    def update(self, step: int, loss: float) -> None:
-        self._loss = loss if self._loss is None else 0.95 * self._loss + 0.05 * loss  # smoothed for reading
-        if self._bar is not None:
-            self._bar.update(self._task, completed=step, loss=f"{self._loss:.3f}")
-
-    def __exit__(self, *exc: object) -> None:
-        if self._bar is not None:
-            self._bar.__exit__(None, None, None)

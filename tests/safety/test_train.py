@@ -123,7 +123,7 @@ def test_time_budget_stops_the_encoder(tmp_path: Path) -> None:
     trained = train_classifier(data, name="b", out_root=tmp_path, options=options, val=data, log=lambda _: None)
     # 10,000 epochs would be at least 10,000 steps: the budget, not the epochs, ended the run.
     encoder = trained.metrics["encoder"]
-    assert encoder["stopped"] == "time budget" and encoder["steps"] < 10_000
+    assert encoder["stopped"] == "max_minutes" and encoder["steps"] < 10_000
 
 
 def test_in_domain_neutral_examples(tmp_path: Path, labelled_csv: Path) -> None:
