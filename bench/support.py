@@ -13,8 +13,9 @@ preset, a --minutes budget), then answers every held-out customer message with:
 
 Held-out sets. Bitext: --per-intent customer messages per intent whose wording (lowercase,
 digits and punctuation ignored) appears nowhere in training; every training row with that
-wording is dropped too. Taskmaster: whole held-out dialogues; each agent turn is one exchange
-(the conversation so far, the customer's message, the agent's real reply).
+wording is dropped too. Taskmaster (every data_*.json of the folder): --held-out-fraction of the dialogues, whole;
+each agent turn is one exchange (the conversation so far, the customer's message, the agent's
+real reply), at most --limit of them spread evenly over the held-out dialogues.
 
 Columns: intent accuracy (judge: TF-IDF + logistic regression trained on the training replies
 and their intents, as ``appkit eval`` does; Bitext only, Taskmaster has no intents), corpus BLEU
@@ -51,7 +52,7 @@ from common import REPO, code_version  # bench/ is on sys.path when a script run
 
 SHARED = REPO.parent / "shared" / "data" / "support"
 DATASETS = {"bitext": SHARED / "bitext_llm_4.5k" / "Bitext_Sample_Customer_Support_Training_Dataset.csv",
-            "taskmaster": SHARED / "taskmaster4_coffee" / "data_00.json"}
+            "taskmaster": SHARED / "taskmaster4_coffee"}
 RAW_PLACEHOLDER = re.compile(r"\{\{[^{}]{1,40}\}\}|\[[A-Z][A-Z0-9_]{1,30}\]")
 CHATTERBOT = Path(__file__).with_name("support_chatterbot.py")
 
@@ -127,7 +128,8 @@ def split_bitext(path: Path, out_dir: Path, per_intent: int, seed: int) -> Split
 def split_taskmaster(path: Path, out_dir: Path, fraction: float, seed: int, limit: int) -> Split:
     from appkit.data import read_history
 
-    raw = json.loads(path.read_text(encoding="utf-8"))
+    files = sorted(path.glob("*.json")) if path.is_dir() else [path]
+    raw = [d for f in files for d in json.loads(f.read_text(encoding="utf-8"))]
     ids = sorted(d["conversation_id"] for d in raw)
     random.Random(seed).shuffle(ids)
     held_ids = set(ids[: max(1, round(len(ids) * fraction))])
@@ -145,7 +147,9 @@ def split_taskmaster(path: Path, out_dir: Path, fraction: float, seed: int, limi
         msgs = [m for m in conv.as_messages() if m["role"] != "system"]
         held += [Exchange(msgs[:i - 1], msgs[i - 1]["content"], msgs[i]["content"], None)
                  for i in range(1, len(msgs)) if msgs[i]["role"] == "assistant" and msgs[i - 1]["role"] == "user"]
-    return Split("taskmaster", train_file, pairs, held[:limit])
+    if len(held) > limit:  # evenly over the held-out dialogues, early and late turns alike
+        held = [held[int(i * len(held) / limit)] for i in range(limit)]
+    return Split("taskmaster", train_file, pairs, held)
 
 
 # -- appkit ----------------------------------------------------------------------------------
@@ -330,7 +334,7 @@ def main() -> None:
     args = p.parse_args()
 
     for name in args.datasets:
-        if not getattr(args, name).is_file():
+        if not getattr(args, name).exists():
             sys.exit(f"{getattr(args, name)}: not found (give --{name} PATH; see ../shared/data/README.md)")
     if args.reuse and args.home is None:
         sys.exit("--reuse needs --home DIR: where the earlier run trained its models")
