@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 GLOBAL = "anywhere"
 CONVERSATIONS = "conversation list"
 MESSAGE = "a selected message"
+SUPPORT = "the support chat"
 TOOL = "a tool (writer, sentiment ...)"
 
 
@@ -43,6 +44,7 @@ class Key:
     scope: str = GLOBAL
     show: bool = False  # in the footer
     priority: bool = False  # before the focused widget sees the key (e.g. the prompt input)
+    footer: str = ""  # a shorter label for the footer (default: the description)
 
 
 KEYS: tuple[Key, ...] = (
@@ -60,6 +62,8 @@ KEYS: tuple[Key, ...] = (
     # One tab per installed app, in the order of the tabs (F5 is a tool's "run").
     *(Key(f"tab_{n}", key, f"app.switch_tab({n})", f"Tab {n}") for n, key in enumerate(TAB_KEYS, start=1)),
     Key("quit", "ctrl+q", "app.quit", "Quit", priority=True),
+    Key("agent_reply", "ctrl+y", "agent_reply", "Answer as a human agent (again: back to the customer)",
+        scope=SUPPORT, show=True, footer="Agent"),
     Key("delete", "delete", "delete", "Delete conversation (asks first)", scope=CONVERSATIONS),
     Key("copy", "c", "copy", "Copy the message", scope=MESSAGE),
     Key("rate_up", "plus,equals_sign", "rate(1)", "Rate the reply good (+ optional comment)", scope=MESSAGE),
@@ -90,7 +94,8 @@ def bindings(scope: str) -> list[Binding]:
         # Actions in the table say app.X so the help screen can name them; on the App itself
         # the namespace is implied.
         action = k.action.removeprefix("app.") if scope == GLOBAL else k.action
-        out.append(Binding(k.key, action, k.description, show=k.show, priority=k.priority, id=k.id))
+        out.append(Binding(k.key, action, k.footer or k.description, show=k.show, priority=k.priority, id=k.id,
+                           tooltip=k.description if k.footer else ""))
     return out
 
 
@@ -116,7 +121,7 @@ def help_rows(keymap: dict[str, str], tabs: Sequence[str] = ()) -> list[tuple[st
     rows = [(k.scope, display(keymap.get(k.id, k.key)), k.description + (f": {titles[k.id]}" if k.id in titles else ""),
              k.id) for k in shown]
     rows += [(scope, keys, description, "") for keys, description, scope in EXTRA_HELP]
-    order = {GLOBAL: 0, CONVERSATIONS: 1, MESSAGE: 2, TOOL: 3}
+    order = {GLOBAL: 0, SUPPORT: 1, CONVERSATIONS: 2, MESSAGE: 3, TOOL: 4}
     return sorted(rows, key=lambda r: order.get(r[0], 9))
 
 

@@ -6,6 +6,11 @@ prompt takes text). A reply is generated in another worker thread that iterates
 batched text to the UI with ``call_from_thread``; Esc cancels it and the partial reply is stored
 as "stopped". Everything shown comes back from the database once a turn ends, so the screen
 shows what was stored (flags, handoff notices), not what the UI guessed.
+
+A person can also answer the open conversation as a human agent (ctrl+y, ``agent_reply`` in
+``[tui.bindings]``): the prompt switches to "answer as agent", and Enter stores the text with
+``Store.agent_reply`` (author "agent", as ``appkit conversations reply --as agent`` does) instead of
+sending it to the bot; ``appkit support retrain`` learns from these answers.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual import on, work
 from textual.containers import Horizontal, Vertical, VerticalScroll
@@ -22,6 +27,7 @@ from textual.widgets import Button, Input, Static
 
 from appkit.errors import AppkitError
 from appkit.tui.apps_panels import MissingPanel, Opened, Opener, open_app
+from appkit.tui.bindings import BY_ID, SUPPORT, bindings, display
 from appkit.tui.export import FORMATS, default_path, export_conversation
 from appkit.tui.screens.dialogs import ConfirmDialog, ExportDialog, TextDialog
 from appkit.tui.streaming import stream_batched
@@ -32,6 +38,7 @@ from apps.support.app import TRAIN_COMMAND
 
 if TYPE_CHECKING:
     from textual.app import ComposeResult
+    from textual.binding import BindingType
 
     from appkit.config import Settings
     from appkit.store import ConversationRecord, MessageRecord, Store
@@ -43,10 +50,32 @@ DEMO_NOTE = "or `appkit support demo` to train on the sample history shipped wit
 # nor becomes training data, yet stays in the database for audit.
 REGENERATED = "regenerated: replaced by a newer reply"
 LIST_LIMIT = 200
+AGENT = "agent"  # the author of an answer written in the chat by a person (Store.agent_reply)
+CLOSED = ("closed", "archived")  # conversations that take no more messages (the store refuses them)
 
 
 def visible(m: MessageRecord) -> bool:
     return not (m.status == "error" and (m.error or "").startswith(REGENERATED))
+
+
+class AgentMessageView(MessageView):
+    """A human agent's answer: a message view whose header names the agent instead of the bot."""
+
+    def header(self) -> Content:
+        author = (self.record.author if self.record is not None else None) or AGENT
+        name = author.partition(":")[2]
+        parts = [Content.styled("agent", "bold $text-warning")]
+        if name:
+            parts.append(Content.styled(f"· {name}", "$text-muted"))
+        parts.append(Content.styled(" answered by a person ", "$text-warning on $warning-muted"))
+        for text, style in self.flags():
+            parts.append(Content.styled(f" {text} ", style))
+        return Content(" ").join(parts)
+
+
+def message_view(m: MessageRecord, rating: int | None = None) -> MessageView:
+    """The view of a stored message: an agent's answer is marked as the agent's, not the bot's."""
+    return (AgentMessageView if m.by_agent else MessageView)(m.role, m.content, record=m, rating=rating)
 
 
 def generation_params(settings: Settings) -> Any:
@@ -88,7 +117,14 @@ class SupportPane(Horizontal):
     #prompt {
         height: 3;
     }
+    #prompt.-agent {
+        border: tall $warning;
+        border-title-color: $text-warning;
+        border-title-style: bold;
+    }
     """
+
+    BINDINGS: ClassVar[list[BindingType]] = bindings(SUPPORT)
 
     app_name = APP
 
@@ -112,6 +148,7 @@ class SupportPane(Horizontal):
         self._tokens_per_second: float | None = None
         self._turn_stored = threading.Event()  # set by the generating thread once the turn is stored
         self._closing = False
+        self.answering = False  # the prompt takes a human agent's answer, not the customer's message
 
     # -- layout ------------------------------------------------------------------------------
 
@@ -235,8 +272,16 @@ class SupportPane(Horizontal):
     def _update_prompt(self) -> None:
         prompt = self.query_one("#prompt", Input)
         conv = self.conversation
-        if conv is not None and conv.status in ("archived", "closed"):
+        if conv is None or conv.status in CLOSED:
+            self.answering = False
+        prompt.set_class(self.answering, "-agent")
+        prompt.border_title = "Answer as agent" if self.answering else None
+        prompt.border_subtitle = f"{self._agent_key()} or esc: back to the customer" if self.answering else None
+        if conv is not None and conv.status in CLOSED:
             prompt.disabled, prompt.placeholder = True, f"This conversation is {conv.status}: ctrl+o restores it."
+        elif self.answering:  # needs no model: the answer is stored, not generated
+            prompt.disabled = False
+            prompt.placeholder = "Answer as agent … Enter stores it; no bot reply"
         elif self.opened is not None and not self.opened.ok:
             prompt.disabled, prompt.placeholder = True, "No model yet: see above for how to train one."
         else:
@@ -245,6 +290,11 @@ class SupportPane(Horizontal):
                                   else "Type the customer's message (it is sent once the model has loaded)")
         if prompt.disabled and self.app.focused is None:  # focus never stays on nothing
             self.query_one(ConversationList).focus()
+
+    def _agent_key(self) -> str:
+        """The agent key as the user has it (appkit.toml [tui.bindings] may change it)."""
+        keymap = getattr(self.app, "bindings_map", {})
+        return display(keymap.get("agent_reply", BY_ID["agent_reply"].key))
 
     def _welcome(self) -> Static:
         return Static(Content.assemble(
@@ -303,11 +353,11 @@ class SupportPane(Horizontal):
         if conv.app != APP:
             self.notify(f"Conversation {conv.id} belongs to the {conv.app} app, not {APP}.", severity="warning")
         self.conversation = conv
+        self.answering = False
         messages = self.query_one("#messages")
         with self.app.batch_update():
             await messages.remove_children()
-            await messages.mount_all([MessageView(m.role, m.content, record=m, rating=ratings.get(m.id))
-                                      for m in records if visible(m)])
+            await messages.mount_all([message_view(m, ratings.get(m.id)) for m in records if visible(m)])
         messages.scroll_end(animate=False)
         self._show_title()
         self._update_prompt()
@@ -329,6 +379,9 @@ class SupportPane(Horizontal):
             return
         if self.generating:
             self.notify("A reply is still being written: wait, or press Esc to stop it.", severity="warning")
+            return
+        if self.answering:
+            await self._answer_as_agent(text, event.input)
             return
         event.input.clear()
         if self.bot is None:  # still loading: show the message now, send it when the model is ready
@@ -416,12 +469,70 @@ class SupportPane(Horizontal):
             if pending and pending[0].role == record.role:
                 await pending.pop(0).finish(record)
             else:  # e.g. the handoff notice the bot added after a low-confidence reply
-                extra.append(MessageView(record.role, record.content, record=record))
+                extra.append(message_view(record))
         for view in pending:  # nothing stored for it: the reply failed before it could be stored
             await view.finish(None, error=error or "no reply")
         if extra:
             await self._mount_views(*extra)
         self.query_one("#messages").scroll_end(animate=False)
+
+    # -- a human agent's answer --------------------------------------------------------------
+
+    def action_agent_reply(self) -> None:
+        """Switch the prompt to answering the open conversation as a human agent (again: back)."""
+        if self.answering:
+            self._set_answering(False)
+            return
+        conv = self.conversation
+        if conv is None or self.store is None:
+            self.notify("Open a conversation first: an agent answers a customer who has written.", severity="warning")
+            return
+        try:  # the CLI or the API may have closed it meanwhile
+            conv = self.conversation = self.store.get_conversation(conv.id)
+        except AppkitError as e:
+            self.notify(str(e), severity="error")
+            return
+        if conv.status in CLOSED:
+            self._show_title()
+            self._update_prompt()
+            self.notify(f"Conversation #{conv.id} is {conv.status}: an agent's answer cannot be added to it.",
+                        severity="warning")
+            return
+        self._set_answering(True)
+        self.query_one("#prompt", Input).focus()
+
+    def _set_answering(self, on: bool) -> None:
+        self.answering = on
+        self._update_prompt()
+
+    async def _answer_as_agent(self, text: str, prompt: Input) -> None:
+        """Store ``text`` as the agent's answer (the bot writes nothing for it) and show it."""
+        conv = self.conversation
+        if conv is None or self.store is None:
+            self._set_answering(False)
+            return
+        try:
+            record = self.store.agent_reply(conv.id, text, author=AGENT)
+        except AppkitError as e:  # e.g. closed from the CLI meanwhile: the text stays in the prompt
+            self.notify(f"The answer was not stored: {e}", severity="error", timeout=10)
+            try:
+                self.conversation = self.store.get_conversation(conv.id)
+            except AppkitError:
+                pass
+            self._show_title()
+            self._update_prompt()
+            self.reload_list()
+            return
+        prompt.clear()
+        await self._mount_views(message_view(record))
+        try:
+            self.conversation = self.store.get_conversation(conv.id)
+        except AppkitError:
+            pass
+        self._set_answering(False)
+        self._show_title()
+        self.reload_list()
+        self.notify("Stored as the agent's answer.", timeout=3)
 
     def _cancel_turn(self) -> None:
         if self.generating:
@@ -436,6 +547,7 @@ class SupportPane(Horizontal):
     async def do_new_conversation(self) -> None:
         self._cancel_turn()
         self.conversation = None
+        self.answering = False
         await self._show_empty()
         self._show_title()
         self._update_prompt()
@@ -446,6 +558,10 @@ class SupportPane(Horizontal):
         if self.generating:
             self._cancel_turn()
             self.notify("Stopped: the partial reply is kept.", timeout=3)
+            return
+        if self.answering:  # back to the customer's messages
+            self._set_answering(False)
+            self.query_one("#prompt", Input).focus()
             return
         sidebar = self.query_one(Sidebar)
         if self.query_one("#search", Input).has_focus and sidebar.clear_search():
