@@ -11,7 +11,9 @@ as loss or tokens/s); a log file or CI, which cannot redraw a bar, gets one line
 
 from __future__ import annotations
 
+import contextlib
 import time
+from collections.abc import Callable, Iterator
 from typing import Any
 
 LINE_EVERY_S = 30.0
@@ -89,3 +91,22 @@ class Progress:
     def __exit__(self, *exc: object) -> None:
         if self._bar is not None:
             self._bar.__exit__(None, None, None)
+
+
+@contextlib.contextmanager
+def progress_by_name(template: str = "{name}") -> Iterator[Callable[[str, int, int], None]]:
+    """Transient bars for several jobs reported as ``update(name, done, total)`` (one bar per name,
+    e.g. per model or classifier scored); ``template`` words each bar's label."""
+    from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
+    from rich.progress import Progress as RichProgress
+
+    with RichProgress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                      transient=True) as bar:
+        tasks: dict[str, Any] = {}
+
+        def update(name: str, done: int, total: int) -> None:
+            if name not in tasks:
+                tasks[name] = bar.add_task(template.format(name=name), total=total)
+            bar.update(tasks[name], completed=done)
+
+        yield update

@@ -27,21 +27,12 @@ def run_eval(app: str, *, data: Path, models: list[str] | None, settings: Settin
 
     ``options`` left as None are not passed, so each app keeps its own defaults.
     """
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
     from appkit.apps import get_app
     from appkit.eval import print_table
+    from appkit.progress import progress_by_name
 
     target = get_app(app)
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                  transient=True) as bar:
-        tasks: dict[str, Any] = {}
-
-        def progress(name: str, done: int, total: int) -> None:
-            if name not in tasks:
-                tasks[name] = bar.add_task(name, total=total)
-            bar.update(tasks[name], completed=done)
-
+    with progress_by_name() as progress:
         given = {key: value for key, value in options.items() if value is not None}
         result = target.evaluate(data=data, models=list(models or [None]), settings=settings, progress=progress,
                                  **given)

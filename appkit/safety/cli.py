@@ -6,13 +6,13 @@ commands, so ``appkit --help`` stays instant.
 
 from __future__ import annotations
 
-import contextlib
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Optional
 
 import typer
+
+from appkit.progress import progress_by_name
 
 safety_app = typer.Typer(help="Toxicity backends and the reply policy: score, status, train, eval, calibrate.",
                          no_args_is_help=True)
@@ -200,23 +200,6 @@ def _labelled(data: Path, text_col: str | None, label_col: str | None, encoding:
     return as_toxicity(labelled)
 
 
-@contextlib.contextmanager
-def _progress() -> Iterator[Any]:
-    """A transient progress bar per classifier scored: ``update(name, done, total)``."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-    with Progress(TextColumn("scoring with {task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TimeRemainingColumn(), transient=True) as bar:
-        tasks: dict[str, Any] = {}
-
-        def update(name: str, done: int, total: int) -> None:
-            if name not in tasks:
-                tasks[name] = bar.add_task(name, total=total)
-            bar.update(tasks[name], completed=done)
-
-        yield update
-
-
 @safety_app.command("eval")
 def eval_command(
     ctx: typer.Context,
@@ -234,7 +217,7 @@ def eval_command(
 
     settings = _settings(ctx)
     labelled = _labelled(data, text_col, label_col, encoding)
-    with _progress() as update:
+    with progress_by_name("scoring with {name}") as update:
         table = evaluate_backends(settings, labelled, app, list(checkpoint or []), update)
     print_table(table)
     typer.echo(json.dumps({"eval": "safety", **table.as_dict()}))
@@ -257,7 +240,7 @@ def calibrate_command(
     settings = _settings(ctx)
     labelled = _labelled(data, text_col, label_col, encoding)
     choice = choose_backend(settings)
-    with _progress() as update:
+    with progress_by_name("scoring with {name}") as update:
         found = calibrate_thresholds(choice.classifier, labelled, max_fpr, update)
     path = save_thresholds(settings, choice.name, str(data), max_fpr, found)
     typer.echo(f"thresholds for {choice.name}, at most {100 * max_fpr:g}% of clean texts flagged:")
