@@ -123,6 +123,11 @@ class ChatApp(App[None]):
     @on(TabbedContent.TabActivated)
     def _tab_activated(self) -> None:
         pane = self.active_pane
+        focused = self.focused
+        if focused is not None and (pane is None or pane not in focused.ancestors_with_self):
+            # Focus left in the tab just hidden (a prompt that a loader disables hands it on) would
+            # make TabbedContent show that tab again.
+            self.set_focus(None)
         if pane is None:
             self.call_after_refresh(self._tab_activated)
             return

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from textual import on, work
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.content import Content
+from textual.widget import Widget
 from textual.widgets import Button, Input, Static
 
 from appkit.errors import AppkitError
@@ -288,8 +289,13 @@ class SupportPane(Horizontal):
             prompt.disabled = False
             prompt.placeholder = ("Type the customer's message and press Enter" if self.bot is not None
                                   else "Type the customer's message (it is sent once the model has loaded)")
-        if prompt.disabled and self.app.focused is None:  # focus never stays on nothing
+        if prompt.disabled and self.app.focused is None and self._shown():  # focus never stays on nothing
+            # (Focus in a hidden tab would bring that tab back: only the shown pane takes it.)
             self.query_one(ConversationList).focus()
+
+    def _shown(self) -> bool:
+        """Whether this pane is on screen: not inside a hidden tab."""
+        return all(node.display for node in self.ancestors_with_self if isinstance(node, Widget))
 
     def _agent_key(self) -> str:
         """The agent key as the user has it (appkit.toml [tui.bindings] may change it)."""
