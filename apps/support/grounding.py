@@ -18,6 +18,12 @@ A logistic regression per reply mode, fitted after training on the validation co
 score; the highest wins. In ``grounded`` mode, when even the best candidate scores under the
 level where the model's own reply was right more often on those conversations, the model's
 reply is shown instead. ``select`` never shows a generated reply; ``generate`` only does.
+
+The model's evidence is used only where it proved itself on the validation conversations: the
+echo (grounded) and PMI (select) keep their weight when the picks with them were right more
+often than retrieval's alone by more than chance, and the model's own reply is shown only below
+a score where that gain, too, is more than chance. Where it is not, the mode ranks as retrieval
+does, and the record says so (the model's weight is 0).
 """
 
 from __future__ import annotations
@@ -270,11 +276,42 @@ def fit_weights(grounder: Grounder, exchanges: Sequence[Exchange], scorer: Score
         if progress:
             progress(i + 1, len(exchanges))
     out = {mode: _fit(rows, labels, names, len(exchanges)) for mode, names in MODE_FEATURES.items()}
+    plain = _best_per_turn(out["retrieval"], rows, labels, turns)
+    for mode in ("grounded", "select"):  # the model's part is weighed only where it earns its place
+        if not _better(_best_per_turn(out[mode], rows, labels, turns), plain):
+            out[mode] = _without_model(out[mode], out["retrieval"])
     out["grounded"].fallback_below = _threshold(_best_per_turn(out["grounded"], rows, labels, turns), own_right)
     # select hands over where its best past reply was not even of the right kind half the time
     best = _best_per_turn(out["select"], rows, same_group, turns)
     out["select"].fallback_below = _threshold(best, {t: 0.5 for t in best})
     return out
+
+
+# How far above chance an improvement seen on the validation exchanges must be before it is
+# used: a one-sided test at about 5%. With a few hundred exchanges, a gain of a few turns is
+# noise, and acting on noise made held-out replies worse (dev/LOG.md, 2026-12-06).
+SIGNIFICANCE = 1.645
+
+
+def _significant(gains: Sequence[float]) -> bool:
+    """Whether per-turn gains (one minus the other: -1, 0 or 1, or in between) add up to more
+    than chance would give: a sign test, as a normal approximation."""
+    total = sum(gains)
+    return total > 0 and total >= SIGNIFICANCE * math.sqrt(sum(g * g for g in gains))
+
+
+def _better(picks: dict[int, tuple[float, int]], plain: dict[int, tuple[float, int]]) -> bool:
+    """Whether the picks under a mode's weights were right significantly more often than the
+    picks of retrieval alone, on the same turns."""
+    return _significant([picks[t][1] - plain[t][1] for t in picks])
+
+
+def _without_model(weights: Weights, plain: Weights) -> Weights:
+    """``weights`` with the model's features weighted zero and retrieval's own weights: what
+    the mode was fitted to use is kept in the record, at zero."""
+    coef = dict(zip(plain.features, plain.coef))
+    return Weights(weights.features, tuple(coef.get(f, 0.0) for f in weights.features), plain.intercept,
+                   fitted_on=weights.fitted_on)
 
 
 def _fit(candidates: Sequence[Candidate], labels: Sequence[int], names: tuple[str, ...], n: int) -> Weights:
@@ -299,11 +336,13 @@ def _best_per_turn(weights: Weights, candidates: Sequence[Candidate], labels: Se
 
 def _threshold(best: dict[int, tuple[float, int]], fallback_right: dict[int, float]) -> float:
     """The ``fallback_below`` that gets the most turns right: the fallback (the model's own reply,
-    or a human) for every turn under it, the best past reply for the rest. Ties keep the lower."""
+    or a human) for every turn under it, the best past reply for the rest. Ties keep the lower,
+    and a threshold is only raised where the turns it gains are more than chance (``_significant``)."""
     ordered = sorted(fallback_right, key=lambda t: best[t][0])
-    threshold, gain, best_gain = 0.0, 0.0, 0.0
+    threshold, best_gain = 0.0, 0.0
+    gains: list[float] = []
     for t in ordered:
-        gain += fallback_right[t] - best[t][1]
-        if gain > best_gain:
-            best_gain, threshold = gain, best[t][0] + 1e-9
+        gains.append(fallback_right[t] - best[t][1])
+        if sum(gains) > best_gain and _significant(gains):
+            best_gain, threshold = sum(gains), best[t][0] + 1e-9
     return threshold

@@ -130,9 +130,24 @@ def test_the_model_writes_its_own_reply_only_below_the_score_where_that_got_more
     from apps.support.grounding import _threshold
 
     # turn -> (best past reply's score, was it right); and whether the model's own reply was right
-    best = {0: (0.1, 0), 1: (0.2, 0), 2: (0.3, 1), 3: (0.6, 1), 4: (0.9, 1)}
-    assert 0.2 < _threshold(best, {0: 1, 1: 1, 2: 0}) < 0.3  # generating turns 0 and 1 gains two
+    best = {t: (t / 10, int(t >= 4)) for t in range(10)}
+    own = {t: 1.0 for t in range(4)} | {4: 0.0, 5: 0.0}
+    assert 0.3 < _threshold(best, own) < 0.4  # generating turns 0-3 gains four of four
     assert _threshold(best, {0: 0, 1: 0, 2: 0}) == 0.0  # the model never did better: never generate
+    # two turns gained, one lost: within chance, so past replies stay
+    assert _threshold(best, {0: 1.0, 1: 0.0, 2: 1.0} | {4: 0.0}) == 0.0
+
+
+def test_the_models_evidence_keeps_its_weight_only_where_it_beat_retrieval_by_more_than_chance():
+    from apps.support.grounding import Weights, _better, _without_model
+
+    plain = {t: (0.5, int(t % 2 == 0)) for t in range(40)}  # retrieval alone: right on half
+    slightly = {t: (0.5, 1 if t in (1, 3) else r) for t, (_, r) in plain.items()}  # two more right
+    clearly = {t: (0.5, 1 if t < 20 else r) for t, (_, r) in plain.items()}  # ten more right
+    assert not _better(slightly, plain) and _better(clearly, plain)
+    kept = _without_model(Weights(("similarity", "route", "agreement", "echo"), (1.0, 2.0, 3.0, 4.0), -1.0),
+                          Weights(("similarity", "route", "agreement"), (5.0, 6.0, 7.0), -2.0))
+    assert kept.coef == (5.0, 6.0, 7.0, 0.0) and kept.intercept == -2.0  # ranks as retrieval does
 
 
 def test_ask_takes_a_reply_mode(capsys, appkit_home, support_model_dir):
