@@ -86,6 +86,7 @@ def _checkpoint_step(run_dir: Path) -> int:
     return checkpoint.load(run_dir / checkpoint.STATE_FILE)["state"]["step"]
 
 
+@pytest.mark.e2e  # a training process killed and started again
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL], ids=["sigint", "sigkill"])
 def test_killed_training_resumes_from_its_checkpoint(sig, toy_history, appkit_home):
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}

@@ -157,6 +157,7 @@ assert not any(m == "appkit" or m.startswith("appkit.") for m in sys.modules)
     assert done.stdout.strip() == ours.text and ours.text
 
 
+@pytest.mark.e2e  # a separate Python process and its exit
 def test_a_script_that_never_closes_its_engine_still_exits_cleanly(tiny_model_dir, tmp_path):
     # A library user's script that ends while a reply is still being generated (it read only the
     # first piece) and never closes the engine: the worker thread, busy in torch, must not take

@@ -18,6 +18,7 @@ from tests.serve.conftest import Server, register
 pytestmark = pytest.mark.postgres
 
 
+@pytest.mark.e2e  # two server processes
 def test_two_replicas_on_one_postgres_database_lose_no_message(tmp_path: Path, pg_url: str, support_model_dir: Path):
     from appkit.store import open_store
 

@@ -80,6 +80,7 @@ def browser():
     driver.quit()
 
 
+@pytest.mark.e2e  # a real browser
 def test_a_customer_chats_rates_and_is_handed_over_in_the_web_page(server, browser, store):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
