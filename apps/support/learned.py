@@ -26,6 +26,7 @@ from apps.support.handoff import asks_for_human
 
 APP = "support"
 STORED_PREFIX = "stored-"
+PERSON_REPLIES = "person_replies"  # meta key: the replies (0: the first) a person wrote
 ONLY_ASKING_WORDS = 12  # a message asking for a person with at most this many words asks nothing else
 
 
@@ -55,20 +56,25 @@ def learned_conversations(store: Any, since: datetime | None = None, until: date
         by_conv.setdefault(m.conversation_id, []).append(m)
     out = Learned([], looked_at=len(activity.conversations))
     for conv in activity.conversations:
-        turns, agents, good = _turns(by_conv.get(conv.id, []), activity.ratings)
+        turns, people, good = _turns(by_conv.get(conv.id, []), activity.ratings)
         if any(t.role == "assistant" for t in turns):
-            out.conversations.append(Conversation(stored_id(conv.id), turns,
-                                                  source=f"database conversation {conv.id}", meta={"stored": True}))
-            out.agent_answers += agents
+            # Which replies a person wrote: the gate measures the bot against people's answers,
+            # not against replies the active model wrote itself.
+            out.conversations.append(Conversation(stored_id(conv.id), turns, source=f"database conversation {conv.id}",
+                                                  meta={"stored": True, PERSON_REPLIES: people}))
+            out.agent_answers += len(people)
             out.good_replies += good
     return out
 
 
-def _turns(messages: list[Any], ratings: dict[int, int]) -> tuple[list[Turn], int, int]:
+def _turns(messages: list[Any], ratings: dict[int, int]) -> tuple[list[Turn], list[int], int]:
+    """The turns to learn, which of their replies a person wrote (0: the first reply), and how
+    many bot replies rated good they hold."""
     turns: list[Turn] = []
     pending: list[str] = []  # the customer's messages waiting for an answer
     answered = False  # the bot replied to them (unrated): a new question starts afresh
-    agents = good = 0
+    people: list[int] = []
+    good = 0
     for m in messages:
         if m.status not in ("ok", "stopped"):
             continue
@@ -83,8 +89,8 @@ def _turns(messages: list[Any], ratings: dict[int, int]) -> tuple[list[Turn], in
             if not text:
                 continue
             if pending:
+                people.append(sum(t.role == "assistant" for t in turns))
                 turns += [Turn("user", "\n".join(pending)), Turn("assistant", text)]
-                agents += 1
             elif turns and turns[-1].role == "assistant":  # a second message of the same answer
                 turns[-1] = Turn("assistant", f"{turns[-1].text}\n{text}")
             pending, answered = [], False
@@ -98,4 +104,4 @@ def _turns(messages: list[Any], ratings: dict[int, int]) -> tuple[list[Turn], in
                 answered = True
         else:  # a template notice (handoff, waiting): the question still waits for a person
             answered = False
-    return turns, agents, good
+    return turns, people, good

@@ -87,6 +87,11 @@ def test_learned_conversations_pair_each_answer_with_its_question(home):
     assert by_id == {f"stored-{a.id}": [("user", "how do I cancel my magazine?"),
                                         ("assistant", f"{ANSWER}\nAnything else?")],
                      f"stored-{b.id}": [("user", "where is my order"), ("assistant", "It ships today.")]}
+    # The gate measures the bot against what people answered, never against the bot's own words.
+    from apps.support.gate import person_exchanges
+
+    exchanges = person_exchanges(learned.conversations)
+    assert [(e.message, e.reference) for e in exchanges] == [("how do I cancel my magazine?", f"{ANSWER}\nAnything else?")]
 
 
 def test_too_little_new_data_says_so_and_changes_nothing(home):
