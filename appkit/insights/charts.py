@@ -104,17 +104,22 @@ def latency_and_mood(report: Report) -> bytes | None:
     left.set_xlabel("ms")
     left.set_title("Reply latency")
     left.legend(frameon=False, fontsize=8)
+    labelled = False  # the first model with a mood names the markers (a model may have none)
     for y, m in zip(ys, rows):
         if m.mood.start is not None and m.mood.end is not None:
             right.plot([m.mood.start, m.mood.end], [y, y], color=COLOURS["reference"], zorder=1)
-            right.scatter([m.mood.start], [y], color=COLOURS["open"], zorder=2, label="start" if y == 0 else None)
-            right.scatter([m.mood.end], [y], color=COLOURS["period"], zorder=3, label="end" if y == 0 else None)
+            right.scatter([m.mood.start], [y], color=COLOURS["open"], zorder=2, label=None if labelled else "start")
+            right.scatter([m.mood.end], [y], color=COLOURS["period"], zorder=3, label=None if labelled else "end")
+            labelled = True
     right.set_xlim(-1, 1)
     right.axvline(0, color="#e0e0e0", zorder=0)
     right.set_yticks(ys, ["" for _ in ys])
     right.invert_yaxis()
     right.set_title("Customer sentiment: start -> end")
-    right.legend(frameon=False, fontsize=8)
+    if labelled:
+        right.legend(frameon=False, fontsize=8)
+    else:
+        right.text(0, (len(rows) - 1) / 2, "no sentiment recorded", ha="center", va="center", color="#888888")
     return _png(fig)
 
 
