@@ -19,11 +19,12 @@ score; the highest wins. In ``grounded`` mode, when even the best candidate scor
 level where the model's own reply was right more often on those conversations, the model's
 reply is shown instead. ``select`` never shows a generated reply; ``generate`` only does.
 
-The model's evidence is used only where it proved itself on the validation conversations: the
-echo (grounded) and PMI (select) keep their weight when the picks with them were right more
-often than retrieval's alone by more than chance, and the model's own reply is shown only below
-a score where that gain, too, is more than chance. Where it is not, the mode ranks as retrieval
-does, and the record says so (the model's weight is 0).
+The model's evidence is used only where it proved itself on the validation conversations. The
+echo (grounded) and PMI (select) are weighed for the turns where retrieval alone is unsure (its
+best candidate scores under ``model_below``), the level under which the picks with them were
+right more often than retrieval's by more than chance; the model's own reply is shown only below
+a score where that gain, too, is more than chance. Where no such level exists, the mode ranks
+as retrieval does, and the record says so (the model's weight is 0).
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,7 @@ GROUNDING_FILE = "grounding.json"
 RETRIEVAL_FEATURES = ("similarity", "route", "agreement")
 # The evidence each mode weighs: grounded has the model's own reply to compare with; select
 # has only the model's scores of the candidates; "retrieval" is the same pipeline without the model.
+MODEL_FEATURES = ("echo", "pmi")
 MODE_FEATURES = {"grounded": (*RETRIEVAL_FEATURES, "echo"), "select": (*RETRIEVAL_FEATURES, "pmi"),
                  "retrieval": RETRIEVAL_FEATURES}
 
@@ -82,6 +84,9 @@ class Weights:
     # the conversation to a human.
     fallback_below: float = 0.0
     fitted_on: int = 0  # validation exchanges behind the weights (0: the defaults above)
+    # The model's evidence is weighed only for turns where retrieval alone is this unsure (its
+    # best candidate scores under this, by the "retrieval" weights); elsewhere retrieval ranks.
+    model_below: float = 1.0
 
     def score(self, candidate: Candidate) -> float:
         z = self.intercept + sum(c * x for c, x in zip(self.coef, candidate.features(self.features)))
@@ -93,7 +98,10 @@ class Weights:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Weights:
         return cls(tuple(data["features"]), tuple(data["coef"]), float(data["intercept"]),
-                   float(data.get("fallback_below", 0.0)), int(data.get("fitted_on", 0)))
+                   float(data.get("fallback_below", 0.0)), int(data.get("fitted_on", 0)),
+                   float(data.get("model_below", 1.0)))
+
+
 
 
 def load_weights(model_dir: Path) -> dict[str, Weights]:
@@ -177,9 +185,19 @@ class Grounder:
                     break
         return out
 
-    def needs(self, mode: str) -> set[str]:
-        """What the model must provide for ``mode``: "echo" (its own reply), "pmi" (its scores)."""
-        return set(self.weights[mode].features) & {"echo", "pmi"}
+    def needs(self, mode: str, candidates: Sequence[Candidate] = ()) -> set[str]:
+        """What the model must provide for ``mode`` on this turn: "echo" (its own reply, also
+        grounded's fallback), "pmi" (its scores of the candidates); nothing where retrieval is
+        sure enough that neither could change the reply."""
+        weights = self.weights[mode]
+        needs = {f for f, c in zip(weights.features, weights.coef) if f in MODEL_FEATURES and c != 0.0}
+        if mode == "grounded" and weights.fallback_below > 0.0:
+            needs.add("echo")
+        if needs and candidates and weights.model_below < 1.0:
+            sure = max(self.weights["retrieval"].score(c) for c in candidates)
+            if sure >= weights.model_below and sure >= weights.fallback_below:
+                return set()
+        return needs
 
     def rank(self, candidates: list[Candidate], mode: str, *, fits: Sequence[float] | None = None,
              own_reply: str | None = None) -> list[Candidate]:
@@ -198,6 +216,10 @@ class Grounder:
                 prior = self.index.cases[c.case].prior
                 c.pmi = fits[i] - prior if prior is not None else None
         weights = self.weights[mode]
+        if weights.model_below < 1.0 and candidates:  # the model speaks only where retrieval is unsure
+            plain = self.weights["retrieval"]
+            if max(plain.score(c) for c in candidates) >= weights.model_below:
+                weights = plain
         for c in candidates:
             c.score = weights.score(c)
         return sorted(candidates, key=lambda c: -c.score)
@@ -276,13 +298,15 @@ def fit_weights(grounder: Grounder, exchanges: Sequence[Exchange], scorer: Score
         if progress:
             progress(i + 1, len(exchanges))
     out = {mode: _fit(rows, labels, names, len(exchanges)) for mode, names in MODE_FEATURES.items()}
-    plain = _best_per_turn(out["retrieval"], rows, labels, turns)
+    plain = out["retrieval"]
     for mode in ("grounded", "select"):  # the model's part is weighed only where it earns its place
-        if not _better(_best_per_turn(out[mode], rows, labels, turns), plain):
-            out[mode] = _without_model(out[mode], out["retrieval"])
-    out["grounded"].fallback_below = _threshold(_best_per_turn(out["grounded"], rows, labels, turns), own_right)
+        with_model = _best_per_turn(out[mode], rows, labels, turns)
+        below = _threshold(_best_per_turn(plain, rows, labels, turns), {t: r for t, (_, r) in with_model.items()})
+        out[mode] = _without_model(out[mode], plain) if below == 0.0 else replace(out[mode], model_below=below)
+    out["grounded"].fallback_below = _threshold(_best_per_turn(out["grounded"], rows, labels, turns, plain),
+                                                own_right)
     # select hands over where its best past reply was not even of the right kind half the time
-    best = _best_per_turn(out["select"], rows, same_group, turns)
+    best = _best_per_turn(out["select"], rows, same_group, turns, plain)
     out["select"].fallback_below = _threshold(best, {t: 0.5 for t in best})
     return out
 
@@ -298,12 +322,6 @@ def _significant(gains: Sequence[float]) -> bool:
     than chance would give: a sign test, as a normal approximation."""
     total = sum(gains)
     return total > 0 and total >= SIGNIFICANCE * math.sqrt(sum(g * g for g in gains))
-
-
-def _better(picks: dict[int, tuple[float, int]], plain: dict[int, tuple[float, int]]) -> bool:
-    """Whether the picks under a mode's weights were right significantly more often than the
-    picks of retrieval alone, on the same turns."""
-    return _significant([picks[t][1] - plain[t][1] for t in picks])
 
 
 def _without_model(weights: Weights, plain: Weights) -> Weights:
@@ -324,14 +342,18 @@ def _fit(candidates: Sequence[Candidate], labels: Sequence[int], names: tuple[st
 
 
 def _best_per_turn(weights: Weights, candidates: Sequence[Candidate], labels: Sequence[int],
-                   turns: Sequence[int]) -> dict[int, tuple[float, int]]:
-    """Each turn's best score under ``weights`` and whether that candidate was right."""
+                   turns: Sequence[int], plain: Weights | None = None) -> dict[int, tuple[float, int]]:
+    """Each turn's best score under ``weights`` and whether that candidate was right; with
+    ``plain``, as ``Grounder.rank`` picks: by ``plain`` where its best score reaches ``weights.model_below``."""
     best: dict[int, tuple[float, int]] = {}
     for c, label, turn in zip(candidates, labels, turns):
         score = weights.score(c)
         if turn not in best or score > best[turn][0]:
             best[turn] = (score, label)
-    return best
+    if plain is None or weights.model_below >= 1.0:
+        return best
+    ranked = _best_per_turn(plain, candidates, labels, turns)
+    return {t: ranked[t] if ranked[t][0] >= weights.model_below else best[t] for t in best}
 
 
 def _threshold(best: dict[int, tuple[float, int]], fallback_right: dict[int, float]) -> float:

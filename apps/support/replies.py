@@ -101,7 +101,8 @@ class Replier:
         turns = [m for m in prompt if m["role"] != "system"]
         candidates = self.grounder.gather(turns)
         own = None
-        if mode == "grounded":  # the model's own reply: evidence for the past ones, or the fallback
+        if mode == "grounded" and (not candidates or "echo" in self.grounder.needs(mode, candidates)):
+            # the model's own reply: evidence for the past ones, or the fallback
             own = self.engine.reply(prompt, _evidence_params(params))
         ranked = self.rank(candidates, prompt, mode, own.text if own is not None else None)
         best = ranked[0] if ranked else None
@@ -125,7 +126,7 @@ class Replier:
         if not candidates:
             return []
         fits = None
-        if "pmi" in self.grounder.needs(mode):
+        if "pmi" in self.grounder.needs(mode, candidates):
             fits = [s.mean for s in self.engine.score(prompt, [c.text for c in candidates])]
         return self.grounder.rank(candidates, mode, fits=fits, own_reply=own_reply)
 

@@ -9,7 +9,7 @@ from appkit.engine import GREEDY
 from appkit.errors import ConfigError
 from apps.support.bot import SupportBot
 from apps.support.cases import Case, CaseIndex
-from apps.support.grounding import Grounder, load_weights
+from apps.support.grounding import Candidate, Grounder, Weights, load_weights
 from apps.support.placeholders import RAW
 from tests.conftest import INTENTS
 
@@ -62,6 +62,8 @@ def test_the_model_judges_candidates_a_customer_would_not_see(bot):
     candidates = bot.grounder.gather(turns)
     assert len(candidates) > 1  # several groups offered, not only the nearest
     prompt, _ = bot.prompt(turns)
+    # weights that always weigh the model (fitted ones weigh it only where it beat chance)
+    bot.grounder.weights["select"] = Weights(("similarity", "route", "agreement", "pmi"), (1.0, 1.0, 1.0, 1.0))
     scored = bot.replier.rank(candidates, prompt, "select")
     assert all(c.pmi is not None for c in scored)
     own = "Your order is on its way and should arrive soon."
@@ -138,13 +140,25 @@ def test_the_model_writes_its_own_reply_only_below_the_score_where_that_got_more
     assert _threshold(best, {0: 1.0, 1: 0.0, 2: 1.0} | {4: 0.0}) == 0.0
 
 
-def test_the_models_evidence_keeps_its_weight_only_where_it_beat_retrieval_by_more_than_chance():
-    from apps.support.grounding import Weights, _better, _without_model
+def test_the_model_is_weighed_only_where_retrieval_was_unsure_and_it_did_better_there(bot):
+    from apps.support.grounding import _best_per_turn, _without_model
 
-    plain = {t: (0.5, int(t % 2 == 0)) for t in range(40)}  # retrieval alone: right on half
-    slightly = {t: (0.5, 1 if t in (1, 3) else r) for t, (_, r) in plain.items()}  # two more right
-    clearly = {t: (0.5, 1 if t < 20 else r) for t, (_, r) in plain.items()}  # ten more right
-    assert not _better(slightly, plain) and _better(clearly, plain)
+    turns = [{"role": "user", "content": "where is my order"}]
+    echo_only = Weights(("similarity", "route", "agreement", "echo"), (0.0, 0.0, 0.0, 10.0), -5.0)
+    own = INTENTS["password"][1]  # the model says something else
+    bot.grounder.weights["grounded"] = echo_only
+    assert bot.grounder.rank(bot.grounder.gather(turns), "grounded", own_reply=own)[0].text == INTENTS["password"][1]
+    bot.grounder.weights["grounded"] = Weights(echo_only.features, echo_only.coef, echo_only.intercept,
+                                               model_below=0.01)  # retrieval is surer than that here
+    candidates = bot.grounder.gather(turns)
+    assert bot.grounder.needs("grounded", candidates) == set()  # so the model is not even asked
+    assert bot.grounder.rank(candidates, "grounded", own_reply=own)[0].text == INTENTS["order"][1]
+    # fitting: where retrieval's best is sure (0.9), its pick counts, whatever the model's weights say
+    retrieval = Weights(("similarity",), (1.0,), 0.0)
+    sure, unsure = Candidate("a", "case", similarity=5.0), Candidate("b", "case", similarity=-5.0)
+    picks = _best_per_turn(Weights(("similarity",), (-1.0,), 0.0, model_below=0.5), [sure, unsure], [1, 0],
+                           [0, 0], retrieval)
+    assert picks[0][1] == 1
     kept = _without_model(Weights(("similarity", "route", "agreement", "echo"), (1.0, 2.0, 3.0, 4.0), -1.0),
                           Weights(("similarity", "route", "agreement"), (5.0, 6.0, 7.0), -2.0))
     assert kept.coef == (5.0, 6.0, 7.0, 0.0) and kept.intercept == -2.0  # ranks as retrieval does
