@@ -5,8 +5,9 @@ that were right for them.
 
 - A human agent's answer (``appkit conversations reply ID --as agent``, the API, the TUI) after
   a handoff is the best data there is: the question the bot could not answer, answered by a
-  person. It is paired with the customer's messages since the last answer, leaving out the ones
-  that only ask for a person ("can I talk to a human?").
+  person. It is paired with the customer's messages since the last answer, leaving out the
+  sentences that ask for a person ("can I talk to a human?"), and the whole message where the
+  rest only complains about the last reply.
 - A bot reply rated good is kept with the question it answered.
 - A reply rated bad, an unrated reply the customer moved on from, and the bot's handoff and
   waiting notices are left out.
@@ -17,6 +18,7 @@ it learned from.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -26,8 +28,11 @@ from apps.support.handoff import asks_for_human
 
 APP = "support"
 STORED_PREFIX = "stored-"
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 PERSON_REPLIES = "person_replies"  # meta key: the replies (0: the first) a person wrote
-ONLY_ASKING_WORDS = 12  # a message asking for a person with at most this many words asks nothing else
+# A message asking for a person whose other sentences have at most this many words asks nothing
+# new ("That does not answer my question. Can I talk to a human?") when a question is waiting.
+ONLY_ASKING_WORDS = 12
 
 
 @dataclass
@@ -79,11 +84,16 @@ def _turns(messages: list[Any], ratings: dict[int, int]) -> tuple[list[Turn], li
         if m.status not in ("ok", "stopped"):
             continue
         if m.role == "user":
-            if asks_for_human(m.content) and len(m.content.split()) <= ONLY_ASKING_WORDS:
-                continue  # "a human please": the question is still the one before
+            text = m.content
+            if asks_for_human(text):
+                # What a person answers is the question, not the request for a person: the bot
+                # hands every request for a person over, so it could never learn from one.
+                text = " ".join(s for s in _SENTENCE_END.split(text.strip()) if not asks_for_human(s))
+                if not text or (pending and len(text.split()) <= ONLY_ASKING_WORDS):
+                    continue  # "that's wrong, a human please": the question is still the one before
             if answered:
                 pending, answered = [], False
-            pending.append(m.content)
+            pending.append(text)
         elif m.role == "assistant" and m.author is not None:  # a person's answer
             text = m.content.strip()
             if not text:

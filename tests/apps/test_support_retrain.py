@@ -65,7 +65,7 @@ def test_learned_conversations_pair_each_answer_with_its_question(home):
         store.append_message(a.id, "user", "how do I cancel my magazine?")
         wrong = store.append_message(a.id, "assistant", "Your order ships today.", model_name="toy")
         store.add_feedback(wrong.id, -1)
-        store.append_message(a.id, "user", "let me talk to a person")
+        store.append_message(a.id, "user", "That does not answer my question. Can I talk to a human agent please?")
         store.append_message(a.id, "assistant", "A colleague will answer.", template_name="support/handoff.j2")
         store.agent_reply(a.id, ANSWER)
         store.agent_reply(a.id, "Anything else?")  # a second message of the same answer
@@ -77,21 +77,28 @@ def test_learned_conversations_pair_each_answer_with_its_question(home):
         store.append_message(b.id, "user", "and my invoice?")
         store.append_message(b.id, "assistant", "Unrated reply.", model_name="toy")  # not learned: unverified
 
+        d = store.create_conversation("support")  # the question and the request for a person at once
+        store.append_message(d.id, "user", "My parcel 123 never came. Let me talk to a person.")
+        store.append_message(d.id, "assistant", "A colleague will answer.", template_name="support/handoff.j2")
+        store.agent_reply(d.id, "I have sent a new parcel.")
+
         c = store.create_conversation("support")
         store.append_message(c.id, "user", "hello")
         store.append_message(c.id, "assistant", "Hi!", model_name="toy")  # nothing to learn
 
         learned = learned_conversations(store)
-    assert learned.looked_at == 3 and (learned.agent_answers, learned.good_replies) == (1, 1)
+    assert learned.looked_at == 4 and (learned.agent_answers, learned.good_replies) == (2, 1)
     by_id = {conv.id: [(t.role, t.text) for t in conv.turns] for conv in learned.conversations}
     assert by_id == {f"stored-{a.id}": [("user", "how do I cancel my magazine?"),
                                         ("assistant", f"{ANSWER}\nAnything else?")],
-                     f"stored-{b.id}": [("user", "where is my order"), ("assistant", "It ships today.")]}
+                     f"stored-{b.id}": [("user", "where is my order"), ("assistant", "It ships today.")],
+                     f"stored-{d.id}": [("user", "My parcel 123 never came."), ("assistant", "I have sent a new parcel.")]}
     # The gate measures the bot against what people answered, never against the bot's own words.
     from apps.support.gate import person_exchanges
 
     exchanges = person_exchanges(learned.conversations)
-    assert [(e.message, e.reference) for e in exchanges] == [("how do I cancel my magazine?", f"{ANSWER}\nAnything else?")]
+    assert [(e.message, e.reference) for e in exchanges] == [("how do I cancel my magazine?", f"{ANSWER}\nAnything else?"),
+                                                             ("My parcel 123 never came.", "I have sent a new parcel.")]
 
 
 def test_too_little_new_data_says_so_and_changes_nothing(home):
