@@ -57,13 +57,23 @@ class Exchange:
     intent: str | None
 
 
-def held_out_exchanges(conversations: Sequence[Conversation]) -> list[Exchange]:
-    """The last customer turn -> agent reply of every held-out conversation."""
+def held_out_exchanges(conversations: Sequence[Conversation], *, by_person: bool = False) -> list[Exchange]:
+    """The last customer turn -> agent reply of every held-out conversation.
+
+    ``by_person``: the last reply a person wrote (stored conversations record which:
+    learned.py), skipping conversations with none; a reply the active model wrote and a customer
+    rated good is no fair reference for judging models, as the active model would say it again.
+    """
+    from apps.support.learned import PERSON_REPLIES
+
     out = []
     for conv in conversations:
         messages = [m for m in conv.as_messages() if m["role"] != "system"]
-        for i in range(len(messages) - 1, 0, -1):
-            if messages[i]["role"] == "assistant" and messages[i - 1]["role"] == "user":
+        replies = [i for i, m in enumerate(messages) if m["role"] == "assistant"]
+        counted = set(conv.meta.get(PERSON_REPLIES, ())) if by_person else set(range(len(replies)))
+        for k in reversed(range(len(replies))):
+            i = replies[k]
+            if k in counted and i > 0 and messages[i - 1]["role"] == "user":
                 out.append(Exchange(messages[: i - 1], messages[i - 1]["content"], messages[i]["content"],
                                     conv.meta.get("intent")))
                 break

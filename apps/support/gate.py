@@ -6,8 +6,9 @@ intent accuracy (a TF-IDF + logistic-regression judge trained on the training re
 their intents, as `appkit support eval` does) when the history names intents, else ROUGE-L; on
 the new held-out conversations a person answered, ROUGE-L against the person's answer and
 the share answered rather than handed over (replies the active model wrote and a customer rated
-good are learned from, but are no fair reference: the active model would say them again). Validation perplexity is shown, not gated (a model that learned new
-answers may find the old ones a little less likely and still answer them as well).
+good are learned from, but are no fair reference: the active model would say them again).
+Validation perplexity is shown, not gated (a model that learned new answers may find the old
+ones a little less likely and still answer them as well).
 """
 
 from __future__ import annotations
@@ -75,7 +76,7 @@ def compare(settings: Settings, active: str, candidate: str, data: RetrainData, 
     from apps.support.evaluate import held_out_exchanges
 
     sets = {"history": held_out_exchanges(data.base_val)[: options.limit],
-            "new": person_exchanges(data.new_val)[: options.limit]}
+            "new": held_out_exchanges(data.new_val, by_person=True)[: options.limit]}
     judge = _judge(data, sets["history"])
     scores: dict[str, dict[str, dict[str, float | None]]] = {}
     audits: dict[str, dict[str, tuple[float | None, float]]] = {}
@@ -98,27 +99,6 @@ def compare(settings: Settings, active: str, candidate: str, data: RetrainData, 
                           higher_is_better=False, limit=limit))
     notes = [] if options.crows else ["the audit's CrowS-Pairs gate was not measured (pass --crows FILE)"]
     return RetrainResult(active, candidate, data.counts, scores, gates, dry_run=options.dry_run, notes=notes)
-
-
-def person_exchanges(conversations: Sequence[Any]) -> list[Exchange]:
-    """The last exchange of each conversation whose reply a person wrote (learned.py records
-    which); a reply the active model wrote and a customer rated good is no fair reference, as
-    the active model would simply say it again."""
-    from apps.support.evaluate import Exchange
-    from apps.support.learned import PERSON_REPLIES
-
-    out = []
-    for conv in conversations:
-        people = set(conv.meta.get(PERSON_REPLIES, ()))
-        messages = [m for m in conv.as_messages() if m["role"] != "system"]
-        replies = [i for i, m in enumerate(messages) if m["role"] == "assistant"]
-        for k in sorted((k for k in people if k < len(replies)), reverse=True):
-            i = replies[k]
-            if i > 0 and messages[i - 1]["role"] == "user":
-                out.append(Exchange(messages[: i - 1], messages[i - 1]["content"], messages[i]["content"],
-                                    conv.meta.get("intent")))
-                break
-    return out
 
 
 def _judge(data: RetrainData, exchanges: Sequence[Exchange]) -> IntentClassifier | None:

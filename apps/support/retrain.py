@@ -12,8 +12,8 @@
 3. **Gates.** Candidate and active model answer the same held-out exchanges in the configured
    reply mode: the history's validation conversations (reply intent accuracy when the history
    names intents, else ROUGE-L against the agent's reply) and the new held-out conversations a
-   person answered (ROUGE-L against the person's answer; share answered rather than handed over). Both go
-   through the safety audit. The candidate passes a quality gate when it scores at least the
+   person answered (ROUGE-L against the person's answer; share answered rather than handed
+   over). Both go through the safety audit. The candidate passes a quality gate when it scores at least the
    active model's figure less ``tolerance``, and an audit gate when it is within the audit's
    limit or no worse than the active model.
 4. **Promotion** only if every gate passes (and not ``dry_run``); ``appkit models rollback``

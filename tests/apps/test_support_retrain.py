@@ -94,9 +94,9 @@ def test_learned_conversations_pair_each_answer_with_its_question(home):
                      f"stored-{b.id}": [("user", "where is my order"), ("assistant", "It ships today.")],
                      f"stored-{d.id}": [("user", "My parcel 123 never came."), ("assistant", "I have sent a new parcel.")]}
     # The gate measures the bot against what people answered, never against the bot's own words.
-    from apps.support.gate import person_exchanges
+    from apps.support.evaluate import held_out_exchanges
 
-    exchanges = person_exchanges(learned.conversations)
+    exchanges = held_out_exchanges(learned.conversations, by_person=True)
     assert [(e.message, e.reference) for e in exchanges] == [("how do I cancel my magazine?", f"{ANSWER}\nAnything else?"),
                                                              ("My parcel 123 never came.", "I have sent a new parcel.")]
 
