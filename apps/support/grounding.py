@@ -101,6 +101,11 @@ class Weights:
                    float(data.get("fallback_below", 0.0)), int(data.get("fitted_on", 0)),
                    float(data.get("model_below", 1.0)))
 
+    def model_weighs_in(self, retrieval_best: float) -> bool:
+        """Whether the model's evidence counts on a turn where retrieval's best candidate scores
+        ``retrieval_best`` (by the "retrieval" weights)."""
+        return retrieval_best < self.model_below
+
 
 
 
@@ -193,11 +198,14 @@ class Grounder:
         needs = {f for f, c in zip(weights.features, weights.coef) if f in MODEL_FEATURES and c != 0.0}
         if mode == "grounded" and weights.fallback_below > 0.0:
             needs.add("echo")
-        if needs and candidates and weights.model_below < 1.0:
-            sure = max(self.weights["retrieval"].score(c) for c in candidates)
-            if sure >= weights.model_below and sure >= weights.fallback_below:
+        if needs and candidates:
+            best = self._retrieval_best(candidates)
+            if not weights.model_weighs_in(best) and best >= weights.fallback_below:
                 return set()
         return needs
+
+    def _retrieval_best(self, candidates: Sequence[Candidate]) -> float:
+        return max(self.weights["retrieval"].score(c) for c in candidates)
 
     def rank(self, candidates: list[Candidate], mode: str, *, fits: Sequence[float] | None = None,
              own_reply: str | None = None) -> list[Candidate]:
@@ -216,10 +224,8 @@ class Grounder:
                 prior = self.index.cases[c.case].prior
                 c.pmi = fits[i] - prior if prior is not None else None
         weights = self.weights[mode]
-        if weights.model_below < 1.0 and candidates:  # the model speaks only where retrieval is unsure
-            plain = self.weights["retrieval"]
-            if max(plain.score(c) for c in candidates) >= weights.model_below:
-                weights = plain
+        if candidates and not weights.model_weighs_in(self._retrieval_best(candidates)):
+            weights = self.weights["retrieval"]  # retrieval is sure enough alone
         for c in candidates:
             c.score = weights.score(c)
         return sorted(candidates, key=lambda c: -c.score)
@@ -350,10 +356,10 @@ def _best_per_turn(weights: Weights, candidates: Sequence[Candidate], labels: Se
         score = weights.score(c)
         if turn not in best or score > best[turn][0]:
             best[turn] = (score, label)
-    if plain is None or weights.model_below >= 1.0:
+    if plain is None:
         return best
     ranked = _best_per_turn(plain, candidates, labels, turns)
-    return {t: ranked[t] if ranked[t][0] >= weights.model_below else best[t] for t in best}
+    return {t: best[t] if weights.model_weighs_in(ranked[t][0]) else ranked[t] for t in best}
 
 
 def _threshold(best: dict[int, tuple[float, int]], fallback_right: dict[int, float]) -> float:
