@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from os import PathLike
 from pathlib import Path
 from typing import Any
@@ -64,20 +65,20 @@ def train_writer(
 
     settings = settings or load_settings()
     options = options or ChatTrainingOptions(device=settings.resolve_device())
-    report, articles, (train, val, held_out) = _read_articles(corpus, text_col=text_col, keep_links=keep_links,
-                                                               holdout=holdout, seed=options.seed, log=log)
+    split = _read_articles(corpus, text_col=text_col, keep_links=keep_links, holdout=holdout, seed=options.seed, log=log)
+    train, val, held_out = split.train, split.val, split.held_out
     if options.base:  # a wrong --base fails here, before a run is recorded
         options.base = str(resolve_base(options.base, settings))
     if resume and name is None:
         name = latest_unfinished_run(settings, APP_NAME, "appkit writer train")
     name = run_name(APP_NAME, name)
     prompts = prompts_for(settings)
-    corpus_names = report.paths
+    corpus_names = split.report.paths
     template = prompts.render("writer/brief.j2", title="", format="blog", tone=None, words=0, tags=[],
                               written=0, tail="")
     writer_meta: dict[str, Any] = {"template": template.name, "template_version": template.version,
                                    "holdout": holdout, "holdout_ids": [a.id for a in held_out],
-                                   "formats": dict(Counter(a.brief().format for a in train)), "corpus": corpus_names,
+                                   "formats": split.formats, "corpus": corpus_names,
                                    "keep_links": keep_links}  # evaluation cleans held-out articles alike
 
     def encode(tokenizer: Any, context: int) -> tuple[list[Any], list[Any]]:
@@ -101,17 +102,27 @@ def train_writer(
             options=options, resume=resume, log=log,
             extra_metadata={"app": APP_NAME, "writer": writer_meta},
         )
-        run.register(trained, data={"corpus": corpus_names, "articles": len(articles), "train_articles": len(train),
+        run.register(trained, data={"corpus": corpus_names, "articles": split.usable, "train_articles": len(train),
                                     "held_out": len(held_out),
                                     "summary": f"{len(train)} articles ({Path(corpus_names[0]).name})"})
     log(f"saved {trained.path} and made it the active writer model; try `appkit writer write --title \"...\"`")
     return trained
 
 
+@dataclass
+class _Articles:
+    """The corpus read and split."""
+
+    report: Any  # read_corpus's report
+    usable: int  # articles long enough to use
+    train: list[Any]
+    val: list[Any]
+    held_out: list[Any]  # the newest, never trained on
+    formats: dict[str, int]  # training articles per format (blog, newsletter ...)
+
 
 def _read_articles(corpus: Corpus, *, text_col: str | None, keep_links: bool, holdout: float, seed: int,
-                   log: Callable[[str], None]) -> tuple[Any, list[Any], tuple[list[Any], list[Any], list[Any]]]:
-    """The corpus read and split: (read report, usable articles, (train, validation, held out))."""
+                   log: Callable[[str], None]) -> _Articles:
     from appkit.data import read_corpus, split_conversations
     from appkit.errors import DataError
     from apps.writer.articles import articles_from, holdout_split
@@ -126,8 +137,8 @@ def _read_articles(corpus: Corpus, *, text_col: str | None, keep_links: bool, ho
             "the writer needs at least 2 (one to train on, one to validate). Add articles or lower --holdout."
         )
     train, val = split_conversations(rest, val_fraction=VAL_FRACTION, seed=seed)
-    formats = Counter(a.brief().format for a in train)
+    formats = dict(Counter(a.brief().format for a in train))
     log(f"articles: {len(train)} train / {len(val)} validation / {len(held_out)} held out (newest"
         f"{', from ' + str(held_out[0].date) if held_out and held_out[0].date else ''}); "
-        f"{short} too short to use; formats {dict(formats)}")
-    return report, articles, (train, val, held_out)
+        f"{short} too short to use; formats {formats}")
+    return _Articles(report, len(articles), train, val, held_out, formats)
