@@ -493,11 +493,12 @@ class SupportPane(Horizontal):
         if conv is None or self.store is None:
             self.notify("Open a conversation first: an agent answers a customer who has written.", severity="warning")
             return
-        try:  # the CLI or the API may have closed it meanwhile
-            conv = self.conversation = self.store.get_conversation(conv.id)
-        except AppkitError as e:
-            self.notify(str(e), severity="error")
+        error = self._reload_conversation(conv.id)  # the CLI or the API may have closed it meanwhile
+        if error is not None:
+            self.notify(str(error), severity="error")
             return
+        conv = self.conversation
+        assert conv is not None
         if conv.status in CLOSED:
             self._show_title()
             self._update_prompt()
@@ -506,6 +507,16 @@ class SupportPane(Horizontal):
             return
         self._set_answering(True)
         self.query_one("#prompt", Input).focus()
+
+    def _reload_conversation(self, conversation_id: int) -> AppkitError | None:
+        """Read the open conversation again (the CLI or the API may have changed it meanwhile);
+        the error when it cannot be read, the old record kept."""
+        assert self.store is not None
+        try:
+            self.conversation = self.store.get_conversation(conversation_id)
+        except AppkitError as e:
+            return e
+        return None
 
     def _set_answering(self, on: bool) -> None:
         self.answering = on
@@ -521,20 +532,14 @@ class SupportPane(Horizontal):
             record = self.store.agent_reply(conv.id, text, author=AGENT)
         except AppkitError as e:  # e.g. closed from the CLI meanwhile: the text stays in the prompt
             self.notify(f"The answer was not stored: {e}", severity="error", timeout=10)
-            try:
-                self.conversation = self.store.get_conversation(conv.id)
-            except AppkitError:
-                pass
+            self._reload_conversation(conv.id)
             self._show_title()
             self._update_prompt()
             self.reload_list()
             return
         prompt.clear()
         await self._mount_views(message_view(record))
-        try:
-            self.conversation = self.store.get_conversation(conv.id)
-        except AppkitError:
-            pass
+        self._reload_conversation(conv.id)
         self._set_answering(False)
         self._show_title()
         self.reload_list()
