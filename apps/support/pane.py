@@ -62,16 +62,13 @@ def visible(m: MessageRecord) -> bool:
 class AgentMessageView(MessageView):
     """A human agent's answer: a message view whose header names the agent instead of the bot."""
 
-    def header(self) -> Content:
+    def author(self) -> list[Content]:
         author = (self.record.author if self.record is not None else None) or AGENT
         name = author.partition(":")[2]
         parts = [Content.styled("agent", "bold $text-warning")]
         if name:
             parts.append(Content.styled(f"· {name}", "$text-muted"))
-        parts.append(Content.styled(" answered by a person ", "$text-warning on $warning-muted"))
-        for text, style in self.flags():
-            parts.append(Content.styled(f" {text} ", style))
-        return Content(" ").join(parts)
+        return [*parts, Content.styled(" answered by a person ", "$text-warning on $warning-muted")]
 
 
 def message_view(m: MessageRecord, rating: int | None = None) -> MessageView:

@@ -55,12 +55,17 @@ class MessageView(Vertical, can_focus=True):
 
     def header(self) -> Content:
         """Who wrote it and its flags, e.g. ``bot · toy  stopped  safety: flag  rated +``."""
-        parts = [Content.styled(ROLE_LABELS.get(self.role, self.role), "bold")]
-        if self.role == "assistant" and self.model:
-            parts.append(Content.styled(f"· {self.model}", "$text-muted"))
+        parts = self.author()
         for text, style in self.flags():
             parts.append(Content.styled(f" {text} ", style))
         return Content(" ").join(parts)
+
+    def author(self) -> list[Content]:
+        """The header's first words: who wrote the message."""
+        parts = [Content.styled(ROLE_LABELS.get(self.role, self.role), "bold")]
+        if self.role == "assistant" and self.model:
+            parts.append(Content.styled(f"· {self.model}", "$text-muted"))
+        return parts
 
     def flags(self) -> list[tuple[str, str]]:
         """(label, style) badges for the header."""
