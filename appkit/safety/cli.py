@@ -154,7 +154,6 @@ def train_command(
     from appkit.safety.backends import clear_cache, trained_root
     from appkit.safety.data import read_labelled
     from appkit.safety.train import ClassifierOptions, train_classifier
-
     from appkit.train.tracking import check_name
 
     settings = _settings(ctx)
