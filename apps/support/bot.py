@@ -43,7 +43,6 @@ Message = dict[str, str]
 APP = "support"
 HANDOFF_TEMPLATE = "support/handoff.j2"
 WAITING_TEMPLATE = "support/waiting.j2"
-REPLY_ROOM = 128  # tokens kept free for the reply when trimming a long conversation
 
 
 @dataclass
@@ -139,30 +138,14 @@ class SupportBot:
     # -- prompting -------------------------------------------------------------------------
 
     def prompt(self, history: Sequence[Message]) -> tuple[list[Message], Rendered]:
-        """The model's input for ``history`` (ending with the customer's turn).
-
-        Customers' personal data is replaced as in training ("order [ORDER_ID]"). Oldest turns
-        are dropped first until the prompt leaves room for a reply; the system prompt is always
-        kept (with the retrieved cases a model trained with them expects: fewer of them when the
-        last message alone leaves no room). A message too long even then is the engine's to refuse.
-        """
-        from apps.support.prompting import system_message
+        """The model's input for ``history`` (ending with the customer's turn): customers'
+        personal data replaced as in training ("order [ORDER_ID]"), trimmed to the context as
+        ``fit_prompt`` does."""
+        from apps.support.prompting import fit_prompt
         from apps.support.replies import model_view
 
         turns = model_view([m for m in history if m["role"] != "system"])
-        budget = self.engine.context_length - REPLY_ROOM
-        cases = self.prompt_cases
-        while True:
-            system = system_message(self.prompts, self.company, turns, self.index, cases_per_prompt=cases)
-            messages = [{"role": "system", "content": system.text}, *turns]
-            if len(self.engine.prompt_ids(messages)) <= budget:
-                return messages, system
-            if len(turns) > 1:
-                turns = turns[1:]
-            elif cases > 0:
-                cases -= 1
-            else:
-                return messages, system
+        return fit_prompt(self.engine, self.prompts, self.company, turns, self.index, self.prompt_cases)
 
     # -- stateless -------------------------------------------------------------------------
 

@@ -127,8 +127,9 @@ def prepare_grounding(model_dir: Path, index: Any, val: list[Conversation], prom
 
     from appkit.engine import GREEDY, Engine
     from appkit.progress import Progress
+    from appkit.errors import GenerationError
     from apps.support.grounding import Grounder, exchanges_of, fit_weights, reply_priors, save_weights
-    from apps.support.prompting import system_message
+    from apps.support.prompting import fit_prompt, system_message
     from apps.support.replies import model_view
 
     index.group_replies()
@@ -142,14 +143,25 @@ def prepare_grounding(model_dir: Path, index: Any, val: list[Conversation], prom
             priors = reply_priors(index, lambda replies: [s.mean for s in engine.score(null, replies)],
                                   progress=lambda done, total: bar.update(done))
         index.with_priors(priors)
-        exchanges = exchanges_of(val, limit=limit)
+
+        def prompt_of(messages: Any) -> list[dict[str, str]]:  # as the bot prompts (no cases in it)
+            return fit_prompt(engine, prompts, company, model_view(messages), None, 0)[0]
+
+        def fits(ex: Any) -> bool:  # a last message longer than the context: no reply to judge
+            try:
+                engine.check_fits(prompt_of(ex.messages))
+            except GenerationError:
+                return False
+            return True
+
+        exchanges = [ex for ex in exchanges_of(val, limit=limit) if fits(ex)]
         with Progress("the model's own replies", len(exchanges), enabled=progress) as bar, \
                 ThreadPoolExecutor(max_workers=8) as pool:  # 8 at a time: the engine batches them
             done = 0
 
             def own(ex: Any) -> str:
                 nonlocal done
-                text = engine.reply([system, *model_view(ex.messages)], GREEDY).text
+                text = engine.reply(prompt_of(ex.messages), GREEDY).text
                 done += 1
                 bar.update(done)
                 return text
@@ -157,7 +169,7 @@ def prepare_grounding(model_dir: Path, index: Any, val: list[Conversation], prom
             own_replies = list(pool.map(own, exchanges))
 
         def scorer(messages: Any, replies: Any) -> list[float]:
-            return [s.mean for s in engine.score([system, *model_view(messages)], replies)]
+            return [s.mean for s in engine.score(prompt_of(messages), replies)]
 
         with Progress("fitting the grounding", len(exchanges), enabled=progress) as bar:
             weights = fit_weights(Grounder(index), exchanges, scorer, own_replies,
