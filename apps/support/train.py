@@ -179,11 +179,13 @@ def prepare_grounding(model_dir: Path, index: Any, val: list[Conversation], prom
     index.save(model_dir)
     save_weights(model_dir, weights)
     grounded = weights["grounded"]
-    where = ("wherever" if grounded.model_below >= 1.0 else
-             f"where retrieval scores under {grounded.model_below:.2f}")
+    echo = dict(zip(grounded.features, grounded.coef)).get("echo", 0.0)
+    where = ("not weighed: it did not beat retrieval on validation" if echo == 0.0 else
+             "weighed wherever" if grounded.model_below >= 1.0 else
+             f"weighed where retrieval scores under {grounded.model_below:.2f}")
     log(f"grounding: {len(index.cases)} cases in {len(index.members)} reply groups; grounded weights "
         + ", ".join(f"{f} {c:+.2f}" for f, c in zip(grounded.features, grounded.coef))
-        + f" (the model's part weighed {where}); the model's own reply under {grounded.fallback_below:.2f} "
+        + f" (the model's part {where}); the model's own reply under {grounded.fallback_below:.2f} "
           f"(fitted on {grounded.fitted_on} held-out exchanges)")
     return weights
 
