@@ -33,6 +33,26 @@ def test_training_saves_a_case_index_with_groups_priors_and_fitted_weights(suppo
     assert {c.agent for c in index.cases if c.group == best} == {INTENTS["order"][1]}
 
 
+def test_the_history_s_intents_are_the_reply_groups_and_unnamed_replies_join_or_form_their_own():
+    refund = ["Your refund of the order is on its way to your card.", "The refund is on its way to your card now."]
+    cancel = ["I have cancelled the order for you.", "Your order is cancelled, no charge was made."]
+    cases = [Case(f"refund please {i}", refund[i % 2], f"r{i}", intent="refund") for i in range(6)]
+    cases += [Case(f"cancel it {i}", cancel[i % 2], f"c{i}", intent="cancel") for i in range(6)]
+    # learned from use, with no intent: one close to a refund answer, one about something new
+    cases += [Case("money back?", "Your refund is on its way to your card.", "s1"),
+              Case("do you sell gift wrap", "Yes, gift wrapping costs two euros per parcel.", "s2")]
+    index = CaseIndex(cases)
+    index.group_replies()
+    group = {c.conversation_id: c.group for c in index.cases}
+    assert len({group[f"r{i}"] for i in range(6)}) == 1 and len({group[f"c{i}"] for i in range(6)}) == 1
+    assert group["r0"] != group["c0"]  # two intents, two groups, though their replies differ
+    assert group["s1"] == group["r0"]
+    assert group["s2"] not in {group["r0"], group["c0"]}
+    unnamed = CaseIndex([Case(c.customer, c.agent, c.conversation_id) for c in cases])
+    unnamed.group_replies()  # no intents: clusters of the replies
+    assert len({c.group for c in unnamed.cases}) > 1
+
+
 @pytest.mark.parametrize("intent", sorted(INTENTS))
 def test_grounded_replies_are_the_past_answer_for_new_wordings(bot, intent):
     new_wordings = {"order": "my parcel still has not come, where is it", "refund": "give me my money back please",
