@@ -62,6 +62,11 @@ _LEAD = re.compile(
 )
 _TO_US = re.compile(r"\b(?:us|our|contact|reach|write to|email to)\b[^.!?\n]{0,25}$", re.I)
 _DETERMINER_BEFORE = re.compile(r"\b(?:our|the|your|a|an|this|their|its)\s+$", re.I)
+# A verb asking for the identifier itself: "enter the order number {{..}}" -> "enter your order number".
+_ASKS_FOR_IT = re.compile(r"\b(?:enter|type|input|provide|share|give|send|include|quote|paste|fill in)"
+                          r"(?:\s+(?:me|us))?(?:\s+with)?\s+$", re.I)
+# "our website, {{Website Name}}": the slot only names what the words before it said.
+_APPOSITION = re.compile(r"(?P<word>\w+)\s*,\s*$")
 _NOUNS = {"order_id": "order", "invoice_id": "invoice", "tracking_id": "tracking number", "account_id": "account",
           "card": "card"}
 
@@ -150,6 +155,8 @@ def fill_placeholders(text: str, known: Known, prompts: Prompts, *, ask: bool = 
             lead = _LEAD.search(before)
             noun = (lead.group("noun") if lead and lead.group("noun") else _NOUNS[kind]).lower()
             head = before[: lead.start()] if lead and lead.group(0).strip() else before
+            if _ASKS_FOR_IT.search(head) and not noun.endswith("number"):
+                noun += " number"  # what to enter is the number, not the order
             if lead and lead.group("with") and not lead.group("noun"):
                 head += lead.group("with")  # "associated with the ID {{..}}" -> "associated with your order"
             phrase = _render(prompts, name, kind, head, noun=noun)
@@ -158,7 +165,12 @@ def fill_placeholders(text: str, known: Known, prompts: Prompts, *, ask: bool = 
             if kind in IDENTIFIERS and kind not in result.asked:
                 result.asked.append(kind)
         else:
-            pieces.append(before + _render(prompts, name, kind, before))
+            phrase = _render(prompts, name, kind, before)
+            named = _APPOSITION.search(before)
+            if named and phrase.split() and named.group("word").lower() == phrase.split()[-1].lower():
+                before = before[: named.end("word")]  # "our website, our website" -> "our website"
+                phrase = ""
+            pieces.append(before + phrase)
             result.rephrased.append(kind)
         last = m.end()
     pieces.append(text[last:])

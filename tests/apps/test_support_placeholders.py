@@ -131,3 +131,14 @@ def test_a_streamed_slot_keeps_the_word_before_it(prompts: Prompts):
     pieces = re.findall(r"\S+\s*", reply)
     streamed = "".join(PlaceholderStream(iter(pieces), Known(), prompts))
     assert "on our website and" in streamed and "our our" not in streamed
+
+
+@pytest.mark.parametrize(("reply", "expected"), [
+    ("1. Visit our website, {{Website Name}}.", "1. Visit our website."),
+    ("Enter the order number [ORDER_ID] in the designated field.", "Enter your order number in the designated field."),
+    ("Please provide {{Order Number}} so I can check.", "Please provide your order number so I can check."),
+    ("Kindly provide me with your {{Order Number}}.", "Kindly provide me with your order number."),
+    ("I checked the order number [ORDER_ID] for you.", "I checked your order for you."),
+])
+def test_a_rephrased_slot_reads_as_a_sentence(prompts: Prompts, reply: str, expected: str):
+    assert fill_placeholders(reply, Known(), prompts, ask=False).text == expected
