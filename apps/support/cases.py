@@ -43,7 +43,7 @@ class Case:
     conversation_id: str = ""
     context: str = ""  # the agent turn before the customer's message, if any
     intent: str = ""  # the intent the history names for the conversation, if any
-    group: int = -1  # cluster of near-identical replies
+    group: int = -1  # its reply group: the intent's, or a cluster of alike replies (see group_replies)
     prior: float | None = None  # mean log P(agent | a conversation saying nothing) under the model
 
 
