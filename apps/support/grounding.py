@@ -7,8 +7,10 @@ evidence agrees on). Each candidate is described by
 - ``similarity``: how close its case's customer message is to this one (TF-IDF, see cases.py);
 - ``route``: log P(its reply group | this message), from a classifier trained on the cases;
 - ``agreement``: the share of the closest cases whose reply is in the candidate's group;
-- ``echo``: how close the reply is to the one our model writes itself for this conversation:
-  the model's own answer votes for the past replies that say the same;
+- ``echo``: how close the reply is to the opening of the one our model writes itself for this
+  conversation (its first ``ECHO_WORDS`` words): the model's own answer votes for the past
+  replies that say the same. The opening says which answer it is, and writing only that (at
+  most ``ECHO_TOKENS``) keeps a grounded reply fast;
 - ``pmi``: the model's mean log P(reply | this conversation) minus its log P(reply | a
   conversation saying nothing), so a reply likely anywhere gains nothing from being likely here.
   All candidates of a turn are scored in one batched pass over the shared prompt.
@@ -44,6 +46,13 @@ RETRIEVAL_FEATURES = ("similarity", "route", "agreement")
 MODEL_FEATURES = ("echo", "pmi")
 MODE_FEATURES = {"grounded": (*RETRIEVAL_FEATURES, "echo"), "select": (*RETRIEVAL_FEATURES, "pmi"),
                  "retrieval": RETRIEVAL_FEATURES}
+ECHO_WORDS = 32  # the model's own reply is compared with the candidates on its opening words
+ECHO_TOKENS = 2 * ECHO_WORDS  # written for the echo alone: room for ECHO_WORDS (Bitext: at most 51 tokens)
+
+
+def echo_text(reply: str) -> str:
+    """The part of the model's own reply the echo compares: its first ``ECHO_WORDS`` words."""
+    return " ".join(reply.split()[:ECHO_WORDS])
 
 
 @dataclass
@@ -216,7 +225,7 @@ class Grounder:
             own_reply: the model's own reply to the conversation.
         """
         if own_reply is not None:
-            echoes = self.index.reply_similarity(own_reply, [c.text for c in candidates])
+            echoes = self.index.reply_similarity(echo_text(own_reply), [c.text for c in candidates])
             for c, echo in zip(candidates, echoes):
                 c.echo = echo
         for i, c in enumerate(candidates):

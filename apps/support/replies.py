@@ -102,8 +102,9 @@ class Replier:
         candidates = self.grounder.gather(turns)
         own = None
         if mode == "grounded" and (not candidates or "echo" in self.grounder.needs(mode, candidates)):
-            # the model's own reply: evidence for the past ones, or the fallback
-            own = self.engine.reply(prompt, _evidence_params(params))
+            # the model's own reply: evidence for the past ones (its opening), or the fallback (all of it)
+            shown = self.grounder.weights[mode].fallback_below > 0.0 or not candidates
+            own = self.engine.reply(prompt, _evidence_params(params, whole=shown))
         ranked = self.rank(candidates, prompt, mode, own.text if own is not None else None)
         best = ranked[0] if ranked else None
         threshold = self.grounder.weights[mode].fallback_below
@@ -131,14 +132,17 @@ class Replier:
         return self.grounder.rank(candidates, mode, fits=fits, own_reply=own_reply)
 
 
-def _evidence_params(params: GenerationParams | None) -> GenerationParams:
+def _evidence_params(params: GenerationParams | None, *, whole: bool) -> GenerationParams:
     """The model's own reply in grounded mode is its most likely one (greedy), as when the
-    weights were fitted; the caller's length limit still applies."""
+    weights were fitted; the caller's length limit still applies. Unless it may be shown
+    (``whole``), only its opening is written: the echo compares no more (``ECHO_TOKENS``)."""
     from dataclasses import replace
 
     from appkit.engine import GREEDY
+    from apps.support.grounding import ECHO_TOKENS
 
-    return replace(GREEDY, max_new_tokens=params.max_new_tokens) if params is not None else GREEDY
+    limit = params.max_new_tokens if params is not None else GREEDY.max_new_tokens
+    return replace(GREEDY, max_new_tokens=limit if whole else min(limit, ECHO_TOKENS))
 
 
 def describe_grounding(grounding: Grounding, stats: ReplyStats | None = None) -> dict[str, Any]:

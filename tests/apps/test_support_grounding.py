@@ -184,6 +184,28 @@ def test_the_model_is_weighed_only_where_retrieval_was_unsure_and_it_did_better_
     assert kept.coef == (5.0, 6.0, 7.0, 0.0) and kept.intercept == -2.0  # ranks as retrieval does
 
 
+def test_grounded_writes_only_the_opening_of_its_own_reply_unless_it_may_show_it(bot, monkeypatch):
+    import apps.support.grounding as grounding
+    from appkit.engine import GenerationParams
+
+    monkeypatch.setattr(grounding, "ECHO_TOKENS", 3)
+    history = [{"role": "user", "content": "where is my order"}]
+    prompt, _ = bot.prompt(history)
+    params = GenerationParams(temperature=0.0, max_new_tokens=60)
+    saved = dict(bot.grounder.weights)
+    try:
+        echo = Weights(("similarity", "route", "agreement", "echo"), (1.0, 1.0, 1.0, 1.0))
+        bot.grounder.weights["grounded"] = echo  # the echo always weighed, the model's reply never shown
+        draft = bot.replier.draft(history, prompt, "grounded", params)
+        assert draft.generated is not None and draft.generated.completion_tokens <= 3
+        assert draft.grounding.chosen.source == "case"
+        bot.grounder.weights["grounded"] = Weights(echo.features, echo.coef, fallback_below=1.0)  # always shown
+        draft = bot.replier.draft(history, prompt, "grounded", params)
+        assert draft.grounding.chosen.source == "generated" and draft.generated.completion_tokens > 3
+    finally:
+        bot.grounder.weights.update(saved)
+
+
 def test_ask_takes_a_reply_mode(capsys, appkit_home, support_model_dir):
     from appkit.cli import main
 
