@@ -229,6 +229,7 @@ def test_long_texts_are_truncated_with_a_warning(analyzer: Any, env: Path, tmp_p
     assert code == 0 and f"{source}: 1 texts are longer" in err and "(lines 3)" in err
 
 
+@pytest.mark.e2e  # a fresh appkit process: kept out of the quick tier, as the other process tests
 def test_a_long_text_is_reported_once_in_appkits_words(tmp_path: Path) -> None:
     import os
     import subprocess

@@ -11,19 +11,29 @@ from apps.support.mood import CustomerMood
 from tests.apps.sentiment_data import sentences, write_csv
 
 
-@pytest.fixture
-def settings(appkit_home, tmp_path, support_model_dir):
-    """A home whose active models are the toy support bot and a tiny 3-class sentiment classifier."""
-    from appkit.store import open_store
+@pytest.fixture(scope="module")
+def mood_model(tmp_path_factory):
+    """A tiny 3-class sentiment classifier, trained once for the module in a home of its own."""
     from apps.sentiment.train import SentimentOptions, train_sentiment
+
+    home = tmp_path_factory.mktemp("mood-home")
+    trained_in = load_settings(home=home, database_url=f"sqlite:///{home / 'appkit.db'}")
+    data = write_csv(home / "labeled.csv", sentences(240, seed=0))
+    options = SentimentOptions(hidden_size=64, layers=1, heads=2, max_length=32, epochs=12, learning_rate=3e-3,
+                               patience=4, progress=False)
+    return train_sentiment(data, name="mood", options=options, settings=trained_in, log=lambda _: None)
+
+
+@pytest.fixture
+def settings(appkit_home, support_model_dir, mood_model):
+    """A home whose active models are the toy support bot and the tiny sentiment classifier."""
+    from appkit.store import open_store
 
     settings = load_settings()
     with open_store(settings) as store:
         store.register_model("toy", "support", str(support_model_dir), status="active", replace=True)
-    data = write_csv(tmp_path / "labeled.csv", sentences(240, seed=0))
-    options = SentimentOptions(hidden_size=64, layers=1, heads=2, max_length=32, epochs=12, learning_rate=3e-3,
-                               patience=4, progress=False)
-    train_sentiment(data, name="mood", options=options, settings=settings, log=lambda _: None)
+        store.register_model(mood_model.name, "sentiment", str(mood_model.path), metrics=mood_model.metrics,
+                             status="active")
     return settings
 
 

@@ -37,6 +37,7 @@ def foreign_checkpoint(tmp_path_factory, toy_history) -> Path:
 
 # Loading the adapter back with peft (as a user of the saved folder would) trips peft's own call
 # of a name transformers 5 deprecates; appkit's runs filter it where appkit calls peft.
+@pytest.mark.e2e  # a fresh appkit process: kept out of the quick tier, as the other process tests
 @pytest.mark.filterwarnings("ignore:.*is_gradient_checkpointing.*:FutureWarning")
 def test_lora_fine_tune_of_a_local_checkpoint(foreign_checkpoint, toy_history, appkit_home):
     done = subprocess.run(

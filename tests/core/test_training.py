@@ -122,6 +122,7 @@ def test_killed_training_resumes_from_its_checkpoint(sig, toy_history, appkit_ho
     assert meta["metrics"]["steps"] == 200
 
 
+@pytest.mark.e2e  # a fresh appkit process: kept out of the quick tier, as the other process tests
 def test_resume_refuses_other_data(toy_history, appkit_home, tmp_path):
     from tests.conftest import toy_rows, write_pairs_csv
 

@@ -138,6 +138,7 @@ def test_prompt_longer_than_context_is_a_clear_error(engine):
         engine.stream([{"role": "user", "content": "order " * 2000}])
 
 
+@pytest.mark.e2e  # a fresh appkit process: kept out of the quick tier, as the other process tests
 def test_saved_model_works_with_plain_transformers_and_no_appkit(engine, tiny_model_dir):
     code = f"""
 import sys

@@ -74,6 +74,7 @@ def test_trained_model_learned_something(tiny_checkpoint: Any) -> None:
     assert toxic["toxicity"] > 0.5 > clean["toxicity"]
 
 
+@pytest.mark.e2e  # a fresh appkit process: kept out of the quick tier, as the other process tests
 def test_encoder_round_trips_through_detoxify_offline(tiny_encoder: Any, tmp_path: Path) -> None:
     """A fresh process, HF_HUB_OFFLINE=1, empty caches: plain detoxify.Detoxify gives the same scores."""
     from appkit.safety.encoder import predict
