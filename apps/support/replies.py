@@ -100,14 +100,13 @@ class Replier:
                          asked=filler.asked)
         turns = [m for m in prompt if m["role"] != "system"]
         candidates = self.grounder.gather(turns)
+        threshold = self.grounder.weights[mode].fallback_below
         own = None
         if mode == "grounded" and (not candidates or "echo" in self.grounder.needs(mode, candidates)):
             # the model's own reply: evidence for the past ones (its opening), or the fallback (all of it)
-            shown = self.grounder.weights[mode].fallback_below > 0.0 or not candidates
-            own = self.engine.reply(prompt, _evidence_params(params, whole=shown))
+            own = self.engine.reply(prompt, _evidence_params(params, whole=threshold > 0.0 or not candidates))
         ranked = self.rank(candidates, prompt, mode, own.text if own is not None else None)
         best = ranked[0] if ranked else None
-        threshold = self.grounder.weights[mode].fallback_below
         if mode == "grounded" and own is not None and (best is None or best.score < threshold):
             chosen = Candidate(own.text, "generated", score=best.score if best is not None else 0.0)
         elif best is not None:
