@@ -4,9 +4,10 @@
 bottom: decide whether this is the last step, then the once-in-a-while work (validate and keep
 the best weights, re-plan to the time budget, checkpoint), stop in one place, then one
 optimizer step and its log line. Around it: AdamW with decay groups, warmup + cosine and an
-optional EMA of the weights (optim.py), bf16 autocast on CUDA and fp32 elsewhere, DDP when
-launched by torchrun (only rank 0 writes files or shows progress), atomic checkpoints and
-exact resume, a SIGINT that checkpoints before stopping, and a NaN stop.
+optional EMA of the weights (optim.py), bf16 autocast where the hardware computes bf16 (CUDA,
+recent CPUs: optim.autocast_for) and fp32 elsewhere, DDP when launched by torchrun (only rank 0
+writes files or shows progress), atomic checkpoints and exact resume, a SIGINT that checkpoints
+before stopping, and a NaN stop.
 
 What differs between models is passed in: ``batches`` (packing.py's packed rows for a language
 model, batches.py's padded texts for a classifier), ``loss(model, batch, device)`` returning
@@ -28,7 +29,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from appkit.errors import CheckpointError, TrainingError
 from appkit.train import checkpoint
 from appkit.train.distributed import DistContext, all_reduce_sum, barrier, init
-from appkit.train.optim import Ema, lr_at, make_optimizer
+from appkit.train.optim import Ema, autocast_for, lr_at, make_optimizer
 from appkit.train.report import MetricsLog, plot_loss
 
 if TYPE_CHECKING:
@@ -240,10 +241,7 @@ class Trainer:
         self.ema = Ema(self.model, cfg.ema_decay) if cfg.ema_decay > 0 else None
         self.state = TrainState()
         self.metrics: MetricsLog | None = None
-        # bf16 autocast on CUDA; on CPU autocast is disabled so the same code runs in fp32.
-        self.autocast = (
-            torch.autocast("cuda", dtype=torch.bfloat16) if self.device.type == "cuda" else nullcontext()
-        )
+        self.autocast = autocast_for(self.device)
         self.forward_model: Any = self.model
         if self.dist.enabled:
             from torch.nn.parallel import DistributedDataParallel
