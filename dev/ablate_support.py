@@ -48,7 +48,8 @@ def patch(variant: str) -> None:
         Batch.inputs = leaky  # type: ignore[method-assign]
 
 
-def run(variant: str, minutes: float | None, seed: int, per_intent: int, steps: int | None = None) -> dict[str, Any]:
+def run(variant: str, minutes: float | None, seed: int, per_intent: int, steps: int | None = None,
+        batch_size: int | None = None, lr: float | None = None) -> dict[str, Any]:
     from appkit.config import load_settings
     from appkit.engine import GenerationParams
     from appkit.train.pipeline import ChatTrainingOptions
@@ -63,6 +64,7 @@ def run(variant: str, minutes: float | None, seed: int, per_intent: int, steps: 
         start = time.perf_counter()
         trained = train_support(split.train_file, name="ablate", settings=settings, log=lambda s: None,
                                 options=ChatTrainingOptions(preset="tiny", max_minutes=minutes, max_steps=steps,
+                                                            batch_size=batch_size, learning_rate=lr,
                                                             seed=seed, progress=False))
         train_min = (time.perf_counter() - start) / 60
         bot = SupportBot.open(model="ablate", settings=settings, policy=None, reply_mode="generate")
@@ -73,7 +75,7 @@ def run(variant: str, minutes: float | None, seed: int, per_intent: int, steps: 
             bot.close()
     judge = IntentClassifier([a for _, a, _ in split.pairs], [i or "" for _, _, i in split.pairs])
     right = sum(p == e.intent for p, e in zip(judge.predict(answers), split.held_out))
-    return {"variant": variant, "minutes": minutes, "max_steps": steps, "train_minutes_all": round(train_min, 2),
+    return {"variant": variant, "minutes": minutes, "max_steps": steps, "batch_size": batch_size, "lr": lr, "train_minutes_all": round(train_min, 2),
             "steps": trained.metrics["steps"], "best_val_loss": trained.metrics["best_val_loss"],
             "generate_intent_accuracy": round(right / len(answers), 4), "n": len(answers),
             "raw_placeholders": sum(bool(RAW_PLACEHOLDER.search(a)) for a in answers),
@@ -88,18 +90,23 @@ def main() -> None:
                    help="or a number of optimizer steps (the same work per variant whatever else runs)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--per-intent", type=int, default=10, help="held-out messages per intent")
+    p.add_argument("--batch-size", type=int, default=None, help="rows per step (default: the preset's)")
+    p.add_argument("--lr", type=float, default=None, help="peak learning rate (default: the preset's)")
     args = p.parse_args()
     import subprocess
 
     if len(args.variants) > 1:  # each variant in a fresh process: the patches must not stack
         for v in args.variants:
             budget = ["--minutes", str(args.minutes)] if args.minutes else ["--steps", str(args.steps)]
-            subprocess.run([sys.executable, __file__, v, *budget, "--seed", str(args.seed),
+            tuning = [*(["--batch-size", str(args.batch_size)] if args.batch_size else []),
+                      *(["--lr", str(args.lr)] if args.lr else [])]
+            subprocess.run([sys.executable, __file__, v, *budget, *tuning, "--seed", str(args.seed),
                             "--per-intent", str(args.per_intent)], check=True)
         return
     if not args.minutes and not args.steps:
         p.error("give --minutes or --steps")
-    print(json.dumps(run(args.variants[0], args.minutes, args.seed, args.per_intent, args.steps)), flush=True)
+    print(json.dumps(run(args.variants[0], args.minutes, args.seed, args.per_intent, args.steps,
+                         args.batch_size, args.lr)), flush=True)
 
 
 if __name__ == "__main__":
