@@ -46,6 +46,25 @@ def test_training_lowers_validation_loss_and_writes_metrics_and_plot(toy_history
     assert (tmp_path / "loss.png").stat().st_size > 1000
 
 
+def test_weights_stay_float32_whatever_precision_the_steps_compute_in(toy_history, tmp_path):
+    import torch
+
+    from appkit.train.optim import autocast_for, cpu_computes_bf16
+
+    model, train, val = _datasets(toy_history)
+    cfg = TrainConfig(batch_size=4, learning_rate=4e-3, max_steps=20, eval_every=10, progress=False)
+    trainer = Trainer(model, train, val, cfg, tmp_path)
+    # bf16 products where this CPU computes bf16 natively (Zen 4, Sapphire Rapids), fp32 elsewhere.
+    with autocast_for(torch.device("cpu")):
+        computed = torch.ones(2, 2) @ torch.ones(2, 2)
+    assert computed.dtype == (torch.bfloat16 if cpu_computes_bf16() else torch.float32)
+    before = trainer.evaluate()
+    result = trainer.run()
+    assert result.best_val_loss < before
+    assert {p.dtype for p in model.parameters()} == {torch.float32}
+    assert all(torch.isfinite(p).all() for p in model.parameters())
+
+
 def test_early_stopping_ends_a_run_that_stopped_improving(toy_history, tmp_path):
     model, train, val = _datasets(toy_history)
     # A learning rate this high diverges or plateaus quickly; patience 1 must end the run early.
