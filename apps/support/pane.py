@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual import on, work
@@ -29,13 +28,13 @@ from textual.widgets import Button, Input, Static
 from appkit.errors import AppkitError
 from appkit.tui.apps_panels import MissingPanel, Opened, Opener, open_app
 from appkit.tui.bindings import BY_ID, SUPPORT, bindings, display
-from appkit.tui.export import FORMATS, default_path, export_conversation
-from appkit.tui.screens.dialogs import ConfirmDialog, ExportDialog, TextDialog
+from appkit.tui.screens.dialogs import TextDialog
 from appkit.tui.streaming import stream_batched
 from appkit.tui.widgets.message import MessageView
 from appkit.tui.widgets.sidebar import ConversationList, Sidebar
 from appkit.tui.widgets.status import StatusChanged, StatusInfo
 from apps.support.app import TRAIN_COMMAND
+from apps.support.pane_conversations import ConversationActions
 
 if TYPE_CHECKING:
     from textual.app import ComposeResult
@@ -87,7 +86,7 @@ def generation_params(settings: Settings) -> Any:
     return GenerationParams(**given)
 
 
-class SupportPane(Horizontal):
+class SupportPane(ConversationActions, Horizontal):
     """Sidebar + chat for the support bot."""
 
     DEFAULT_CSS = """
@@ -587,13 +586,6 @@ class SupportPane(Horizontal):
         sidebar = self.query_one(Sidebar)
         sidebar.display = not sidebar.display
 
-    def do_show_archived(self) -> None:
-        sidebar = self.query_one(Sidebar)
-        sidebar.display = True
-        sidebar.toggle_archived()
-        self.notify("Showing archived conversations (ctrl+o restores one)." if sidebar.archived
-                    else "Showing active conversations.", timeout=3)
-
     async def do_regenerate(self) -> None:
         if self.bot is None or self.store is None or self.conversation is None:
             self.notify("Nothing to regenerate yet.", severity="warning")
@@ -618,93 +610,9 @@ class SupportPane(Horizontal):
                 await view.remove()
         await self._send(last_user.content)
 
-    def do_rename(self) -> None:
-        conv = self._target()
-        if conv is None or self.store is None:
-            self.notify("Send a message first: a new conversation is stored with its first message.")
-            return
-
-        def done(title: str | None) -> None:
-            if title is None:
-                return
-            self._apply(conv.id, lambda: self.store.rename(conv.id, title.strip() or None), "Renamed.")
-
-        self.app.push_screen(TextDialog("Rename conversation", value=conv.title or "", placeholder="title"), done)
-
-    def do_archive(self) -> None:
-        conv = self._target()
-        if conv is None or self.store is None:
-            self.notify("No conversation selected.")
-            return
-        if conv.status == "archived":
-            self._apply(conv.id, lambda: self.store.set_status(conv.id, "open"), f"Restored “{conv.title or conv.id}”.")
-        else:
-            self._apply(conv.id, lambda: self.store.set_status(conv.id, "archived"),
-                        f"Archived “{conv.title or conv.id}” (ctrl+l lists archived conversations).")
-
-    def _apply(self, conv_id: int, change: Any, message: str) -> None:
-        try:
-            record = change()
-        except AppkitError as e:
-            self.notify(str(e), severity="error")
-            return
-        if self.conversation is not None and self.conversation.id == conv_id:
-            self.conversation = record
-            self._show_title()
-            self._update_prompt()
-        self.reload_list()
-        self.notify(message, timeout=3)
-
     @on(ConversationList.Delete)
     def _delete_requested(self, event: ConversationList.Delete) -> None:
         self.do_delete(event.conversation_id)
-
-    def do_delete(self, conversation_id: int | None = None) -> None:
-        if self.store is None:
-            return
-        conv = self.store.get_conversation(conversation_id) if conversation_id else self._target()
-        if conv is None:
-            self.notify("No conversation selected.")
-            return
-
-        async def done(yes: bool | None) -> None:
-            if not yes:
-                return
-            try:
-                self.store.delete_conversation(conv.id)
-            except AppkitError as e:
-                self.notify(str(e), severity="error")
-                return
-            if self.conversation is not None and self.conversation.id == conv.id:
-                await self.do_new_conversation()
-            self.reload_list()
-            self.notify(f"Deleted conversation {conv.id}.", timeout=3)
-
-        question = (f"Delete “{conv.title or f'untitled #{conv.id}'}” and its {conv.message_count} messages "
-                    "(with their ratings)? This cannot be undone.")
-        self.app.push_screen(ConfirmDialog(question), done)
-
-    def do_export(self) -> None:
-        conv = self.conversation
-        if conv is None or self.store is None:
-            self.notify("Nothing to export: open or start a conversation first.", severity="warning")
-            return
-        folder = self.settings.tui.export_dir
-        directory = Path(str(folder)).expanduser() if folder else None
-        paths = {fmt: str(default_path(conv.id, fmt, directory)) for fmt in FORMATS}
-
-        def done(answer: tuple[str, str] | None) -> None:
-            if answer is None:
-                return
-            fmt, path = answer
-            try:
-                written = export_conversation(self.store, conv.id, path, fmt)
-            except AppkitError as e:
-                self.notify(str(e), severity="error", timeout=10)
-                return
-            self.notify(f"Exported to {written}", title="Export", timeout=10)
-
-        self.app.push_screen(ExportDialog(conv.id, paths), done)
 
     @on(MessageView.Rate)
     def _rate(self, event: MessageView.Rate) -> None:
