@@ -28,7 +28,6 @@ from textual.widgets import Button, Input, Static
 from appkit.errors import AppkitError
 from appkit.tui.apps_panels import MissingPanel, Opened, Opener, open_app
 from appkit.tui.bindings import BY_ID, SUPPORT, bindings, display
-from appkit.tui.screens.dialogs import TextDialog
 from appkit.tui.streaming import stream_batched
 from appkit.tui.widgets.message import MessageView
 from appkit.tui.widgets.sidebar import ConversationList, Sidebar
@@ -49,7 +48,6 @@ DEMO_NOTE = "or `appkit support demo` to train on the sample history shipped wit
 # the JSONL export leave error messages out, so the replaced reply neither conditions the new one
 # nor becomes training data, yet stays in the database for audit.
 REGENERATED = "regenerated: replaced by a newer reply"
-LIST_LIMIT = 200
 AGENT = "agent"  # the author of an answer written in the chat by a person (Store.agent_reply)
 CLOSED = ("closed", "archived")  # conversations that take no more messages (the store refuses them)
 
@@ -314,21 +312,7 @@ class SupportPane(ConversationActions, Horizontal):
         else:
             await messages.mount(self._welcome())
 
-    # -- the list ----------------------------------------------------------------------------
-
-    def reload_list(self) -> None:
-        if self.store is None:
-            return
-        sidebar = self.query_one(Sidebar)
-        try:
-            found = self.store.list_conversations(app=APP, search=sidebar.search_text or None, limit=LIST_LIMIT,
-                                                  status="archived" if sidebar.archived else None)
-        except AppkitError as e:
-            self.notify(str(e), severity="error")
-            return
-        if not sidebar.archived:
-            found = [c for c in found if c.status != "archived"]
-        sidebar.show(found, self.conversation.id if self.conversation else None)
+    # -- the list (its content and the actions on it: pane_conversations.py) -----------------
 
     @on(Sidebar.Search)
     def _search(self) -> None:
@@ -364,13 +348,6 @@ class SupportPane(ConversationActions, Horizontal):
         self._show_title()
         self._update_prompt()
         self.reload_list()
-
-    def _target(self) -> ConversationRecord | None:
-        """The conversation an action applies to: the highlighted one in the list, else the open one."""
-        listing = self.query_one(ConversationList)
-        if listing.has_focus and listing.highlighted_id is not None and self.store is not None:
-            return self.store.get_conversation(listing.highlighted_id)
-        return self.conversation
 
     # -- sending -----------------------------------------------------------------------------
 
@@ -577,15 +554,6 @@ class SupportPane(ConversationActions, Horizontal):
         if not prompt.has_focus:
             prompt.focus()
 
-    def do_search(self) -> None:
-        sidebar = self.query_one(Sidebar)
-        sidebar.display = True
-        self.query_one("#search", Input).focus()
-
-    def do_toggle_sidebar(self) -> None:
-        sidebar = self.query_one(Sidebar)
-        sidebar.display = not sidebar.display
-
     async def do_regenerate(self) -> None:
         if self.bot is None or self.store is None or self.conversation is None:
             self.notify("Nothing to regenerate yet.", severity="warning")
@@ -616,24 +584,7 @@ class SupportPane(ConversationActions, Horizontal):
 
     @on(MessageView.Rate)
     def _rate(self, event: MessageView.Rate) -> None:
-        view, rating = event.view, event.rating
-        if view.record is None or self.store is None:
-            return
-        label = "good" if rating > 0 else "bad"
-
-        def done(comment: str | None) -> None:
-            if comment is None:
-                return
-            try:
-                self.store.add_feedback(view.record.id, rating, comment.strip() or None)
-            except AppkitError as e:
-                self.notify(str(e), severity="error")
-                return
-            view.set_rating(rating)
-            self.notify(f"Rated {label}: saved as feedback.", timeout=3)
-
-        self.app.push_screen(TextDialog(f"Rate this reply {label}", placeholder="comment (optional)",
-                                        hint="enter: save the rating · esc: cancel"), done)
+        self.rate(event.view, event.rating)
 
     # -- moving between the prompt and the messages -------------------------------------------
 

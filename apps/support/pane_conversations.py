@@ -1,9 +1,10 @@
-"""The support pane's conversation management: show archived, rename, archive or restore,
-delete and export the conversation in hand.
+"""The support pane's stored conversations: the list beside the chat (search, archived ones),
+and what a person does to a conversation or a reply (rename, archive or restore, delete,
+export, rate).
 
-A mixin of ``SupportPane`` (it uses the pane's store, open conversation, widgets and list), kept
-apart from the chat itself: these act on stored conversations and never call the bot. Textual
-message handlers (``@on``) stay on the pane, which routes them here.
+A mixin of ``SupportPane`` (it uses the pane's store, open conversation and widgets), kept apart
+from the chat itself: nothing here calls the bot. Textual message handlers (``@on``) stay on the
+pane, which routes them here.
 """
 
 from __future__ import annotations
@@ -11,31 +12,67 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from textual.widgets import Input
+
 from appkit.errors import AppkitError
 from appkit.tui.export import FORMATS, default_path, export_conversation
 from appkit.tui.screens.dialogs import ConfirmDialog, ExportDialog, TextDialog
-from appkit.tui.widgets.sidebar import Sidebar
+from appkit.tui.widgets.sidebar import ConversationList, Sidebar
 
 if TYPE_CHECKING:
     from appkit.config import Settings
     from appkit.store import ConversationRecord, Store
+    from appkit.tui.widgets.message import MessageView
+
+LIST_LIMIT = 200  # conversations the list shows (the newest; search finds the others)
 
 
 class ConversationActions:
-    """The pane's ``do_*`` actions on stored conversations (bound in ``[tui.bindings]``)."""
+    """The conversation list and the pane's ``do_*`` actions on stored conversations and replies
+    (bound in ``[tui.bindings]``)."""
 
     store: Store | None
     conversation: ConversationRecord | None
     settings: Settings
+    app_name: str
     # provided by SupportPane (and Textual's Widget)
     app: Any
     notify: Any
     query_one: Any
-    _target: Any
     _show_title: Any
     _update_prompt: Any
-    reload_list: Any
     do_new_conversation: Any
+
+    def reload_list(self) -> None:
+        """Show the app's conversations that match the search (active or archived ones) in the list."""
+        if self.store is None:
+            return
+        sidebar = self.query_one(Sidebar)
+        try:
+            found = self.store.list_conversations(app=self.app_name, search=sidebar.search_text or None,
+                                                  limit=LIST_LIMIT, status="archived" if sidebar.archived else None)
+        except AppkitError as e:
+            self.notify(str(e), severity="error")
+            return
+        if not sidebar.archived:
+            found = [c for c in found if c.status != "archived"]
+        sidebar.show(found, self.conversation.id if self.conversation else None)
+
+    def _target(self) -> ConversationRecord | None:
+        """The conversation an action applies to: the highlighted one in the list, else the open one."""
+        listing = self.query_one(ConversationList)
+        if listing.has_focus and listing.highlighted_id is not None and self.store is not None:
+            return self.store.get_conversation(listing.highlighted_id)
+        return self.conversation
+
+    def do_search(self) -> None:
+        sidebar = self.query_one(Sidebar)
+        sidebar.display = True
+        self.query_one("#search", Input).focus()
+
+    def do_toggle_sidebar(self) -> None:
+        sidebar = self.query_one(Sidebar)
+        sidebar.display = not sidebar.display
 
     def do_show_archived(self) -> None:
         sidebar = self.query_one(Sidebar)
@@ -128,3 +165,23 @@ class ConversationActions:
             self.notify(f"Exported to {written}", title="Export", timeout=10)
 
         self.app.push_screen(ExportDialog(conv.id, paths), done)
+
+    def rate(self, view: MessageView, rating: int) -> None:
+        """Rate a stored reply good (1) or bad (-1), with an optional comment, as feedback."""
+        if view.record is None or self.store is None:
+            return
+        label = "good" if rating > 0 else "bad"
+
+        def done(comment: str | None) -> None:
+            if comment is None:
+                return
+            try:
+                self.store.add_feedback(view.record.id, rating, comment.strip() or None)
+            except AppkitError as e:
+                self.notify(str(e), severity="error")
+                return
+            view.set_rating(rating)
+            self.notify(f"Rated {label}: saved as feedback.", timeout=3)
+
+        self.app.push_screen(TextDialog(f"Rate this reply {label}", placeholder="comment (optional)",
+                                        hint="enter: save the rating · esc: cancel"), done)
