@@ -11,6 +11,9 @@ A person can also answer the open conversation as a human agent (ctrl+y, ``agent
 ``[tui.bindings]``): the prompt switches to "answer as agent", and Enter stores the text with
 ``Store.agent_reply`` (author "agent", as ``appkit conversations reply --as agent`` does) instead of
 sending it to the bot; ``appkit support retrain`` learns from these answers.
+
+The conversation list and what a person does to stored conversations and replies (rename,
+archive, delete, export, rate) are in pane_conversations.py, a mixin of this pane.
 """
 
 from __future__ import annotations
