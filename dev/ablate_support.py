@@ -75,7 +75,8 @@ def run(variant: str, minutes: float | None, seed: int, per_intent: int, steps: 
             bot.close()
     judge = IntentClassifier([a for _, a, _ in split.pairs], [i or "" for _, _, i in split.pairs])
     right = sum(p == e.intent for p, e in zip(judge.predict(answers), split.held_out))
-    return {"variant": variant, "minutes": minutes, "max_steps": steps, "batch_size": batch_size, "lr": lr, "train_minutes_all": round(train_min, 2),
+    return {"variant": variant, "minutes": minutes, "max_steps": steps, "batch_size": batch_size, "lr": lr,
+            "train_minutes_all": round(train_min, 2),
             "steps": trained.metrics["steps"], "best_val_loss": trained.metrics["best_val_loss"],
             "generate_intent_accuracy": round(right / len(answers), 4), "n": len(answers),
             "raw_placeholders": sum(bool(RAW_PLACEHOLDER.search(a)) for a in answers),

@@ -138,7 +138,7 @@ def _evidence_params(params: GenerationParams | None, *, whole: bool) -> Generat
     from dataclasses import replace
 
     from appkit.engine import GREEDY
-    from apps.support.grounding import ECHO_TOKENS
+    from apps.support.grounding import ECHO_TOKENS  # read per call: a test sets a small one
 
     limit = params.max_new_tokens if params is not None else GREEDY.max_new_tokens
     return replace(GREEDY, max_new_tokens=limit if whole else min(limit, ECHO_TOKENS))
