@@ -2,7 +2,10 @@
 
 The store ("Northwind Goods"), its policies, order numbers (like 482130), emails and phone numbers are all
 made up. Each intent has many customer phrasings (some casual, some with typos) and a few
-consistent agent replies, so a tiny model trained for minutes can learn the mapping.
+consistent agent replies, so a tiny model trained for minutes can learn the mapping. Every row
+names its conversation's intent (an ``intent`` column, as helpdesk exports name a ticket's
+category); the bot then groups past replies by intent, which routes new wordings to the right
+kind of answer far more often than clusters of the replies do (dev/LOG.md).
 
 Run from the repository root: ``python scripts/make_sample_history.py``. The output depends
 only on SEED, so re-running it reproduces the committed file byte for byte.
@@ -16,7 +19,7 @@ import random
 from pathlib import Path
 
 SEED = 20240607
-N_CONVERSATIONS = 400
+N_CONVERSATIONS = 500
 MULTI_FRACTION = 0.4
 OUT = Path(__file__).resolve().parent.parent / "apps" / "support" / "data" / "sample_history.csv"
 
@@ -38,10 +41,20 @@ INTENTS: dict[str, dict[str, list[str]]] = {
             "Where is my order?", "hi, can you tell me where my package is?", "I want to track my order",
             "how do I check the status of my order", "has my order shipped yet?", "any update on my delivery?",
             "when will my stuff arrive", "Can you check on my order please", "wheres my order",
+            "I placed an order last week and haven't heard anything",
+            "what's happening with my purchase?",
+            "is my {item} on the way?",
+            "did my order go out yet",
+            "can you give me a tracking number",
+            "how long until my order gets here",
+            "I'm waiting for my {item}, any news?",
+            "status of my purchase please",
         ],
         "ask_order": [
             "Where is order {order}?", "can you check the status of order {order}", "order {order} - has it shipped?",
             "Hi, I'd like to track my order {order}.", "any news on order #{order}?", "when will order {order} arrive?",
+            "is order {order} on its way?",
+            "tracking number for order {order}?",
         ],
         "reply_order": [
             "Order {order} shipped on {day} and is on its way. You can follow it with the tracking link in your "
@@ -66,10 +79,20 @@ INTENTS: dict[str, dict[str, list[str]]] = {
             "I want to cancel my order", "how can I cancel an order?", "Please cancel my order",
             "i changed my mind, can i cancel?", "I need to cancel a purchase", "cancel my order pls",
             "Is it too late to cancel my order?", "can u cancel the order i just made",
+            "please stop my order",
+            "I don't want the {item} anymore, can you cancel it",
+            "I ordered by accident, please call it off",
+            "can I still stop my purchase before it ships?",
+            "I made a mistake with my order and want to cancel it",
+            "scrap my order please",
+            "cancel the {item} I bought yesterday",
+            "I no longer need my order",
         ],
         "ask_order": [
             "Please cancel order {order}.", "I'd like to cancel order {order}", "can you cancel #{order}?",
             "cancel order {order} please, I ordered by mistake", "need to cancel {order} asap",
+            "stop order {order} before it ships",
+            "please call off order {order}",
         ],
         "reply_order": [
             "Done: order {order} is cancelled and you'll get a confirmation email shortly. The refund goes back "
@@ -94,6 +117,13 @@ INTENTS: dict[str, dict[str, list[str]]] = {
             "Can I change my order?", "I need to change the shipping address on my order",
             "i ordered the wrong size, can i change it?", "how do I add an item to my order",
             "can I change the color of the {item} I ordered", "wrong address on my order!!",
+            "I put the wrong address on my order",
+            "can I swap the {item} for a different one?",
+            "I want a different size",
+            "can I edit my order",
+            "I need to modify my purchase",
+            "forgot to add something to my order",
+            "it hasn't shipped yet, can I pick another colour?",
         ],
         "ask_order": [
             "Can I change the address for order {order}?", "I want to change an item in order {order}",
@@ -129,6 +159,14 @@ INTENTS: dict[str, dict[str, list[str]]] = {
             "I want a refund", "How do I get my money back?", "when will I get my refund?",
             "my refund hasn't arrived", "can i get a refund for the {item}", "refund status please",
             "I returned an item 2 weeks ago and still no refund", "how long do refunds take",
+            "I'd like my money back",
+            "can I be reimbursed for the {item}",
+            "still waiting on my money",
+            "when does the money go back to my card",
+            "I haven't been credited yet",
+            "where's my refund",
+            "please refund me for the {item}",
+            "you owe me a refund",
         ],
         "ask_order": [
             "I'd like a refund for order {order}.", "where is my refund for order {order}?",
@@ -157,6 +195,14 @@ INTENTS: dict[str, dict[str, list[str]]] = {
             "How do I return an item?", "I want to return the {item}", "what is your return policy?",
             "can I send this back?", "the {item} doesn't fit, how do i return it", "do you do free returns?",
             "I need a return label", "how many days do I have to return something",
+            "I'd like to send the {item} back",
+            "can I return something I bought",
+            "the {item} isn't what I expected, can I send it back?",
+            "how do I ship an item back to you",
+            "I don't like the {item}, can I return it",
+            "is there a fee to return stuff",
+            "how do returns work",
+            "I bought the {item} and want to give it back",
         ],
         "ask_order": [
             "I'd like to return the {item} from order {order}.", "how do I return order {order}?",
@@ -185,6 +231,13 @@ INTENTS: dict[str, dict[str, list[str]]] = {
             "My package is late", "my order still hasn't arrived", "the tracking says delivered but I don't have it",
             "package missing!!", "it's been 10 days and no delivery", "my parcel was supposed to come yesterday",
             "tracking hasnt updated in a week", "I think my package got lost",
+            "my delivery never showed up",
+            "the courier says delivered but it's not here",
+            "still waiting for my parcel",
+            "my {item} should have arrived days ago",
+            "the package didn't come",
+            "nothing arrived yet and it's been two weeks",
+            "where is my parcel, it's overdue",
         ],
         "ask_order": [
             "Order {order} is late, where is it?", "tracking for {order} says delivered but nothing here",
@@ -213,6 +266,14 @@ INTENTS: dict[str, dict[str, list[str]]] = {
             "What shipping options do you have?", "how much is shipping?", "do you offer express delivery",
             "is shipping free?", "how long does delivery take", "do you ship internationally?",
             "can I get next day delivery", "shipping costs?",
+            "how fast can you deliver",
+            "what does delivery cost",
+            "do you deliver to Canada?",
+            "is there a faster shipping option",
+            "what are the delivery fees",
+            "how much for express",
+            "do you have free delivery",
+            "can you ship to Europe",
         ],
         "reply": [
             "Standard shipping takes 3-5 business days and is free on orders over $50 (otherwise $4.95). Express "
@@ -226,6 +287,13 @@ INTENTS: dict[str, dict[str, list[str]]] = {
             "I forgot my password", "I can't log in to my account", "how do I reset my password?",
             "my password isn't working", "locked out of my account", "cant sign in help",
             "I never got the password reset email", "login not working",
+            "I can't get into my account",
+            "reset link never came",
+            "my login doesn't work anymore",
+            "can't remember my password",
+            "it says wrong password",
+            "I'm locked out",
+            "help me sign in",
         ],
         "reply": [
             "Click Forgot password on the sign-in page and enter your account email; we'll send a reset link that "
@@ -250,6 +318,11 @@ INTENTS: dict[str, dict[str, list[str]]] = {
             "How do I change my email address?", "I need to update my phone number",
             "can I change my address in my account",
             "how do i update my details", "I moved, how do I change my address?", "change the name on my account",
+            "I got a new phone number, how do I update it",
+            "I need to change the email on my profile",
+            "how do I edit the saved address in my account",
+            "my name is spelled wrong on my account",
+            "update my contact info",
         ],
         "reply": [
             "Sign in and open Account > Profile; there you can edit your name, email, phone number and saved "
@@ -273,6 +346,11 @@ INTENTS: dict[str, dict[str, list[str]]] = {
         "ask": [
             "How do I delete my account?", "please close my account", "I want you to delete all my data",
             "remove my account", "can i deactivate my account", "delete my account and my info pls",
+            "I want to close my account for good",
+            "please erase my personal information",
+            "how can I get rid of my account",
+            "I don't want an account with you anymore",
+            "wipe my data please",
         ],
         "reply": [
             "You can delete your account under Account > Privacy > Delete account. Your data is erased within 30 "
@@ -285,6 +363,13 @@ INTENTS: dict[str, dict[str, list[str]]] = {
         "ask": [
             "What payment methods do you accept?", "can I pay with PayPal?", "do you take Amex",
             "can i use a gift card", "is there a buy now pay later option?", "which cards do you accept",
+            "do you accept Mastercard?",
+            "can I pay by credit card",
+            "what cards can I use",
+            "is PayPal an option",
+            "do you take Visa",
+            "how can I pay",
+            "can I pay with a voucher",
         ],
         "reply": [
             "We accept Visa, Mastercard, American Express, PayPal and {store} gift cards. You choose the payment "
@@ -297,6 +382,14 @@ INTENTS: dict[str, dict[str, list[str]]] = {
         "ask": [
             "My payment failed", "why was my card declined?", "I was charged twice!", "checkout keeps failing",
             "double charge on my card", "payment not going through", "you took money twice for one order",
+            "I got billed twice",
+            "my card was charged two times",
+            "the payment keeps getting rejected",
+            "my card won't go through at checkout",
+            "there's a duplicate charge on my statement",
+            "why did my payment fail?",
+            "I see two payments for one order",
+            "error when I try to pay",
         ],
         "ask_order": [
             "I was charged twice for order {order}", "payment failed for order {order}",
@@ -323,6 +416,11 @@ INTENTS: dict[str, dict[str, list[str]]] = {
         "ask": [
             "Can I get an invoice?", "I need a receipt for my order", "where do I find my invoice",
             "need an invoice with my company name", "how do I download a receipt", "send me the invoice pls",
+            "can you email me a receipt",
+            "I need a bill for my purchase for my accounting",
+            "where can I download my receipt",
+            "I need a VAT invoice",
+            "proof of purchase please",
         ],
         "ask_order": ["Can you send me the invoice for order {order}?", "I need a receipt for order {order}"],
         "reply_order": [
@@ -341,6 +439,12 @@ INTENTS: dict[str, dict[str, list[str]]] = {
             "This is the worst service ever", "I'm really unhappy with my order", "the {item} arrived broken",
             "I want to make a complaint", "your product is terrible", "very disappointed, the {item} stopped working",
             "this is ridiculous, nobody answers my emails",
+            "the {item} came damaged",
+            "really bad experience with your store",
+            "the {item} is faulty",
+            "I'm not happy at all",
+            "the quality of the {item} is awful",
+            "I'm fed up, nobody helps me",
         ],
         "reply": [
             "I'm sorry, that's not the experience we want you to have. Please tell me your order number and what "
@@ -367,6 +471,12 @@ INTENTS: dict[str, dict[str, list[str]]] = {
         "ask": [
             "I want to talk to a human", "can I speak to a real person?", "agent please", "connect me to support staff",
             "is there a phone number I can call", "I need to talk to someone",
+            "let me speak to a person",
+            "can I talk to someone from your team",
+            "transfer me to a human please",
+            "I don't want a bot",
+            "real person please",
+            "how can I call you",
         ],
         "reply": [
             "Of course. I'm passing you to a member of our support team; the usual wait is under 5 minutes. You "
@@ -378,6 +488,11 @@ INTENTS: dict[str, dict[str, list[str]]] = {
     "thanks": {
         "ask": [
             "thanks!", "thank you so much", "great, thanks for the help", "ok thx", "perfect, bye", "that's all, thanks",
+            "cheers",
+            "thanks, that helped",
+            "awesome, thank you",
+            "great, that's everything",
+            "ok thanks bye",
         ],
         "reply": [
             "You're welcome! Have a great day.",
@@ -411,8 +526,26 @@ def fill(template: str, slots: dict[str, str]) -> str:
     return template.format(**slots)
 
 
-def conversation(rng: random.Random, multi: bool) -> list[tuple[str, str]]:
-    """One conversation as (role, text) turns."""
+class Decks:
+    """Draw customer openers without replacement, reshuffling a list once it is used up.
+
+    Every phrasing then appears in the history (random draws left a fifth of them out), which is
+    what the demo's retrieval needs: a wording that never appears cannot be matched.
+    """
+
+    def __init__(self, rng: random.Random) -> None:
+        self.rng = rng
+        self.left: dict[int, list[str]] = {}
+
+    def draw(self, templates: list[str]) -> str:
+        left = self.left.get(id(templates))
+        if not left:
+            left = self.left[id(templates)] = self.rng.sample(templates, len(templates))
+        return left.pop()
+
+
+def conversation(rng: random.Random, multi: bool, decks: Decks) -> tuple[str, list[tuple[str, str]]]:
+    """One conversation: its intent and its (role, text) turns."""
     # Order numbers have 6 digits so curation replaces them everywhere, also when a customer
     # answers with the bare number (a 5-digit number could be a zip code and is left alone).
     slots = {
@@ -424,15 +557,16 @@ def conversation(rng: random.Random, multi: bool) -> list[tuple[str, str]]:
     greet = rng.choice(GREETINGS)
 
     def opener(templates: list[str]) -> str:
-        text = fill(rng.choice(templates), slots)
+        text = fill(decks.draw(templates), slots)
         first = text.split()[0]
         keep_case = first == "I" or first.startswith("I'")
         return noisy(greet + (text if keep_case or not greet else text[0].lower() + text[1:]), rng)
 
     if not multi:
         if "ask_order" in spec and rng.random() < 0.45:
-            return [("customer", opener(spec["ask_order"])), ("agent", fill(rng.choice(spec["reply_order"]), slots))]
-        return [("customer", opener(spec["ask"])), ("agent", fill(rng.choice(spec["reply"]), slots))]
+            return name, [("customer", opener(spec["ask_order"])),
+                          ("agent", fill(rng.choice(spec["reply_order"]), slots))]
+        return name, [("customer", opener(spec["ask"])), ("agent", fill(rng.choice(spec["reply"]), slots))]
 
     # Multi-turn: the agent asks for what it needs, the customer gives it, the agent resolves.
     turns = [("customer", opener(spec["ask"])), ("agent", fill(rng.choice(spec["clarify"]), slots))]
@@ -442,19 +576,21 @@ def conversation(rng: random.Random, multi: bool) -> list[tuple[str, str]]:
     if rng.random() < 0.5:  # many real chats end with a thank-you
         turns.append(("customer", noisy(rng.choice(INTENTS["thanks"]["ask"]), rng)))
         turns.append(("agent", rng.choice(INTENTS["thanks"]["reply"])))
-    return turns
+    return name, turns
 
 
-def generate(n: int = N_CONVERSATIONS, seed: int = SEED) -> list[tuple[str, str, str]]:
-    """All rows (conversation_id, role, text) of the sample history."""
+def generate(n: int = N_CONVERSATIONS, seed: int = SEED) -> list[tuple[str, str, str, str]]:
+    """All rows (conversation_id, role, text, intent) of the sample history."""
     rng = random.Random(seed)
     n_multi = round(n * MULTI_FRACTION)
     kinds = [True] * n_multi + [False] * (n - n_multi)
     rng.shuffle(kinds)
     rows = []
+    decks = Decks(rng)
     for i, multi in enumerate(kinds, start=1):
-        for role, text in conversation(rng, multi):
-            rows.append((f"c{i:04d}", role, text))
+        intent, turns = conversation(rng, multi, decks)
+        for role, text in turns:
+            rows.append((f"c{i:04d}", role, text, intent))
     return rows
 
 
@@ -465,7 +601,7 @@ def main() -> None:
     args.output.parent.mkdir(parents=True, exist_ok=True)
     with args.output.open("w", encoding="utf-8", newline="") as f:
         writer = csv.writer(f, lineterminator="\n")
-        writer.writerow(["conversation_id", "role", "text"])
+        writer.writerow(["conversation_id", "role", "text", "intent"])
         writer.writerows(generate())
     print(f"wrote {args.output} ({args.output.stat().st_size // 1024} KB)")
 

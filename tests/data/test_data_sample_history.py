@@ -16,12 +16,20 @@ SCRIPT = ROOT / "scripts" / "make_sample_history.py"
 def test_sample_loads_with_no_flags():
     convs, report = read_history_with_report(SAMPLE)
     assert report.shape == "long" and report.dropped == {}
-    assert 350 <= len(convs) <= 450
+    assert 450 <= len(convs) <= 550
     exchanges = Counter(sum(t.role == "user" for t in c.turns) for c in convs)
     single = exchanges[1] / len(convs)
     assert 0.5 <= single <= 0.7 and sum(n for k, n in exchanges.items() if k >= 2) > 100
     assert all(c.turns[-1].role == "assistant" for c in convs)
     assert SAMPLE.stat().st_size < 300_000
+
+
+def test_every_conversation_names_its_intent():
+    # The demo groups past replies by these (apps/support/cases.py); without them it falls back
+    # to clusters of the replies, which route new wordings worse.
+    convs, _ = read_history_with_report(SAMPLE)
+    intents = Counter(c.meta.get("intent") for c in convs)
+    assert None not in intents and len(intents) == 16 and min(intents.values()) >= 15
 
 
 def test_sample_covers_the_intents():
