@@ -16,8 +16,11 @@ evidence agrees on). Each candidate is described by
   All candidates of a turn are scored in one batched pass over the shared prompt.
 
 A logistic regression per reply mode, fitted after training on the validation conversations
-(how often the candidate that best matches the agent's real reply won), turns them into one
-score; the highest wins. In ``grounded`` mode, when even the best candidate scores under the
+(how often the candidate that best matches the agent's real reply, in the agent reply's group,
+won), turns them into one score; the highest wins. Validation turns whose customer message is
+already in the cases nearly word for word are left out of the fit when enough others remain:
+retrieval answers those by lookup, and on them the model looks better than it is on the new
+wordings a bot meets (dev/LOG.md). In ``grounded`` mode, when even the best candidate scores under the
 level where the model's own reply was right more often on those conversations, the model's
 reply is shown instead. ``select`` never shows a generated reply; ``generate`` only does.
 
@@ -258,10 +261,26 @@ def exchanges_of(conversations: Sequence[Any], limit: int | None = None) -> list
         for i in range(1, len(turns)):
             if turns[i]["role"] == "assistant" and turns[i - 1]["role"] == "user":
                 out.append(Exchange(turns[:i], turns[i]["content"]))
-    if limit is not None and len(out) > limit:
-        step = len(out) / limit
-        out = [out[int(i * step)] for i in range(limit)]
-    return out
+    return spread(out, limit)
+
+
+def spread(exchanges: Sequence[Exchange], limit: int | None) -> list[Exchange]:
+    """At most ``limit`` of ``exchanges``, evenly spaced over them."""
+    if limit is None or len(exchanges) <= limit:
+        return list(exchanges)
+    step = len(exchanges) / limit
+    return [exchanges[int(i * step)] for i in range(limit)]
+
+
+SEEN_ABOVE = 0.9  # a validation message this similar to a case's is one the cases already hold
+MIN_NEW = 20  # fewer new-worded validation turns than this: fit on all of them
+
+
+def new_wordings(index: CaseIndex, exchanges: Sequence[Exchange]) -> list[Exchange]:
+    """The exchanges whose customer message (with the agent turn before it) no case holds nearly
+    word for word; all of them when fewer than ``MIN_NEW`` are."""
+    new = [ex for ex in exchanges if float(index.similarities(*query_of(ex.messages)).max()) < SEEN_ABOVE]
+    return new if len(new) >= MIN_NEW else list(exchanges)
 
 
 def reply_priors(index: CaseIndex, prior_of: Callable[[Sequence[str]], list[float]], *,
@@ -287,32 +306,36 @@ def fit_weights(grounder: Grounder, exchanges: Sequence[Exchange], scorer: Score
                 ) -> dict[str, Weights]:
     """Fit each mode's weights on held-out exchanges, and grounded mode's ``fallback_below``.
 
-    A candidate counts as right when its reply matches the reply the agent really gave as well
-    as the best candidate does (TF-IDF similarity within NEAR_BEST); the model's own reply
-    (``own_replies``, one per exchange) counts as right under the same rule, so the two are
-    compared on equal terms when choosing the score under which the model's reply is shown.
+    A candidate counts as right when it is of the agent reply's group and matches the reply the
+    agent really gave as well as that group's best candidate does (TF-IDF similarity within
+    NEAR_BEST): a closer wording of another kind of answer is wrong. The model's own reply (``own_replies``,
+    one per exchange) counts as right under the same rule, so the two are compared on equal
+    terms when choosing the score under which the model's reply is shown.
     """
+    pairs = list(zip(exchanges, own_replies))
     rows: list[Candidate] = []
     labels: list[int] = []
     turns: list[int] = []
     own_right: dict[int, float] = {}
     same_group: list[int] = []  # the candidate answers in the same group as the agent's reply
-    for i, (ex, own) in enumerate(zip(exchanges, own_replies)):
+    for i, (ex, own) in enumerate(pairs):
         candidates = grounder.gather(ex.messages)
         if candidates:
             fits = scorer(ex.messages, [c.text for c in candidates])
             grounder.rank(candidates, "retrieval", fits=fits, own_reply=own)
-            match = grounder.index.reply_similarity(ex.reference, [c.text for c in candidates])
-            best = max(match)
+            index = grounder.index
+            group = index.closest_group(ex.reference)
+            match = index.reply_similarity(ex.reference, [c.text for c in candidates])
+            best = max((m for m, c in zip(match, candidates) if c.group == group), default=-math.inf)
             rows += candidates
-            labels += [int(m >= best - NEAR_BEST) for m in match]
+            labels += [_right(m, c.group, group, best) for m, c in zip(match, candidates)]
             turns += [i] * len(candidates)
-            group = grounder.index.closest_group(ex.reference)
             same_group += [int(c.group == group) for c in candidates]
-            own_right[i] = float(grounder.index.reply_similarity(ex.reference, [own])[0] >= best - NEAR_BEST)
+            own_match = index.reply_similarity(ex.reference, [own])[0]
+            own_right[i] = float(_right(own_match, index.closest_group(own), group, best))
         if progress:
-            progress(i + 1, len(exchanges))
-    out = {mode: _fit(rows, labels, names, len(exchanges)) for mode, names in MODE_FEATURES.items()}
+            progress(i + 1, len(pairs))
+    out = {mode: _fit(rows, labels, names, len(pairs)) for mode, names in MODE_FEATURES.items()}
     plain = out["retrieval"]
     for mode in ("grounded", "select"):  # the model's part is weighed only where it earns its place
         with_model = _best_per_turn(out[mode], rows, labels, turns)
@@ -324,6 +347,12 @@ def fit_weights(grounder: Grounder, exchanges: Sequence[Exchange], scorer: Score
     best = _best_per_turn(out["select"], rows, same_group, turns, plain)
     out["select"].fallback_below = _threshold(best, {t: 0.5 for t in best})
     return out
+
+
+def _right(match: float, group: int, agents_group: int, best: float) -> int:
+    """Whether a reply counts as right for the agent's real one: it is of the agent reply's group,
+    and its wording matches the agent's as well as the group's best candidate does (``best``)."""
+    return int(group == agents_group and match >= best - NEAR_BEST)
 
 
 # How far above chance an improvement seen on the validation exchanges must be before it is

@@ -128,7 +128,8 @@ def prepare_grounding(model_dir: Path, index: Any, val: list[Conversation], prom
     from appkit.engine import GREEDY, Engine
     from appkit.progress import Progress
     from appkit.errors import GenerationError
-    from apps.support.grounding import Grounder, exchanges_of, fit_weights, reply_priors, save_weights
+    from apps.support.grounding import (Grounder, exchanges_of, fit_weights, new_wordings, reply_priors,
+                                        save_weights, spread)
     from apps.support.prompting import fit_prompt, system_message
     from apps.support.replies import model_view
 
@@ -154,7 +155,7 @@ def prepare_grounding(model_dir: Path, index: Any, val: list[Conversation], prom
                 return False
             return True
 
-        exchanges = [ex for ex in exchanges_of(val, limit=limit) if fits(ex)]
+        exchanges = spread(new_wordings(index, [ex for ex in exchanges_of(val) if fits(ex)]), limit)
         with Progress("the model's own replies", len(exchanges), enabled=progress) as bar, \
                 ThreadPoolExecutor(max_workers=8) as pool:  # 8 at a time: the engine batches them
             done = 0
