@@ -217,3 +217,27 @@ def test_ask_takes_a_reply_mode(capsys, appkit_home, support_model_dir):
     _, err = capsys.readouterr()
     assert code != 0 and "reply mode 'poetic' is not one of grounded, select, generate" in err
     assert "Traceback" not in err
+
+
+def test_the_weights_are_fitted_on_wordings_the_cases_do_not_already_hold():
+    from apps.support.grounding import MIN_NEW, Exchange, new_wordings
+
+    cases = [Case(q, answer, f"{name}{i}") for name, (qs, answer) in INTENTS.items() for i, q in enumerate(qs)]
+    index = CaseIndex(cases)
+
+    def exchange(text: str) -> Exchange:
+        return Exchange([{"role": "user", "content": text}], "a reply")
+
+    seen = [exchange(c.customer) for c in cases[:5]]  # word for word what past customers wrote
+    new = [exchange(f"do you gift wrap {n} parcels for a birthday") for n in range(MIN_NEW)]
+    assert new_wordings(index, seen + new) == new
+    assert new_wordings(index, seen + new[:-1]) == seen + new[:-1]  # too few new wordings: all of them
+
+
+def test_a_closer_wording_of_another_kind_of_answer_counts_as_wrong():
+    from apps.support.grounding import NEAR_BEST, _right
+
+    # the agent's reply is of group 1, and group 1's best candidate matches its wording 0.6
+    assert _right(0.6, 1, 1, best=0.6) == 1 and _right(0.6 - NEAR_BEST / 2, 1, 1, best=0.6) == 1
+    assert _right(0.9, 2, 1, best=0.6) == 0  # closer in words, but another kind of answer
+    assert _right(0.4, 1, 1, best=0.6) == 0  # the right kind, but further from what the agent said
