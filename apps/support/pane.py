@@ -13,7 +13,8 @@ A person can also answer the open conversation as a human agent (ctrl+y, ``agent
 sending it to the bot; ``appkit support retrain`` learns from these answers.
 
 The conversation list and what a person does to stored conversations and replies (rename,
-archive, delete, export, rate) are in pane_conversations.py, a mixin of this pane.
+archive, delete, export, rate) are in pane_conversations.py, a mixin of this pane; how stored
+messages are shown (a person's answer marked as theirs) in pane_messages.py.
 """
 
 from __future__ import annotations
@@ -37,56 +38,17 @@ from appkit.tui.widgets.sidebar import ConversationList, Sidebar
 from appkit.tui.widgets.status import StatusChanged, StatusInfo
 from apps.support.app import TRAIN_COMMAND
 from apps.support.pane_conversations import ConversationActions
+from apps.support.pane_messages import AGENT, CLOSED, REGENERATED, generation_params, message_view, visible
 
 if TYPE_CHECKING:
     from textual.app import ComposeResult
     from textual.binding import BindingType
 
     from appkit.config import Settings
-    from appkit.store import ConversationRecord, MessageRecord, Store
+    from appkit.store import ConversationRecord, Store
 
 APP = "support"
 DEMO_NOTE = "or `appkit support demo` to train on the sample history shipped with appkit (a few minutes on a CPU)."
-# Regenerating marks the replaced turn with this error (status "error"): the bot's history and
-# the JSONL export leave error messages out, so the replaced reply neither conditions the new one
-# nor becomes training data, yet stays in the database for audit.
-REGENERATED = "regenerated: replaced by a newer reply"
-AGENT = "agent"  # the author of an answer written in the chat by a person (Store.agent_reply)
-CLOSED = ("closed", "archived")  # conversations that take no more messages (the store refuses them)
-
-
-def visible(m: MessageRecord) -> bool:
-    return not (m.status == "error" and (m.error or "").startswith(REGENERATED))
-
-
-class AgentMessageView(MessageView):
-    """A human agent's answer: a message view whose header names the agent instead of the bot."""
-
-    def author(self) -> list[Content]:
-        author = (self.record.author if self.record is not None else None) or AGENT
-        name = author.partition(":")[2]
-        parts = [Content.styled("agent", "bold $text-warning")]
-        if name:
-            parts.append(Content.styled(f"· {name}", "$text-muted"))
-        return [*parts, Content.styled(" answered by a person ", "$text-warning on $warning-muted")]
-
-
-def message_view(m: MessageRecord, rating: int | None = None) -> MessageView:
-    """The view of a stored message: an agent's answer is marked as the agent's, not the bot's."""
-    return (AgentMessageView if m.by_agent else MessageView)(m.role, m.content, record=m, rating=rating)
-
-
-def generation_params(settings: Settings) -> Any:
-    """Sampling settings from appkit.toml [tui] (temperature, top_p, top_k, max_tokens, seed)."""
-    from appkit.engine import GenerationParams
-
-    tui = settings.tui
-    fields = {"temperature": "temperature", "top_p": "top_p", "top_k": "top_k", "max_tokens": "max_new_tokens",
-              "repetition_penalty": "repetition_penalty", "seed": "seed"}
-    given = {dst: getattr(tui, src) for src, dst in fields.items() if getattr(tui, src) is not None}
-    return GenerationParams(**given)
-
-
 class SupportPane(ConversationActions, Horizontal):
     """Sidebar + chat for the support bot."""
 
