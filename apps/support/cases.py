@@ -201,14 +201,19 @@ class CaseIndex:
     def group_replies(self, n_groups: int | None = None, *, seed: int = 0) -> None:
         """Put the replies into groups: the history's intents when at least half of the cases
         name one, else k-means clusters of the replies' TF-IDF (``n_groups`` of them)."""
-        named = [c for c in self.cases if c.intent]
-        if 2 * len(named) >= len(self.cases) and len({c.intent for c in named}) >= 2:
+        if self.groups_are_intents:
             groups = self._intent_groups(seed)
         else:
             labels = _cluster(sorted({c.agent for c in self.cases}), n_groups, seed)
             groups = [labels[c.agent] for c in self.cases]
         self.cases = [replace(c, group=g) for c, g in zip(self.cases, groups)]
         self.__dict__.pop("members", None)
+
+    @property
+    def groups_are_intents(self) -> bool:
+        """Whether the reply groups are the history's intents: at least half of the cases name one."""
+        named = [c for c in self.cases if c.intent]
+        return 2 * len(named) >= len(self.cases) and len({c.intent for c in named}) >= 2
 
     def _intent_groups(self, seed: int) -> list[int]:
         """One group per intent; a reply of a case without one joins the intent of the closest

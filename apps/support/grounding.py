@@ -16,8 +16,8 @@ evidence agrees on). Each candidate is described by
   All candidates of a turn are scored in one batched pass over the shared prompt.
 
 A logistic regression per reply mode, fitted after training on the validation conversations
-(how often the candidate that best matches the agent's real reply, in the agent reply's group,
-won), turns them into one score; the highest wins. Validation turns whose customer message is
+(how often the candidate that best matches the agent's real reply won; where the history names
+intents, the best of the agent reply's intent), turns them into one score; the highest wins. Validation turns whose customer message is
 already in the cases nearly word for word are left out of the fit when enough others remain:
 retrieval answers those by lookup, and on them the model looks better than it is on the new
 wordings a bot meets (dev/LOG.md). In ``grounded`` mode, when even the best candidate scores under the
@@ -306,13 +306,16 @@ def fit_weights(grounder: Grounder, exchanges: Sequence[Exchange], scorer: Score
                 ) -> dict[str, Weights]:
     """Fit each mode's weights on held-out exchanges, and grounded mode's ``fallback_below``.
 
-    A candidate counts as right when it is of the agent reply's group and matches the reply the
-    agent really gave as well as that group's best candidate does (TF-IDF similarity within
-    NEAR_BEST): a closer wording of another kind of answer is wrong. The model's own reply (``own_replies``,
+    A candidate counts as right when it matches the reply the agent really gave as well as the
+    best candidate does (TF-IDF similarity within NEAR_BEST); where the groups are the history's
+    intents, it must also be of the agent reply's intent, and "best" is the best of that intent:
+    a closer wording of another kind of answer is wrong. The model's own reply (``own_replies``,
     one per exchange) counts as right under the same rule, so the two are compared on equal
     terms when choosing the score under which the model's reply is shown.
     """
     pairs = list(zip(exchanges, own_replies))
+    index = grounder.index
+    intents = index.groups_are_intents  # clusters of reply wordings are no judge of the kind of answer
     rows: list[Candidate] = []
     labels: list[int] = []
     turns: list[int] = []
@@ -323,16 +326,16 @@ def fit_weights(grounder: Grounder, exchanges: Sequence[Exchange], scorer: Score
         if candidates:
             fits = scorer(ex.messages, [c.text for c in candidates])
             grounder.rank(candidates, "retrieval", fits=fits, own_reply=own)
-            index = grounder.index
             group = index.closest_group(ex.reference)
+            kind = group if intents else None
             match = index.reply_similarity(ex.reference, [c.text for c in candidates])
-            best = max((m for m, c in zip(match, candidates) if c.group == group), default=-math.inf)
+            best = max((m for m, c in zip(match, candidates) if kind in (None, c.group)), default=-math.inf)
             rows += candidates
-            labels += [_right(m, c.group, group, best) for m, c in zip(match, candidates)]
+            labels += [_right(m, c.group, kind, best) for m, c in zip(match, candidates)]
             turns += [i] * len(candidates)
             same_group += [int(c.group == group) for c in candidates]
             own_match = index.reply_similarity(ex.reference, [own])[0]
-            own_right[i] = float(_right(own_match, index.closest_group(own), group, best))
+            own_right[i] = float(_right(own_match, index.closest_group(own), kind, best))
         if progress:
             progress(i + 1, len(pairs))
     out = {mode: _fit(rows, labels, names, len(pairs)) for mode, names in MODE_FEATURES.items()}
@@ -349,10 +352,11 @@ def fit_weights(grounder: Grounder, exchanges: Sequence[Exchange], scorer: Score
     return out
 
 
-def _right(match: float, group: int, agents_group: int, best: float) -> int:
-    """Whether a reply counts as right for the agent's real one: it is of the agent reply's group,
-    and its wording matches the agent's as well as the group's best candidate does (``best``)."""
-    return int(group == agents_group and match >= best - NEAR_BEST)
+def _right(match: float, group: int, agents_group: int | None, best: float) -> int:
+    """Whether a reply counts as right for the agent's real one: it is of the agent reply's group
+    (when that is given), and its wording matches the agent's as well as the best candidate (of
+    that group) does (``best``)."""
+    return int(agents_group in (None, group) and match >= best - NEAR_BEST)
 
 
 # How far above chance an improvement seen on the validation exchanges must be before it is

@@ -241,3 +241,12 @@ def test_a_closer_wording_of_another_kind_of_answer_counts_as_wrong():
     assert _right(0.6, 1, 1, best=0.6) == 1 and _right(0.6 - NEAR_BEST / 2, 1, 1, best=0.6) == 1
     assert _right(0.9, 2, 1, best=0.6) == 0  # closer in words, but another kind of answer
     assert _right(0.4, 1, 1, best=0.6) == 0  # the right kind, but further from what the agent said
+    # reply groups that are clusters of wordings, not intents, are no judge: wording alone decides
+    assert _right(0.9, 2, None, best=0.9) == 1 and _right(0.6, 1, None, best=0.9) == 0
+
+
+def test_reply_groups_are_intents_when_at_least_half_of_the_cases_name_one():
+    named = [Case(f"q{i}", "a", f"c{i}", intent="refund" if i % 2 else "cancel") for i in range(6)]
+    assert CaseIndex(named).groups_are_intents
+    assert CaseIndex(named[:2] + [Case(f"u{i}", "b", f"u{i}") for i in range(3)]).groups_are_intents is False
+    assert CaseIndex([Case("q", "a", "c", intent="refund")] * 3).groups_are_intents is False  # one intent
