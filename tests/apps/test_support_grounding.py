@@ -152,9 +152,10 @@ def test_the_model_writes_its_own_reply_only_below_the_score_where_that_got_more
     from apps.support.grounding import _threshold
 
     # turn -> (best past reply's score, was it right); and whether the model's own reply was right
-    best = {t: (t / 10, int(t >= 4)) for t in range(10)}
-    own = {t: 1.0 for t in range(4)} | {4: 0.0, 5: 0.0}
-    assert 0.3 < _threshold(best, own) < 0.4  # generating turns 0-3 gains four of four
+    best = {t: (t / 10, int(t >= 5)) for t in range(10)}
+    own = {t: 1.0 for t in range(5)} | {5: 0.0, 6: 0.0}
+    assert 0.4 < _threshold(best, own) < 0.5  # generating turns 0-4 gains five of five (p = 0.03)
+    assert _threshold(best, {t: 1.0 for t in range(3)}) == 0.0  # three of three is chance (p = 0.125)
     assert _threshold(best, {0: 0, 1: 0, 2: 0}) == 0.0  # the model never did better: never generate
     # two turns gained, one lost: within chance, so past replies stay
     assert _threshold(best, {0: 1.0, 1: 0.0, 2: 1.0} | {4: 0.0}) == 0.0
