@@ -138,8 +138,12 @@ def unresolved_kinds(text: str) -> list[str]:
     return [k for k in (slot_kind(m.group("name") or m.group("tag")) for m in SLOT.finditer(text)) if k == "other"]
 
 
-def fill_placeholders(text: str, known: Known, prompts: Prompts, *, ask: bool = True) -> Filled:
-    """``text`` with every slot filled or rephrased; with ``ask``, a question for missing identifiers."""
+def fill_placeholders(text: str, known: Known, prompts: Prompts, *, ask: bool = True, at_start: bool = True) -> Filled:
+    """``text`` with every slot filled or rephrased; with ``ask``, a question for missing identifiers.
+
+    A rephrasing that begins a sentence is capitalised ("Order [ORDER_ID] shipped" -> "Your order
+    shipped"); ``at_start``: ``text`` begins the reply (a streamed piece after the first does not).
+    """
     result = Filled(text)
     pieces: list[str] = []
     last = 0
@@ -159,13 +163,13 @@ def fill_placeholders(text: str, known: Known, prompts: Prompts, *, ask: bool = 
                 noun += " number"  # what to enter is the number, not the order
             if lead and lead.group("with") and not lead.group("noun"):
                 head += lead.group("with")  # "associated with the ID {{..}}" -> "associated with your order"
-            phrase = _render(prompts, name, kind, head, noun=noun)
+            phrase = _capitalised(_render(prompts, name, kind, head, noun=noun), head, at_start and not pieces)
             pieces.append(_join(head, phrase))
             result.rephrased.append(kind)
             if kind in IDENTIFIERS and kind not in result.asked:
                 result.asked.append(kind)
         else:
-            phrase = _render(prompts, name, kind, before)
+            phrase = _capitalised(_render(prompts, name, kind, before), before, at_start and not pieces)
             named = _APPOSITION.search(before)
             if named and phrase.split() and named.group("word").lower() == phrase.split()[-1].lower():
                 before = before[: named.end("word")]  # "our website, our website" -> "our website"
@@ -186,6 +190,13 @@ def _render(prompts: Prompts, name: str, kind: str, before: str, *, noun: str = 
     return prompts.render(PLACEHOLDER_TEMPLATE, label=display_name(name), kind=kind, noun=noun,
                           after_determiner=bool(_DETERMINER_BEFORE.search(before)),
                           to_us=bool(_TO_US.search(before))).text.strip()
+
+
+def _capitalised(phrase: str, before: str, at_start: bool) -> str:
+    """``phrase`` with a capital first letter where it begins a sentence."""
+    text = before.rstrip()
+    starts = (not text and at_start) or text.endswith((".", "!", "?"))
+    return phrase[:1].upper() + phrase[1:] if starts else phrase
 
 
 def _join(head: str, phrase: str) -> str:
@@ -216,6 +227,7 @@ class PlaceholderStream:
         self.known = known
         self.prompts = prompts
         self.asked: list[str] = []
+        self._released = False  # whether a piece went out already: the next does not begin the reply
 
     def __iter__(self) -> Iterator[str]:
         held = ""
@@ -239,7 +251,8 @@ class PlaceholderStream:
             stop()
 
     def _fill(self, text: str) -> str:
-        filled = fill_placeholders(text, self.known, self.prompts, ask=False)
+        filled = fill_placeholders(text, self.known, self.prompts, ask=False, at_start=not self._released)
+        self._released = self._released or bool(text.strip())
         self.asked += [k for k in filled.asked if k not in self.asked]
         # Pieces are joined as they come: keep the whitespace the model put at the edges.
         lead = text[: len(text) - len(text.lstrip())]

@@ -95,9 +95,9 @@ def test_a_cut_short_slot_from_generation_is_removed(prompts: Prompts):
     assert not RAW.search(out)
 
 
-def test_streamed_text_is_filled_like_the_whole(prompts: Prompts):
-    known = Known.gather(["order #55120 please"])
-    for reply in [*BITEXT_REPLIES, *CURATION_REPLIES.values()]:
+@pytest.mark.parametrize("known", [Known.gather(["order #55120 please"]), Known()])
+def test_streamed_text_is_filled_like_the_whole(prompts: Prompts, known: Known):
+    for reply in [*BITEXT_REPLIES, *CURATION_REPLIES.values(), "Order [ORDER_ID] shipped. Order [ORDER_ID] is late."]:
         pieces = re.findall(r"\S+\s*|\s+", reply)  # word by word, as a model streams
         streamed = "".join(PlaceholderStream(iter(pieces), known, prompts))
         assert streamed.strip() == fill_placeholders(reply, known, prompts).text, reply
@@ -139,6 +139,8 @@ def test_a_streamed_slot_keeps_the_word_before_it(prompts: Prompts):
     ("Please provide {{Order Number}} so I can check.", "Please provide your order number so I can check."),
     ("Kindly provide me with your {{Order Number}}.", "Kindly provide me with your order number."),
     ("I checked the order number [ORDER_ID] for you.", "I checked your order for you."),
+    ("Order [ORDER_ID] shipped on Monday.", "Your order shipped on Monday."),  # a sentence starts with a capital
+    ("Thanks. Order [ORDER_ID] is cancelled.", "Thanks. Your order is cancelled."),
 ])
 def test_a_rephrased_slot_reads_as_a_sentence(prompts: Prompts, reply: str, expected: str):
     assert fill_placeholders(reply, Known(), prompts, ask=False).text == expected
