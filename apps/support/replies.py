@@ -106,9 +106,10 @@ class Replier:
             # the model's own reply: evidence for the past ones (its opening), or the fallback (all of it)
             own = self.engine.reply(prompt, _evidence_params(params, whole=threshold > 0.0 or not candidates))
         ranked = self.rank(candidates, prompt, mode, own.text if own is not None else None)
-        best = ranked[0] if ranked else None
-        if mode == "grounded" and own is not None and (best is None or best.score < threshold):
-            chosen = Candidate(own.text, "generated", score=best.score if best is not None else 0.0)
+        top = ranked[0].score if ranked else 0.0  # how sure the evidence is, whichever wording is shown
+        best = _answerable(ranked, known, self.prompts)
+        if mode == "grounded" and own is not None and (best is None or top < threshold):
+            chosen = Candidate(own.text, "generated", score=top)
         elif best is not None:
             chosen = best
         else:  # select, and nothing retrieved at all
@@ -117,7 +118,7 @@ class Replier:
         past = self.grounder.index.cases[chosen.case].customer if chosen.case is not None else ""
         return Draft(mode, Grounding(mode, chosen, ranked, past), words(filled.text),
                      generated=own.stats if own is not None else None, asked=filled.asked,
-                     unsure=mode == "select" and chosen.score < threshold)
+                     unsure=mode == "select" and top < threshold)
 
     def rank(self, candidates: list[Candidate], prompt: list[Message], mode: str,
              own_reply: str | None = None) -> list[Candidate]:
@@ -129,6 +130,22 @@ class Replier:
         if "pmi" in self.grounder.needs(mode, candidates):
             fits = [s.mean for s in self.engine.score(prompt, [c.text for c in candidates])]
         return self.grounder.rank(candidates, mode, fits=fits, own_reply=own_reply)
+
+
+def _answerable(ranked: list[Candidate], known: Known, prompts: Prompts) -> Candidate | None:
+    """The best candidate, or where it needs an identifier the customer has not given (a past reply
+    that acted on "order [ORDER_ID]"), the best of the same reply group that does not: that past
+    reply answered a customer who had named the order, and the same kind of answer asking for it
+    fits this one better than a confirmation followed by a question."""
+    if not ranked:
+        return None
+    best = ranked[0]
+    if best.source != "case" or not fill_placeholders(best.text, known, prompts).asked:
+        return best
+    for c in ranked[1:]:
+        if c.source == "case" and c.group == best.group and not fill_placeholders(c.text, known, prompts).asked:
+            return c
+    return best
 
 
 def _evidence_params(params: GenerationParams | None, *, whole: bool) -> GenerationParams:

@@ -144,3 +144,16 @@ def test_a_streamed_slot_keeps_the_word_before_it(prompts: Prompts):
 ])
 def test_a_rephrased_slot_reads_as_a_sentence(prompts: Prompts, reply: str, expected: str):
     assert fill_placeholders(reply, Known(), prompts, ask=False).text == expected
+
+
+def test_a_past_confirmation_is_not_shown_to_a_customer_who_has_not_named_the_order(prompts: Prompts):
+    from apps.support.grounding import Candidate
+    from apps.support.replies import _answerable
+
+    done = Candidate("Done: order [ORDER_ID] is cancelled.", "case", case=0, group=1, score=0.9)
+    ask = Candidate("Which order would you like to cancel? Please send me the order number.", "case",
+                    case=1, group=1, score=0.5)
+    other = Candidate("Returns are free within 30 days.", "case", case=2, group=2, score=0.7)
+    assert _answerable([done, other, ask], Known(), prompts) is ask  # the same kind of answer, asking
+    assert _answerable([done, other, ask], Known.gather(["cancel order 482133"]), prompts) is done
+    assert _answerable([done, other], Known(), prompts) is done  # nothing else of its kind: ask after it
