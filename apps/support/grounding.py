@@ -17,12 +17,13 @@ evidence agrees on). Each candidate is described by
 
 A logistic regression per reply mode, fitted after training on the validation conversations
 (how often the candidate that best matches the agent's real reply won; where the history names
-intents, the best of the agent reply's intent), turns them into one score; the highest wins. Validation turns whose customer message is
-already in the cases nearly word for word are left out of the fit when enough others remain:
-retrieval answers those by lookup, and on them the model looks better than it is on the new
-wordings a bot meets (dev/LOG.md). In ``grounded`` mode, when even the best candidate scores under the
-level where the model's own reply was right more often on those conversations, the model's
-reply is shown instead. ``select`` never shows a generated reply; ``generate`` only does.
+intents, the best of the agent reply's intent), turns them into one score; the highest wins.
+Validation turns whose customer message the cases already hold nearly word for word are left
+out of the fit when enough others remain: retrieval answers those by lookup, and on them the
+model looks better than it is on the new wordings a bot meets (dev/LOG.md). In ``grounded``
+mode, when even the best candidate scores under the level where the model's own reply was right
+more often on those conversations, the model's reply is shown instead. ``select`` never shows a
+generated reply; ``generate`` only does.
 
 The model's evidence is used only where it proved itself on the validation conversations. The
 echo (grounded) and PMI (select) are weighed for the turns where retrieval alone is unsure (its
@@ -313,7 +314,6 @@ def fit_weights(grounder: Grounder, exchanges: Sequence[Exchange], scorer: Score
     one per exchange) counts as right under the same rule, so the two are compared on equal
     terms when choosing the score under which the model's reply is shown.
     """
-    pairs = list(zip(exchanges, own_replies))
     index = grounder.index
     intents = index.groups_are_intents  # clusters of reply wordings are no judge of the kind of answer
     rows: list[Candidate] = []
@@ -321,7 +321,7 @@ def fit_weights(grounder: Grounder, exchanges: Sequence[Exchange], scorer: Score
     turns: list[int] = []
     own_right: dict[int, float] = {}
     same_group: list[int] = []  # the candidate answers in the same group as the agent's reply
-    for i, (ex, own) in enumerate(pairs):
+    for i, (ex, own) in enumerate(zip(exchanges, own_replies)):
         candidates = grounder.gather(ex.messages)
         if candidates:
             fits = scorer(ex.messages, [c.text for c in candidates])
@@ -337,8 +337,8 @@ def fit_weights(grounder: Grounder, exchanges: Sequence[Exchange], scorer: Score
             own_match = index.reply_similarity(ex.reference, [own])[0]
             own_right[i] = float(_right(own_match, index.closest_group(own), kind, best))
         if progress:
-            progress(i + 1, len(pairs))
-    out = {mode: _fit(rows, labels, names, len(pairs)) for mode, names in MODE_FEATURES.items()}
+            progress(i + 1, len(exchanges))
+    out = {mode: _fit(rows, labels, names, len(exchanges)) for mode, names in MODE_FEATURES.items()}
     plain = out["retrieval"]
     for mode in ("grounded", "select"):  # the model's part is weighed only where it earns its place
         with_model = _best_per_turn(out[mode], rows, labels, turns)
