@@ -254,15 +254,15 @@ class Exchange:
     reference: str
 
 
-def exchanges_of(conversations: Sequence[Any], limit: int | None = None) -> list[Exchange]:
-    """Every (conversation so far, agent reply) of ``conversations``, up to ``limit`` spread over them."""
+def exchanges_of(conversations: Sequence[Any]) -> list[Exchange]:
+    """Every (conversation so far, agent reply) of ``conversations``."""
     out: list[Exchange] = []
     for conv in conversations:
         turns = [m for m in conv.as_messages() if m["role"] != "system"]
         for i in range(1, len(turns)):
             if turns[i]["role"] == "assistant" and turns[i - 1]["role"] == "user":
                 out.append(Exchange(turns[:i], turns[i]["content"]))
-    return spread(out, limit)
+    return out
 
 
 def spread(exchanges: Sequence[Exchange], limit: int | None) -> list[Exchange]:
