@@ -28,7 +28,7 @@ def pretrain_command(
     batch_size: BatchSize = None,
     learning_rate: LearningRate = None,
     seed: Seed = 0,
-    compile: Compile = False,
+    compile: Compile = None,
 ) -> None:
     """Train a base language model on raw text; apps start from it with --base NAME."""
     from appkit.config import settings_from

@@ -39,13 +39,15 @@ Replace = Annotated[bool, typer.Option(
 BatchSize = Annotated[Optional[int], typer.Option("--batch-size", min=1, help="Rows per optimizer step.")]
 LearningRate = Annotated[Optional[float], typer.Option("--learning-rate", help="Peak learning rate (default: the preset's).")]
 Seed = Annotated[int, typer.Option("--seed", help="Seed for the split, initialisation and data order.")]
-Compile = Annotated[bool, typer.Option("--compile", help="torch.compile the model (faster on GPU after a warm-up).")]
+Compile = Annotated[Optional[bool], typer.Option(
+    "--compile/--no-compile",
+    help="torch.compile the model (default: when at least 3 minutes of training are left after 10 steps).")]
 
 
 def training_options(
     settings: Settings, *, preset: str = "auto", base: str | None = None, finetune: str = "lora",
     max_minutes: float | None = None, max_steps: int | None = None, epochs: float = 10.0,
-    batch_size: int | None = None, learning_rate: float | None = None, seed: int = 0, compile: bool = False,
+    batch_size: int | None = None, learning_rate: float | None = None, seed: int = 0, compile: bool | None = None,
     **more: Any,
 ) -> ChatTrainingOptions:
     """A ``ChatTrainingOptions`` from the shared flags (``more``: the command's own fields)."""

@@ -57,7 +57,7 @@ class TrainConfig:
     checkpoint_minutes: float = 2.0  # also checkpoint at every evaluation
     resumable: bool = True  # write state.pt (weights, optimizer, position) for --resume
     log_every: int = 5
-    compile: bool = False
+    compile: bool | None = False  # torch.compile the model; None: where it pays (see COMPILE_PAYS_AFTER_S)
     seed: int = 0
     device: str = "cpu"
     progress: bool = True
@@ -107,6 +107,8 @@ class TrainResult:
     final_loss: float | None = None  # the last step's loss, averaged over all processes
     best_step: int | None = None
     best: dict[str, float] = field(default_factory=dict)  # the best validation's figures
+    compiled: bool = False  # the steps after the first few ran a torch.compile'd model
+    compile_note: str = ""  # what compiling did or why it did not happen, for the log
     history: list[dict[str, Any]] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
@@ -140,6 +142,10 @@ class TrainingInterrupted(TrainingError):
 
 
 VALIDATION_SHARE = 0.1  # the most of the training time that periodic validation may take
+# An automatic run compiles its model (after 10 steps, once their speed is known) only when at
+# least this much training is left: compiling the tiny preset takes ~30 s on 2 CPU cores and
+# then saves about a third of every step (dev/LOG.md), so it repays itself after a minute or two.
+COMPILE_PAYS_AFTER_S = 180.0
 
 
 def eval_interval(total_steps: int, cfg: TrainConfig, *, step_s: float | None = None,
@@ -247,8 +253,11 @@ class Trainer:
             from torch.nn.parallel import DistributedDataParallel
 
             self.forward_model = DistributedDataParallel(self.model)
+        self.compile_note = ""
+        self._eager_model: Any = self.forward_model
+        self._compile_unproven = False  # compiled, but no step has run it yet (a failure falls back)
         if cfg.compile:
-            self.forward_model = torch.compile(self.forward_model)
+            self._compile()
 
     # -- the loop ------------------------------------------------------------------------------
 
@@ -301,6 +310,8 @@ class Trainer:
                 if session.steps and (due or session.steps == 10):
                     eval_every = self._replan(session, budget_s, planned)
                     bar.set_total(st.total_steps)
+                    if session.steps == 10 and cfg.compile is None:
+                        self._compile_if_it_pays(session)
 
                 # Once in a while: checkpoint (at every validation, every few minutes, at the end).
                 if last_step or evaluated or time.perf_counter() - session.checkpointed > cfg.checkpoint_minutes * 60:
@@ -349,11 +360,17 @@ class Trainer:
         session.lr = lr_at(st.step, st.total_steps, cfg)
         for group in self.optimizer.param_groups:
             group["lr"] = session.lr
-        with self.autocast:
-            total, items = self.loss(self.forward_model, batch, self.device)
-        global_items = all_reduce_sum(dist, [float(items)], self.device)[0]
-        loss = total * (dist.world / max(global_items, 1.0))
-        loss.backward()
+        if self._compile_unproven:
+            started = time.perf_counter()
+            try:
+                loss = self._forward_backward(batch)
+                self.compile_note = f"compiled (torch.compile at step {st.step}, {time.perf_counter() - started:.0f}s)"
+            except Exception as exc:  # noqa: BLE001 -- any compiler failure: train on, uncompiled
+                self._stop_compiling(exc)
+                loss = self._forward_backward(batch)
+            self._compile_unproven = False
+        else:
+            loss = self._forward_backward(batch)
         torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
@@ -365,6 +382,55 @@ class Trainer:
         st.tokens_seen += int(tokens)
         st.elapsed_s = session.elapsed_before + time.perf_counter() - session.start
         session.stepped(step_loss, int(tokens))
+
+    def _forward_backward(self, batch: Any) -> torch.Tensor:
+        """The batch's loss, normalised over the global batch's items, with its gradients computed."""
+        dist = self.dist
+        with self.autocast:
+            total, items = self.loss(self.forward_model, batch, self.device)
+        global_items = all_reduce_sum(dist, [float(items)], self.device)[0]
+        loss = total * (dist.world / max(global_items, 1.0))
+        loss.backward()
+        return loss
+
+    # -- compiling -------------------------------------------------------------------------------
+
+    def _compile(self) -> None:
+        """Run the steps from now on through ``torch.compile`` (the next step compiles).
+
+        ``dynamic=False``: every training batch has the same shape (packing.PackedDataset fills
+        the last one), so one static graph serves the whole run. Validation and the saved weights
+        use the uncompiled model, which shares the compiled one's parameters.
+        """
+        import torch
+
+        self._eager_model = self.forward_model
+        self.forward_model = torch.compile(self.forward_model, dynamic=False)
+        self._compile_unproven = True
+
+    def _compile_if_it_pays(self, session: _Session) -> None:
+        """Compile for the rest of an automatic run when enough of it is left to repay the compile time."""
+        st = self.state
+        step_s = (time.perf_counter() - session.start - session.val_s) / session.steps
+        left_s = self._mean_over_ranks((st.total_steps - st.step) * step_s)[0]
+        if left_s >= COMPILE_PAYS_AFTER_S:
+            self._compile()
+        else:
+            self.compile_note = f"not compiled: about {left_s:.0f}s of training left, too little to repay compiling"
+
+    def _stop_compiling(self, exc: Exception) -> None:
+        """Give up on a compiled model that failed on its first step: an explicit --compile fails the
+        run, an automatic one trains on uncompiled."""
+        first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        if self.cfg.compile:
+            raise TrainingError(
+                f"--compile failed on the first compiled step ({type(exc).__name__}: {first_line}). "
+                "torch.compile needs a C++ compiler on a CPU (g++ or clang++) and Triton on a GPU; "
+                "train without --compile."
+            ) from exc
+        self.optimizer.zero_grad(set_to_none=True)  # whatever the failed attempt left
+        self.forward_model = self._eager_model
+        self.compile_note = f"not compiled: torch.compile failed ({type(exc).__name__}: {first_line})"
 
     def _replan(self, session: _Session, budget_s: float | None, planned: int) -> int:
         """Fit the plan to what the time budget allows at the speed measured; the steps between validations.
@@ -418,6 +484,7 @@ class Trainer:
             stopped=stopped or "epochs", padding_fraction=getattr(self.train_data, "padding_fraction", None),
             final_loss=last_loss, best_step=st.best_step if best is not None else None,
             best=dict(st.best_figures), history=history,
+            compiled=self.compile_note.startswith("compiled"), compile_note=self.compile_note,
         )
 
     # -- validation ----------------------------------------------------------------------------

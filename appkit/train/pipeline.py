@@ -42,7 +42,7 @@ class ChatTrainingOptions:
     scrub_pii: bool = True
     seed: int = 0
     device: str = "cpu"
-    compile: bool = False
+    compile: bool | None = None  # None: where it pays (appkit.train.loop.COMPILE_PAYS_AFTER_S)
     progress: bool = True
     is_toxic: Callable[[str], bool] | None = field(default=None, repr=False)
     keep_toxic: bool = False
@@ -203,6 +203,7 @@ def train_language_model(
     log(
         f"trained {result.steps} steps ({result.epochs} epochs, stopped: {result.stopped}) in "
         f"{result.seconds:.0f}s at {result.tokens_per_second:,.0f} tokens/s; {validation}"
+        + (f"; {result.compile_note}" if result.compile_note else "")
     )
 
     metrics = {**result.as_dict(), f"train_{unit}": len(train_examples), f"val_{unit}": len(val_examples)}

@@ -51,7 +51,7 @@ def train_support_command(
     batch_size: BatchSize = None,
     learning_rate: LearningRate = None,
     seed: Seed = 0,
-    compile: Compile = False,
+    compile: Compile = None,
     shape: str = typer.Option("auto", "--shape", help="History shape: auto, pairs, long, dialogue."),
     user_col: Optional[str] = typer.Option(None, "--user-col", help="Column of the customer's message (pairs)."),
     assistant_col: Optional[str] = typer.Option(None, "--assistant-col", help="Column of the agent's reply (pairs)."),

@@ -36,7 +36,7 @@ def train_writer_command(
     batch_size: BatchSize = None,
     learning_rate: LearningRate = None,
     seed: Seed = 0,
-    compile: Compile = False,
+    compile: Compile = None,
     holdout: float = typer.Option(0.1, "--holdout", help="Share of the newest articles kept out of training, "
                                   "for `appkit writer eval` (0 = train on all)."),
     text_col: Optional[str] = typer.Option(None, "--text-col", help="The text column of CSV/JSONL corpora."),

@@ -82,3 +82,17 @@ def test_a_packed_conversation_sees_only_itself():
         packed = model(**batch.inputs("cpu")).logits[0, start:start + len(second)]
         alone = model(input_ids=torch.tensor([second.ids])).logits[0]
     assert torch.allclose(packed, alone, atol=1e-4)
+
+
+def test_every_batch_has_the_same_shape_and_filler_rows_learn_nothing():
+    # A compiled model recompiles for every new shape: the epoch's short last batch is filled.
+    examples = _examples(50)
+    data = PackedDataset(examples, 256, pad_id=0)
+    assert len(data.rows) % 4, "the test needs a short last batch"
+    batches = list(data.epoch(0, 4, seed=0))
+    assert {tuple(b.input_ids.shape) for b in batches} == {(4, 256)}
+    assert sum(b.n_tokens for b in batches) == data.n_tokens
+    last = batches[-1]
+    filler = len(data.rows) % 4
+    assert bool((last.labels[filler:] == IGNORE).all()) and bool((last.input_ids[filler:] == 0).all())
+    assert last.n_target_tokens == int((last.labels != IGNORE).sum()) > 0

@@ -81,6 +81,69 @@ def test_time_budget_stops_training(toy_history, tmp_path):
     assert result.stopped == "max_minutes" and result.steps < cfg.max_steps
 
 
+def test_a_short_automatic_run_is_not_compiled(toy_history, tmp_path):
+    model, train, val = _datasets(toy_history)
+    cfg = TrainConfig(batch_size=4, max_steps=15, compile=None, progress=False)
+    result = Trainer(model, train, val, cfg, tmp_path).run()
+    assert result.steps == 15 and not result.compiled
+    assert result.compile_note.startswith("not compiled: about") and "too little to repay" in result.compile_note
+
+
+def _step_losses(run_dir: Path) -> list[float]:
+    records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    return [r["loss"] for r in records if "loss" in r]
+
+
+@pytest.mark.e2e  # compiling takes ~20 s even for nano
+def test_a_compiled_run_learns_as_the_uncompiled_one(toy_history, tmp_path, monkeypatch):
+    from appkit.train import loop
+
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path / "inductor"))  # really compile
+    monkeypatch.setattr(loop, "COMPILE_PAYS_AFTER_S", 0.0)  # an automatic run compiles after 10 steps
+    runs = {}
+    for name, compile in (("eager", False), ("auto", None)):
+        model, train, val = _datasets(toy_history)
+        cfg = TrainConfig(batch_size=4, learning_rate=4e-3, max_steps=30, eval_every=30, log_every=1,
+                          compile=compile, progress=False)
+        runs[name] = (Trainer(model, train, val, cfg, tmp_path / name).run(), _step_losses(tmp_path / name))
+    (eager, eager_losses), (auto, auto_losses) = runs["eager"], runs["auto"]
+    assert not eager.compiled and auto.compiled and auto.compile_note.startswith("compiled (torch.compile at step 10")
+    assert auto_losses[:10] == eager_losses[:10]  # the same uncompiled steps first
+    assert auto_losses[10:] == pytest.approx(eager_losses[10:], rel=0.05)
+    assert auto.best_val_loss == pytest.approx(eager.best_val_loss, rel=0.02)
+
+
+_WITHOUT_A_COMPILER = """
+import sys
+from pathlib import Path
+from appkit.errors import TrainingError
+from appkit.train import loop
+from tests.core.test_training import _datasets
+
+loop.COMPILE_PAYS_AFTER_S = 0.0  # an automatic run compiles after 10 steps
+out = Path(sys.argv[2])
+for compile in (None, True):
+    model, train, val = _datasets(Path(sys.argv[1]))
+    cfg = loop.TrainConfig(batch_size=4, max_steps=15, compile=compile, progress=False)
+    try:
+        result = loop.Trainer(model, train, val, cfg, out / str(compile)).run()
+        print(compile, result.steps, result.compiled, result.compile_note)
+    except TrainingError as exc:
+        print(compile, "error", exc)
+"""
+
+
+@pytest.mark.e2e  # a fresh process whose torch has no C++ compiler to call
+def test_a_compiler_that_fails_leaves_an_automatic_run_uncompiled(toy_history, tmp_path):
+    env = {**os.environ, "CXX": str(tmp_path / "no-such-compiler"), "TORCHINDUCTOR_CACHE_DIR": str(tmp_path / "inductor")}
+    done = subprocess.run([sys.executable, "-c", _WITHOUT_A_COMPILER, str(toy_history), str(tmp_path)], env=env,
+                          capture_output=True, text=True, timeout=300, cwd=Path(__file__).parents[2])
+    assert done.returncode == 0, done.stderr
+    auto, asked = done.stdout.strip().splitlines()[-2:]
+    assert auto.startswith("None 15 False not compiled: torch.compile failed"), auto
+    assert asked.startswith("True error --compile failed on the first compiled step") and "without --compile" in asked
+
+
 def _train_cmd(history: Path, *extra: str) -> list[str]:
     return [sys.executable, "-m", "appkit", "train-support", "--history", str(history), "--preset", "nano",
             "--max-steps", "200", "--batch-size", "2", "--name", "resumable", *extra]
