@@ -321,6 +321,8 @@ class Trainer:
                     break
 
                 # One optimizer step, and once in a while its log line.
+                if self._compile_unproven:
+                    bar.update(st.step, **{"tok/s": "compiling"})  # this step compiles: tens of seconds
                 self._step(next(batches), session)
                 if st.step % cfg.log_every == 0 or st.step == 1:
                     loss, tps = session.window_figures()
