@@ -8,6 +8,9 @@ loss (reply tokens only, so the variants compare).
 - ``now``:        the product as it is (conversation only in the prompt, packed rows kept apart);
 - ``cases``:      two retrieved cases in the model's prompt, as before issue 14;
 - ``cases+leak``: and packed conversations attending to their row-mates, as before the fix.
+- ``noise``:      a tenth of the prompt's tokens (customer turns, system prompt; never a control
+                  token or a reply token) replaced by random ones at every training step, so
+                  the model cannot lean on any one word of the customer's (new wordings).
 
 The old setups are restored by patching, here only: they are experiments, not options.
 
@@ -46,6 +49,22 @@ def patch(variant: str) -> None:
             return {**inputs(self, device), "use_cache": True}
 
         Batch.inputs = leaky  # type: ignore[method-assign]
+    if variant == "noise":
+        import torch
+
+        from appkit.train.loop import Trainer
+        from appkit.train.packing import IGNORE
+
+        forward_backward = Trainer._forward_backward
+
+        def noisy(self: Trainer, batch: Any) -> Any:
+            ids = batch.input_ids
+            prompt = (batch.labels == IGNORE) & (ids >= 5)  # ids 0-4: pad, end and role tokens
+            hit = prompt & (torch.rand(ids.shape) < 0.1)
+            ids[hit] = torch.randint(5, int(ids.max()) + 1, (int(hit.sum()),))
+            return forward_backward(self, batch)
+
+        Trainer._forward_backward = noisy  # type: ignore[method-assign]
 
 
 def run(variant: str, minutes: float | None, seed: int, per_intent: int, steps: int | None = None,
@@ -85,7 +104,7 @@ def run(variant: str, minutes: float | None, seed: int, per_intent: int, steps: 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("variants", nargs="+", choices=["now", "cases", "cases+leak"])
+    p.add_argument("variants", nargs="+", choices=["now", "cases", "cases+leak", "noise"])
     p.add_argument("--minutes", type=float, default=None, help="training budget per variant")
     p.add_argument("--steps", type=int, default=None,
                    help="or a number of optimizer steps (the same work per variant whatever else runs)")
