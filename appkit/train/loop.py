@@ -198,6 +198,7 @@ class _Session:
     val_s: float = 0.0  # spent validating
     last_val_s: float | None = None
     lr: float = 0.0
+    step_s: float = 0.0  # a training step's time, averaged over processes (set by _replan)
     last_loss: float | None = None
     window_start: float = field(default_factory=time.perf_counter)
     window_tokens: int = 0
@@ -253,8 +254,9 @@ class Trainer:
             from torch.nn.parallel import DistributedDataParallel
 
             self.forward_model = DistributedDataParallel(self.model)
+        self.compiled = False  # a compiled step has run
         self.compile_note = ""
-        self._eager_model: Any = self.forward_model
+        self._eager_model: Any = self.forward_model  # what a failed compile falls back to
         self._compile_unproven = False  # compiled, but no step has run it yet (a failure falls back)
         if cfg.compile:
             self._compile()
@@ -366,6 +368,7 @@ class Trainer:
             started = time.perf_counter()
             try:
                 loss = self._forward_backward(batch)
+                self.compiled = True
                 self.compile_note = f"compiled (torch.compile at step {st.step}, {time.perf_counter() - started:.0f}s)"
             except Exception as exc:  # noqa: BLE001 -- any compiler failure: train on, uncompiled
                 self._stop_compiling(exc)
@@ -406,15 +409,12 @@ class Trainer:
         """
         import torch
 
-        self._eager_model = self.forward_model
         self.forward_model = torch.compile(self.forward_model, dynamic=False)
         self._compile_unproven = True
 
     def _compile_if_it_pays(self, session: _Session) -> None:
         """Compile for the rest of an automatic run when enough of it is left to repay the compile time."""
-        st = self.state
-        step_s = (time.perf_counter() - session.start - session.val_s) / session.steps
-        left_s = self._mean_over_ranks((st.total_steps - st.step) * step_s)[0]
+        left_s = (self.state.total_steps - self.state.step) * session.step_s  # alike on every process
         if left_s >= COMPILE_PAYS_AFTER_S:
             self._compile()
         else:
@@ -442,12 +442,13 @@ class Trainer:
         minutes must still early-stop and keep its best weights.
         """
         st = self.state
-        session_s, elapsed = self._mean_over_ranks(time.perf_counter() - session.start, st.elapsed_s)
+        session_s, elapsed, val_s, last_val_s = self._mean_over_ranks(
+            time.perf_counter() - session.start, st.elapsed_s, session.val_s, session.last_val_s or 0.0)
         if budget_s:
             fits = st.step + int((budget_s - elapsed) / max(session_s / session.steps, 1e-9))
             st.total_steps = max(st.step + 1, min(planned, fits))
-        step_s = (session_s - session.val_s) / session.steps
-        return eval_interval(st.total_steps, self.cfg, val_s=session.last_val_s, step_s=step_s)
+        session.step_s = (session_s - val_s) / session.steps
+        return eval_interval(st.total_steps, self.cfg, val_s=last_val_s or None, step_s=session.step_s)
 
     def _batches(self) -> Iterator[Any]:
         """Training batches, epoch after epoch, from where the run is (a resumed run skips what it trained)."""
@@ -486,7 +487,7 @@ class Trainer:
             stopped=stopped or "epochs", padding_fraction=getattr(self.train_data, "padding_fraction", None),
             final_loss=last_loss, best_step=st.best_step if best is not None else None,
             best=dict(st.best_figures), history=history,
-            compiled=self.compile_note.startswith("compiled"), compile_note=self.compile_note,
+            compiled=self.compiled, compile_note=self.compile_note,
         )
 
     # -- validation ----------------------------------------------------------------------------
