@@ -180,6 +180,7 @@ def run_appkit(split: Split, home: Path, train_minutes: float, args: argparse.Na
     from appkit.engine import GenerationParams
     from apps.support.bot import SupportBot
     from apps.support.placeholders import Known, customer_texts, fill_placeholders
+    from apps.support.replies import model_view
 
     bot = SupportBot.open(model=split.name, settings=load_settings(home=home), policy=None)
     params = GenerationParams(temperature=0.0, repetition_penalty=1.1, max_new_tokens=args.max_new_tokens)
@@ -202,8 +203,7 @@ def run_appkit(split: Split, home: Path, train_minutes: float, args: argparse.Na
         for e in progress(split.held_out, f"{split.name}: grounding without the model"):
             t = time.perf_counter()
             history = [*e.context, {"role": "user", "content": e.message}]
-            prompt, _ = bot.prompt(history)
-            ranked = grounder.rank(grounder.gather([m for m in prompt if m["role"] != "system"]), "retrieval")
+            ranked = grounder.rank(grounder.gather(model_view(history)), "retrieval")
             known = Known.gather(customer_texts(history), bot.replier.facts, bot.replier.company)
             row.answers.append(fill_placeholders(ranked[0].text, known, bot.prompts).text if ranked else "")
             row.latencies.append(time.perf_counter() - t)

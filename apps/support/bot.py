@@ -67,7 +67,8 @@ class SupportBot:
     def __init__(self, engine: Engine, *, model_name: str, settings: Settings, prompts: Prompts,
                  grounder: Grounder | None, company: str, min_confidence: float = DEFAULTS.min_confidence,
                  policy: Any = None, mood: CustomerMood | None = None, reply_mode: str = "grounded",
-                 prompt_cases: int = 0, facts: dict[str, str] | None = None, model_dir: Path | None = None) -> None:
+                 prompt_cases: int = 0, topics: bool = False, facts: dict[str, str] | None = None,
+                 model_dir: Path | None = None) -> None:
         from apps.support.replies import Replier, check_mode
 
         self.engine = engine
@@ -82,6 +83,7 @@ class SupportBot:
         self.mood = mood
         self.reply_mode = check_mode(reply_mode if grounder is not None else "generate")
         self.prompt_cases = prompt_cases if grounder is not None else 0
+        self.topics = topics and grounder is not None  # the model was trained reading the router's topic
         self.replier: Replier = Replier(engine, prompts, grounder, facts=facts, company=company)
         self._store: Store | None = None
 
@@ -122,7 +124,7 @@ class SupportBot:
             min_confidence=config.min_confidence,
             policy=options["policy"] if "policy" in options else _load_policy(settings),
             mood=options["mood"] if "mood" in options else open_mood(settings),
-            reply_mode=mode, prompt_cases=int(meta.get("prompt_cases", 2)),
+            reply_mode=mode, prompt_cases=int(meta.get("prompt_cases", 2)), topics=bool(meta.get("topics", False)),
             facts={k: str(v) for k, v in config.facts.items()},
             model_dir=Path(path),
         )
@@ -139,12 +141,15 @@ class SupportBot:
 
     def prompt(self, history: Sequence[Message]) -> tuple[list[Message], Rendered]:
         """The model's input for ``history`` (ending with the customer's turn): customers'
-        personal data replaced as in training ("order [ORDER_ID]"), trimmed to the context as
-        ``fit_prompt`` does."""
-        from apps.support.prompting import fit_prompt
+        personal data replaced as in training ("order [ORDER_ID]"), each customer message followed
+        by the router's topic when the model was trained so, trimmed to the context as ``fit_prompt``
+        does."""
+        from apps.support.prompting import fit_prompt, with_topics
         from apps.support.replies import model_view
 
         turns = model_view([m for m in history if m["role"] != "system"])
+        if self.topics:
+            turns = with_topics(turns, self.index.topic)
         return fit_prompt(self.engine, self.prompts, self.company, turns, self.index, self.prompt_cases)
 
     # -- stateless -------------------------------------------------------------------------

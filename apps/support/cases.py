@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
 from functools import cached_property
 from pathlib import Path
@@ -169,7 +169,57 @@ class CaseIndex:
             raise ModelError(f"the saved reply router expects {coef.shape[1]} features and the cases give "
                              f"{x.shape[1]} (another scikit-learn version?); train the support model again.")
         logits = np.asarray(x @ coef.T).ravel() + intercept
+        if len(classes) == 2 and logits.size == 1:  # two groups: one logit, for the second
+            logits = np.array([0.0, logits[0]])
         return dict(zip((int(g) for g in classes), log_softmax(logits).tolist()))
+
+    def topic(self, message: str, context: str = "") -> str | None:
+        """The name of the reply group the router gives ``message`` (said after ``context``):
+        the model reads it after the customer's message (see ``prompting.with_topics``)."""
+        route = self.route(message, context)
+        return self.group_names.get(max(route, key=route.__getitem__)) if route else None
+
+    @cached_property
+    def group_names(self) -> dict[int, str]:
+        """A short name per reply group: its intent's where the group is one ("cancel order"),
+        else "group N"."""
+        from collections import Counter
+
+        named: dict[int, Counter[str]] = {}
+        for c in self.cases:
+            named.setdefault(c.group, Counter())
+            if c.intent:
+                named[c.group][c.intent] += 1
+        return {g: (counts.most_common(1)[0][0].replace("_", " ") if counts else f"group {g}")
+                for g, counts in named.items()}
+
+    def held_out_topics(self, folds: int = 5, *, c: float = 5.0,
+                        progress: Callable[[int, int], None] | None = None) -> list[str | None]:
+        """Each case's topic as the router names it for a message it never saw: a router fitted
+        on the other ``folds - 1`` parts of the conversations (whole conversations per part).
+
+        Training shows the model these, not the cases' own groups, so it learns how far the
+        router's topic can be trusted on new wordings (on a history whose router is often
+        wrong, little), not that the topic is always right.
+        """
+        import numpy as np
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.model_selection import GroupKFold
+
+        groups = np.array([c.group for c in self.cases])
+        conversations = np.array([c.conversation_id for c in self.cases])
+        folds = min(folds, len(set(conversations.tolist())))
+        if len(set(groups.tolist())) < 2 or folds < 2:
+            return [self.group_names.get(int(g)) for g in groups]
+        features = self._router_features()
+        predicted = groups.copy()
+        for done, (fit_rows, held_rows) in enumerate(GroupKFold(n_splits=folds).split(features, groups, conversations)):
+            if len(set(groups[fit_rows].tolist())) >= 2:  # else it would name that one group for everything
+                model = LogisticRegression(C=c, max_iter=1000).fit(features[fit_rows], groups[fit_rows])
+                predicted[held_rows] = model.predict(features[held_rows])
+            if progress is not None:
+                progress(done + 1, folds)
+        return [self.group_names.get(int(g)) for g in predicted]
 
     def _router_features(self) -> Any:
         import scipy.sparse as sp
@@ -208,6 +258,7 @@ class CaseIndex:
             groups = [labels[c.agent] for c in self.cases]
         self.cases = [replace(c, group=g) for c, g in zip(self.cases, groups)]
         self.__dict__.pop("members", None)
+        self.__dict__.pop("group_names", None)
 
     @property
     def groups_are_intents(self) -> bool:

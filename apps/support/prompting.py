@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from appkit.data import Conversation, Turn
 from appkit.prompts import Prompts, Rendered
-from apps.support.cases import CaseIndex, query_of
+from apps.support.cases import CaseIndex, cases_from, query_of
 
 SYSTEM_TEMPLATE = "support/system.j2"
 DEFAULT_COMPANY = "our company"
 CASES_PER_PROMPT = 2
 REPLY_ROOM = 128  # tokens kept free for the reply when trimming a long conversation
+TOPIC_HINT = "\n(topic: {topic})"  # after each customer message the model reads (see with_topics)
 
 
 def system_message(prompts: Prompts, company: str, messages: Sequence[dict[str, str]],
@@ -63,4 +64,50 @@ def with_system_prompt(conversations: Sequence[Conversation], prompts: Prompts, 
         system = system_message(prompts, company, conv.as_messages(), index, exclude_conversation=conv.id)
         turns = [Turn("system", system.text), *(t for t in conv.turns if t.role != "system")]
         out.append(Conversation(conv.id, turns, conv.source, conv.meta))
+    return out
+
+
+def with_topics(messages: Sequence[dict[str, str]], topic_of: Callable[[str, str], str | None]) -> list[dict[str, str]]:
+    """``messages`` with a topic hint after each customer message that the next turn answers
+    (and after the last one, which the model is about to answer).
+
+    ``topic_of(message, context)`` names the kind of answer the message calls for (the case
+    index's router: ``CaseIndex.topic``), ``context`` being the agent turn before it. The model
+    writes its reply after reading it: retrieval is better than a small model at telling kinds of
+    question apart in new words, the model better at writing the answer for this conversation.
+    """
+    out = []
+    for i, m in enumerate(messages):
+        answered = i + 1 == len(messages) or messages[i + 1]["role"] == "assistant"
+        if m["role"] == "user" and answered:
+            context = messages[i - 1]["content"] if i > 0 and messages[i - 1]["role"] == "assistant" else ""
+            topic = topic_of(m["content"], context)
+            if topic:
+                m = {**m, "content": m["content"] + TOPIC_HINT.format(topic=topic)}
+        out.append(m)
+    return out
+
+
+def with_training_topics(conversations: Sequence[Conversation], index: CaseIndex,
+                         held_out: Sequence[str | None] | None = None) -> list[Conversation]:
+    """Conversations whose customer messages carry the topic hint, as the bot will show it.
+
+    ``held_out``: the topic of each of the index's cases (``CaseIndex.held_out_topics``: what a
+    router that never saw the message names), for the conversations the index was built from
+    (training), so the model learns how often the topic is wrong on new wordings. Without it
+    (validation), the index's router names each topic, as at reply time.
+    """
+    if held_out is not None and len(held_out) != len(cases_from(conversations)):
+        raise ValueError("held_out topics need the conversations the index was built from")
+    mine = iter(held_out or [])  # cases_from order: each conversation takes its own
+    out = []
+    for conv in conversations:
+        own = iter([next(mine) for _ in cases_from([conv])] if held_out is not None else [])
+
+        def topic_of(message: str, context: str, own: Any = own) -> str | None:
+            return next(own, None) or index.topic(message, context)
+
+        turns = [t for t in conv.turns if t.role != "system"]
+        hinted = with_topics([{"role": t.role, "content": t.text} for t in turns], topic_of)
+        out.append(Conversation(conv.id, [Turn(m["role"], m["content"]) for m in hinted], conv.source, conv.meta))
     return out

@@ -98,8 +98,7 @@ class Replier:
             filler = PlaceholderStream(stream, known, self.prompts)
             return Draft("generate", Grounding("generate", Candidate("", "generated")), filler, stream=stream,
                          asked=filler.asked)
-        turns = [m for m in prompt if m["role"] != "system"]
-        candidates = self.grounder.gather(turns)
+        candidates = self.grounder.gather(model_view([m for m in history if m["role"] != "system"]))
         threshold = self.grounder.weights[mode].fallback_below
         own = None
         if mode == "grounded" and (not candidates or "echo" in self.grounder.needs(mode, candidates)):

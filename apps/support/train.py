@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -89,18 +90,34 @@ def train_split(train: list[Conversation], val: list[Conversation], curation: An
     (registering it is the caller's: ``train_support`` makes it active, a retrain a candidate)."""
     from appkit.prompts import prompts_for
     from apps.support.cases import CaseIndex, cases_from
-    from apps.support.prompting import DEFAULT_COMPANY, with_system_prompt
+    from apps.support.prompting import DEFAULT_COMPANY, with_system_prompt, with_training_topics
 
     company = settings.app(APP_NAME).company or DEFAULT_COMPANY
     index = CaseIndex(cases_from(train)) if retrieval else None
     prompts = prompts_for(settings)
     in_prompt = index if PROMPT_CASES else None
+    shown_train, shown_val = train, val
+    if index is not None:  # the topic the router names for each customer message, as the bot shows it
+        from appkit.progress import Progress
+
+        started = time.monotonic()
+        index.group_replies()
+        folds = 5
+        with Progress("topics (routers fitted)", folds + 1, enabled=options.progress) as bar:
+            index.fit_router()
+            bar.update(1)
+            held_out = index.held_out_topics(folds, progress=lambda done, total: bar.update(1 + done))
+        shown_train = with_training_topics(train, index, held_out)
+        shown_val = with_training_topics(val, index)
+        log(f"topics: {len(index.cases)} cases in {len(index.members)} reply groups, routed "
+            f"({time.monotonic() - started:.0f}s)")
     trained = train_chat_model(
-        with_system_prompt(train, prompts, company, in_prompt), with_system_prompt(val, prompts, company, in_prompt),
+        with_system_prompt(shown_train, prompts, company, in_prompt),
+        with_system_prompt(shown_val, prompts, company, in_prompt),
         name=name, models_dir=settings.models_dir, runs_dir=settings.runs_dir, options=options,
         curation=curation, resume=resume, log=log,
         extra_metadata={"app": APP_NAME, "support": {"retrieval": retrieval, "company": company,
-                                                     "prompt_cases": PROMPT_CASES}},
+                                                     "prompt_cases": PROMPT_CASES, "topics": index is not None}},
     )
     save_split(trained.path, train, val)
     if index is not None:
@@ -120,9 +137,9 @@ def save_split(model_dir: Path, train: list[Conversation], val: list[Conversatio
 def prepare_grounding(model_dir: Path, index: Any, val: list[Conversation], prompts: Any, company: str, *,
                       device: str = "cpu", progress: bool = True, limit: int = 300,
                       log: Callable[[str], None] = print) -> Any:
-    """Group the case replies, learn which group a message calls for, compute the replies' priors
-    under the new model, and fit how retrieval evidence and the model's judgement combine (on
-    the validation conversations); save it all beside the model."""
+    """Compute the case replies' priors under the new model and fit how retrieval evidence and
+    the model's judgement combine (on the validation conversations); save it all beside the
+    model. The index's reply groups and router were fitted before training (the topics)."""
     from concurrent.futures import ThreadPoolExecutor
 
     from appkit.engine import GREEDY, Engine
@@ -130,11 +147,9 @@ def prepare_grounding(model_dir: Path, index: Any, val: list[Conversation], prom
     from appkit.errors import GenerationError
     from apps.support.grounding import (Grounder, exchanges_of, fit_weights, new_wordings, reply_priors,
                                         save_weights, spread)
-    from apps.support.prompting import fit_prompt, system_message
+    from apps.support.prompting import fit_prompt, system_message, with_topics
     from apps.support.replies import model_view
 
-    index.group_replies()
-    index.fit_router()
     system = {"role": "system", "content": system_message(prompts, company, [], None, cases_per_prompt=0).text}
     engine = Engine.load(model_dir, device=device)
     try:
@@ -146,7 +161,7 @@ def prepare_grounding(model_dir: Path, index: Any, val: list[Conversation], prom
         index.with_priors(priors)
 
         def prompt_of(messages: Any) -> list[dict[str, str]]:  # as the bot prompts (no cases in it)
-            return fit_prompt(engine, prompts, company, model_view(messages), None, 0)[0]
+            return fit_prompt(engine, prompts, company, with_topics(model_view(messages), index.topic), None, 0)[0]
 
         def fits(ex: Any) -> bool:  # a last message longer than the context: no reply to judge
             try:

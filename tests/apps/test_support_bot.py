@@ -28,7 +28,11 @@ def test_a_streamed_reply_is_stored_with_its_provenance(bot):
 def test_the_reply_is_conditioned_on_the_conversation_so_far(bot):
     history = [{"role": "user", "content": "I forgot my password"}, {"role": "assistant", "content": "Use the link."}]
     messages, system = bot.prompt([*history, {"role": "user", "content": "thanks"}])
-    assert messages[0]["role"] == "system" and messages[1:] == [*history, {"role": "user", "content": "thanks"}]
+    assert messages[0]["role"] == "system"
+    # each customer message with the router's topic after it (tests/apps/test_support_topics.py)
+    assert messages[1] == {"role": "user", "content": "I forgot my password\n(topic: password)"}
+    assert messages[2] == history[1]
+    assert messages[3]["content"].startswith("thanks\n(topic: ")
 
 
 def test_long_conversations_drop_oldest_turns_but_keep_the_system_prompt(bot):
@@ -38,18 +42,18 @@ def test_long_conversations_drop_oldest_turns_but_keep_the_system_prompt(bot):
     history.append({"role": "user", "content": "latest question"})
     messages, _ = bot.prompt(history)
     assert messages[0]["role"] == "system"
-    assert messages[-1]["content"] == "latest question"
+    assert messages[-1]["content"].startswith("latest question\n(topic: ")
     assert len(messages) < len(history)
     assert len(bot.engine.prompt_ids(messages)) <= bot.engine.context_length - 128
 
 
 def test_a_long_message_is_shown_with_fewer_cases_rather_than_refused(bot):
-    from apps.support.prompting import system_message
+    from apps.support.prompting import system_message, with_topics
 
     budget = bot.engine.context_length - 128
 
     def size(message: str, cases: int) -> int:
-        turn = [{"role": "user", "content": message}]
+        turn = with_topics([{"role": "user", "content": message}], bot.index.topic)
         system = system_message(bot.prompts, bot.company, turn, bot.index, cases_per_prompt=cases)
         return len(bot.engine.prompt_ids([{"role": "system", "content": system.text}, *turn]))
 
@@ -58,7 +62,7 @@ def test_a_long_message_is_shown_with_fewer_cases_rather_than_refused(bot):
         message += " please"
     assert size(message, 2) > budget  # with both retrieved cases it would not fit
     messages, _ = bot.prompt([{"role": "user", "content": message}])
-    assert messages[-1]["content"] == message
+    assert messages[-1]["content"].startswith(message + "\n(topic: ")
     assert len(bot.engine.prompt_ids(messages)) <= budget
     bot.engine.check_fits(messages)
 

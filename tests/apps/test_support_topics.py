@@ -1,0 +1,77 @@
+"""The router's topic after each customer message: what the support model reads before it writes."""
+
+from __future__ import annotations
+
+from appkit.data import Conversation, Turn
+from apps.support.bot import SupportBot
+from apps.support.cases import Case, CaseIndex, cases_from
+from apps.support.prompting import with_topics, with_training_topics
+from tests.conftest import INTENTS
+
+REFUND = "Your refund is on its way to your card."
+CANCEL = "I have cancelled the order for you."
+
+
+def routed_index(cases: list[Case]) -> CaseIndex:
+    index = CaseIndex(cases)
+    index.group_replies()
+    index.fit_router()
+    return index
+
+
+def two_intents() -> list[Case]:
+    cases = [Case(f"please refund my money {i}", REFUND, f"r{i}", intent="get_refund") for i in range(8)]
+    return cases + [Case(f"cancel the order now {i}", CANCEL, f"c{i}", intent="cancel_order") for i in range(8)]
+
+
+def test_every_answered_customer_message_and_the_last_one_carry_the_router_s_topic():
+    index = routed_index(two_intents())
+    messages = [{"role": "system", "content": "You are the support assistant."},
+                {"role": "user", "content": "hello"},  # answered by the next message
+                {"role": "user", "content": "I want my money refunded"},
+                {"role": "assistant", "content": REFUND},
+                {"role": "user", "content": "actually just cancel that order"}]
+    shown = with_topics(messages, index.topic)
+    assert shown[0] == messages[0] and shown[1] == messages[1]  # the system prompt; a message not answered
+    assert shown[2]["content"] == "I want my money refunded\n(topic: get refund)"
+    assert shown[3] == messages[3]
+    assert shown[4]["content"] == "actually just cancel that order\n(topic: cancel order)"
+    assert messages[4]["content"] == "actually just cancel that order"  # the caller's messages are untouched
+
+
+def test_groups_without_an_intent_are_named_by_number():
+    index = routed_index([Case(c.customer, c.agent, c.conversation_id) for c in two_intents()])
+    assert sorted(index.group_names.values()) == ["group 0", "group 1"]
+    assert index.topic("refund my money please") == index.group_names[index.cases[0].group]
+
+
+def test_training_shows_the_topic_a_router_that_never_saw_the_message_gives():
+    # one refund wording that only a router trained on it could get right: routed without it,
+    # it reads as a cancellation, and training must show the model that mistake
+    cases = [*two_intents(), Case("cancel the order now and refund", REFUND, "odd", intent="get_refund")]
+    conversations = [Conversation(c.conversation_id, [Turn("user", c.customer), Turn("assistant", c.agent)],
+                                  meta={"intent": c.intent}) for c in cases]
+    index = routed_index(cases_from(conversations))
+    assert [c.customer for c in index.cases] == [c.customer for c in cases]
+    held_out = index.held_out_topics(folds=4)
+    assert held_out[-1] == "cancel order"
+    assert held_out[:-1] == ["get refund"] * 8 + ["cancel order"] * 8
+    shown = with_training_topics(conversations, index, held_out)
+    assert shown[-1].turns[0].text == "cancel the order now and refund\n(topic: cancel order)"
+    assert shown[-1].turns[1].text == REFUND  # replies are learned as they were
+    assert shown[0].turns[0].text == "please refund my money 0\n(topic: get refund)"
+
+
+def test_a_trained_support_model_reads_the_topic_of_the_customer_s_message(support_model_dir, appkit_home):
+    from appkit.config import load_settings
+
+    bot = SupportBot.open(model=str(support_model_dir), settings=load_settings(), policy=None)
+    try:
+        assert bot.topics
+        prompt, _ = bot.prompt([{"role": "user", "content": "where is my parcel"}])
+        assert prompt[-1]["content"] == "where is my parcel\n(topic: order)"
+        reply = bot.reply("my parcel still has not come, where is it", mode="generate")
+        assert "topic" not in reply.text
+    finally:
+        bot.close()
+    assert set(INTENTS) <= set(bot.index.group_names.values())
