@@ -177,13 +177,12 @@ def train_appkit(split: Split, home: Path, args: argparse.Namespace) -> dict[str
 
 def run_appkit(split: Split, home: Path, train_minutes: float, args: argparse.Namespace) -> list[Row]:
     from appkit.config import load_settings
-    from appkit.engine import GenerationParams
     from apps.support.bot import SupportBot
     from apps.support.placeholders import Known, customer_texts, fill_placeholders
-    from apps.support.replies import model_view
+    from apps.support.replies import model_view, reply_params
 
     bot = SupportBot.open(model=split.name, settings=load_settings(home=home), policy=None)
-    params = GenerationParams(temperature=0.0, repetition_penalty=1.1, max_new_tokens=args.max_new_tokens)
+    params = reply_params(max_new_tokens=args.max_new_tokens)  # as the bot answers by default
     rows = []
     try:
         bot.reply("hello", [], params)  # warm-up: first-call allocations are not a customer's latency

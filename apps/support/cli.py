@@ -87,21 +87,23 @@ def ask_command(
     message: str = typer.Argument(..., help="The customer's message."),
     model: Optional[str] = typer.Option(None, "--model", help="A registered model name or a model directory (default: the active support model)."),
     conversation: Optional[int] = typer.Option(None, "--conversation", help="Continue this stored conversation (default: start a new one)."),
-    temperature: float = typer.Option(0.7, "--temperature", min=0.0, help="0 = deterministic (greedy)."),
-    top_p: float = typer.Option(0.9, "--top-p"),
-    top_k: int = typer.Option(50, "--top-k", min=0),
-    repetition_penalty: float = typer.Option(1.1, "--repetition-penalty"),
-    max_tokens: int = typer.Option(200, "--max-tokens", min=1),
+    temperature: Optional[float] = typer.Option(None, "--temperature", min=0.0,
+                                                help="Sample at this temperature (default: 0, the most likely reply)."),
+    top_p: Optional[float] = typer.Option(None, "--top-p"),
+    top_k: Optional[int] = typer.Option(None, "--top-k", min=0),
+    repetition_penalty: Optional[float] = typer.Option(None, "--repetition-penalty", help="Default: 1 (none)."),
+    max_tokens: Optional[int] = typer.Option(None, "--max-tokens", min=1, help="Default: 256."),
     seed: Optional[int] = typer.Option(None, "--seed"),
     reply_mode: Optional[str] = typer.Option(None, "--reply-mode", help=REPLY_MODE_HELP),
     stats: bool = typer.Option(False, "--stats", help="Print time to first token and tokens/s to stderr."),
 ) -> None:
     """Print one reply to MESSAGE on stdout, streamed as it is generated, and store the exchange."""
     from appkit.apps import load_app
-    from appkit.engine import GenerationParams
+    from apps.support.replies import reply_params
 
-    params = GenerationParams(max_new_tokens=max_tokens, temperature=temperature, top_p=top_p, top_k=top_k,
-                              repetition_penalty=repetition_penalty, seed=seed)
+    given = {"max_new_tokens": max_tokens, "temperature": temperature, "top_p": top_p, "top_k": top_k,
+             "repetition_penalty": repetition_penalty, "seed": seed}
+    params = reply_params(**{k: v for k, v in given.items() if v is not None})
     bot = load_app("support", model=model, settings=_settings(ctx, reply_mode))
     try:
         conv_id = conversation if conversation is not None else bot.start().id

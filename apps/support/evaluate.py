@@ -219,9 +219,9 @@ def answer_all(bot: Any, exchanges: Sequence[Exchange], progress: Callable[[str,
                mode: str) -> list[Any]:
     """Each exchange answered in ``mode`` (BotReply objects); generated ones greedy, 8 at a time so the engine
     batches them."""
-    from appkit.engine import GenerationParams
+    from apps.support.replies import reply_params
 
-    params = GenerationParams(temperature=0.0, repetition_penalty=1.1, max_new_tokens=256)
+    params = reply_params()  # as the bot answers when the caller sets nothing
     done = 0
 
     def answer(e: Exchange) -> Any:

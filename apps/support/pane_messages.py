@@ -46,11 +46,12 @@ def message_view(m: MessageRecord, rating: int | None = None) -> MessageView:
 
 
 def generation_params(settings: Settings) -> Any:
-    """Sampling settings from appkit.toml [tui] (temperature, top_p, top_k, max_tokens, seed)."""
-    from appkit.engine import GenerationParams
+    """Sampling settings from appkit.toml [tui] (temperature, top_p, top_k, max_tokens, seed) over
+    the support bot's own (greedy, no repetition penalty: ``replies.reply_params``)."""
+    from apps.support.replies import reply_params
 
     tui = settings.tui
     fields = {"temperature": "temperature", "top_p": "top_p", "top_k": "top_k", "max_tokens": "max_new_tokens",
               "repetition_penalty": "repetition_penalty", "seed": "seed"}
     given = {dst: getattr(tui, src) for src, dst in fields.items() if getattr(tui, src) is not None}
-    return GenerationParams(**given)
+    return reply_params(**given)

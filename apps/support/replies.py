@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from appkit.prompts import Prompts
 
 Message = dict[str, str]
+REPLY_TOKENS = 256  # room for 99% of Bitext's answers (tiny preset's tokenizer)
 
 
 def check_mode(mode: str) -> str:
@@ -62,6 +63,22 @@ class Draft:
         if self.stream is not None:
             return self.stream.stats
         return self.generated if self.grounding.chosen.source == "generated" else None
+
+
+def reply_params(**given: Any) -> GenerationParams:
+    """The support bot's generation settings where the caller sets none: greedy, no repetition
+    penalty, up to ``REPLY_TOKENS`` tokens; ``given`` (temperature=..., seed=...) overrides them.
+
+    A support answer should be the most likely one, not a varied one, and its wording repeats on
+    purpose ("your order ... the order number"): sampling, and a penalty on tokens already
+    written, move a small model off the answers it learned (dev/LOG.md: generate mode with a
+    1.1 penalty against none).
+    """
+    from dataclasses import replace
+
+    from appkit.engine import GREEDY
+
+    return replace(GREEDY, **{"max_new_tokens": REPLY_TOKENS, **given})
 
 
 def model_view(history: Sequence[Mapping[str, str]]) -> list[Message]:

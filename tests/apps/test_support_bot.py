@@ -25,6 +25,20 @@ def test_a_streamed_reply_is_stored_with_its_provenance(bot):
     assert bot.store.get_conversation(conv.id).title == "where is my order?"
 
 
+def test_a_reply_with_no_settings_given_is_the_model_s_most_likely_one(bot):
+    from dataclasses import replace
+
+    from apps.support.replies import REPLY_TOKENS
+
+    message = "my parcel has still not come"
+    first = bot.reply(message, mode="generate")
+    assert first.text and bot.reply(message, mode="generate").text == first.text
+    assert bot.reply(message, params=replace(GREEDY, max_new_tokens=REPLY_TOKENS), mode="generate").text == first.text
+    sampled = {bot.reply(message, params=replace(GREEDY, temperature=1.5, seed=s), mode="generate").text
+               for s in range(4)}
+    assert sampled != {first.text}  # a caller's own settings still apply
+
+
 def test_the_reply_is_conditioned_on_the_conversation_so_far(bot):
     history = [{"role": "user", "content": "I forgot my password"}, {"role": "assistant", "content": "Use the link."}]
     messages, system = bot.prompt([*history, {"role": "user", "content": "thanks"}])
