@@ -157,7 +157,7 @@ class SupportBot:
     def reply(self, message: str, history: Sequence[Message] = (), params: GenerationParams | None = None,
               *, mode: str | None = None) -> BotReply:
         """Answer ``message`` after ``history`` without storing anything."""
-        from apps.support.replies import check_mode, describe_grounding, reply_params
+        from apps.support.replies import check_mode, describe_grounding
 
         _check_message(message)
         mode = check_mode(mode) if mode else self.reply_mode
@@ -173,7 +173,7 @@ class SupportBot:
                 return BotReply(decision.text, moderation=moderation, blocked=True)
         history = [*history, {"role": "user", "content": message}]
         messages, system = self.prompt(history)
-        draft = self.draft(history, messages, mode, params if params is not None else reply_params())
+        draft = self.draft(history, messages, mode, params)
         text = "".join(draft.pieces).strip()
         grounding = describe_grounding(draft.grounding, draft.stats)
         blocked = False
@@ -281,9 +281,7 @@ class SupportTurn:
         self.bot = bot
         self.conversation_id = conversation_id
         self.message = message
-        from apps.support.replies import reply_params
-
-        self.params = params if params is not None else reply_params()
+        self.params = params
         self.mode = mode
         self.grounding: dict[str, Any] = {}
         self.user_message: MessageRecord | None = None

@@ -141,13 +141,12 @@ class CaseIndex:
         vs "cancellation fee"), which is what a wrong nearest case most often gets wrong.
         """
         import numpy as np
-        from sklearn.linear_model import LogisticRegression
 
         groups = np.array([c.group for c in self.cases])
         if len(set(groups.tolist())) < 2:
             self._router = None
             return
-        model = LogisticRegression(C=c, max_iter=1000).fit(self._router_features(), groups)
+        model = _router_model(c).fit(self._router_features(), groups)
         self._router = (model.coef_.astype(np.float32), model.intercept_.astype(np.float32), model.classes_)
 
     def route(self, message: str, context: str = "") -> dict[int, float]:
@@ -203,7 +202,6 @@ class CaseIndex:
         wrong, little), not that the topic is always right.
         """
         import numpy as np
-        from sklearn.linear_model import LogisticRegression
         from sklearn.model_selection import GroupKFold
 
         groups = np.array([c.group for c in self.cases])
@@ -215,7 +213,7 @@ class CaseIndex:
         predicted = groups.copy()
         for done, (fit_rows, held_rows) in enumerate(GroupKFold(n_splits=folds).split(features, groups, conversations)):
             if len(set(groups[fit_rows].tolist())) >= 2:  # else it would name that one group for everything
-                model = LogisticRegression(C=c, max_iter=1000).fit(features[fit_rows], groups[fit_rows])
+                model = _router_model(c).fit(features[fit_rows], groups[fit_rows])
                 predicted[held_rows] = model.predict(features[held_rows])
             if progress is not None:
                 progress(done + 1, folds)
@@ -360,6 +358,13 @@ class CaseIndex:
             with np.load(router, allow_pickle=False) as data:
                 index._router = (data["coef"], data["intercept"], data["classes"])
         return index
+
+
+def _router_model(c: float) -> Any:
+    """The (unfitted) classifier from a message's features to its reply group."""
+    from sklearn.linear_model import LogisticRegression
+
+    return LogisticRegression(C=c, max_iter=1000)
 
 
 def _cluster(replies: Sequence[str], n_groups: int | None, seed: int) -> dict[str, int]:

@@ -97,12 +97,13 @@ def with_training_topics(conversations: Sequence[Conversation], index: CaseIndex
     (training), so the model learns how often the topic is wrong on new wordings. Without it
     (validation), the index's router names each topic, as at reply time.
     """
-    if held_out is not None and len(held_out) != len(cases_from(conversations)):
+    counts = [len(cases_from([conv])) for conv in conversations]  # held_out is in cases_from order
+    if held_out is not None and len(held_out) != sum(counts):
         raise ValueError("held_out topics need the conversations the index was built from")
-    mine = iter(held_out or [])  # cases_from order: each conversation takes its own
+    mine = iter(held_out or [])
     out = []
-    for conv in conversations:
-        own = iter([next(mine) for _ in cases_from([conv])] if held_out is not None else [])
+    for conv, count in zip(conversations, counts):
+        own = iter([next(mine) for _ in range(count)] if held_out is not None else [])
 
         def topic_of(message: str, context: str, own: Any = own) -> str | None:
             return next(own, None) or index.topic(message, context)

@@ -107,15 +107,17 @@ class Replier:
               params: GenerationParams | None = None) -> Draft:
         """Start the reply to ``history`` (raw, ending with the customer's turn).
 
-        ``prompt`` is the model's input for it (system prompt and the scrubbed turns that fit).
+        ``prompt`` is the model's input for it (system prompt and the scrubbed turns that fit);
+        ``params`` None means the support bot's own (``reply_params``).
         """
+        params = params if params is not None else reply_params()
         known = Known.gather(customer_texts(history), self.facts, self.company)
         if mode == "generate" or self.grounder is None:
             stream = self.engine.stream(prompt, params)
             filler = PlaceholderStream(stream, known, self.prompts)
             return Draft("generate", Grounding("generate", Candidate("", "generated")), filler, stream=stream,
                          asked=filler.asked)
-        candidates = self.grounder.gather(model_view([m for m in history if m["role"] != "system"]))
+        candidates = self.grounder.gather(model_view(history))  # the query, without the topic hints
         threshold = self.grounder.weights[mode].fallback_below
         own = None
         if mode == "grounded" and (not candidates or "echo" in self.grounder.needs(mode, candidates)):
