@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -188,20 +188,46 @@ class Grounder:
                                      *(self.index.cases[int(i)].group for i in nearest[:2])]))
         out: list[Candidate] = []
         for g in chosen:
-            members = self.index.members.get(g)
-            if members is None:
-                continue
-            seen: set[str] = set()
-            for i in members[np.argsort(-sims[members], kind="stable")]:
-                case = self.index.cases[int(i)]
-                if case.agent in seen:
-                    continue
-                seen.add(case.agent)
-                out.append(Candidate(case.agent, "case", int(i), case.conversation_id, g, float(sims[i]),
-                                     route.get(g, 0.0), support.get(g, 0.0) / total))
-                if len(seen) == self.per_group:
+            for n, i in enumerate(self._closest_in(g, sims)):
+                if n == self.per_group:
                     break
+                case = self.index.cases[i]
+                out.append(Candidate(case.agent, "case", i, case.conversation_id, g, float(sims[i]),
+                                     route.get(g, 0.0), support.get(g, 0.0) / total))
         return out
+
+    def same_kind(self, messages: Sequence[dict[str, str]], candidate: Candidate,
+                  accept: Callable[[str], bool]) -> Candidate | None:
+        """The case of ``candidate``'s reply group closest to this message whose reply ``accept``
+        takes, beyond the few ``gather`` returns: the answer of the same kind that fits where
+        ``candidate``'s does not (a past reply that acted on an order this customer has not
+        named). Scored on retrieval's evidence; ``candidate``'s route and agreement are its group's."""
+        message, context = query_of(messages)
+        if not message.strip():
+            return None
+        sims = self.index.similarities(message, context)
+        for i in self._closest_in(candidate.group, sims):
+            case = self.index.cases[i]
+            if accept(case.agent):
+                found = Candidate(case.agent, "case", i, case.conversation_id, candidate.group, float(sims[i]),
+                                  candidate.route, candidate.agreement)
+                found.score = self.weights["retrieval"].score(found)
+                return found
+        return None
+
+    def _closest_in(self, group: int, sims: Any) -> Iterator[int]:
+        """The cases of ``group``, most similar first, one per distinct reply."""
+        import numpy as np
+
+        members = self.index.members.get(group)
+        if members is None:
+            return
+        seen: set[str] = set()
+        for i in members[np.argsort(-sims[members], kind="stable")]:
+            reply = self.index.cases[int(i)].agent
+            if reply not in seen:
+                seen.add(reply)
+                yield int(i)
 
     def needs(self, mode: str, candidates: Sequence[Candidate] = ()) -> set[str]:
         """What the model must provide for ``mode`` on this turn: "echo" (its own reply, also

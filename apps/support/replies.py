@@ -14,7 +14,7 @@ The model and retrieval see the conversation with personal data replaced, as in 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -125,7 +125,8 @@ class Replier:
             own = self.engine.reply(prompt, _evidence_params(params, whole=threshold > 0.0 or not candidates))
         ranked = self.rank(candidates, prompt, mode, own.text if own is not None else None)
         top = ranked[0].score if ranked else 0.0  # how sure the evidence is, whichever wording is shown
-        best = _answerable(ranked, known, self.prompts)
+        best = _answerable(ranked, known, self.prompts,
+                           lambda c, fits: self.grounder.same_kind(model_view(history), c, fits))
         if mode == "grounded" and own is not None and (best is None or top < threshold):
             chosen = Candidate(own.text, "generated", score=top)
         elif best is not None:
@@ -150,20 +151,27 @@ class Replier:
         return self.grounder.rank(candidates, mode, fits=fits, own_reply=own_reply)
 
 
-def _answerable(ranked: list[Candidate], known: Known, prompts: Prompts) -> Candidate | None:
+def _answerable(ranked: list[Candidate], known: Known, prompts: Prompts,
+                more: Callable[[Candidate, Callable[[str], bool]], Candidate | None] | None = None
+                ) -> Candidate | None:
     """The best candidate, or where it needs an identifier the customer has not given (a past reply
     that acted on "order [ORDER_ID]"), the best of the same reply group that does not: that past
     reply answered a customer who had named the order, and the same kind of answer asking for it
-    fits this one better than a confirmation followed by a question."""
+    fits this one better than a confirmation followed by a question. Where no ranked candidate of
+    the group will do, ``more(best, fits)`` looks further in the group (``Grounder.same_kind``)."""
     if not ranked:
         return None
     best = ranked[0]
-    if best.source != "case" or not fill_placeholders(best.text, known, prompts).asked:
+
+    def fits(text: str) -> bool:
+        return not fill_placeholders(text, known, prompts).asked
+
+    if best.source != "case" or fits(best.text):
         return best
     for c in ranked[1:]:
-        if c.source == "case" and c.group == best.group and not fill_placeholders(c.text, known, prompts).asked:
+        if c.source == "case" and c.group == best.group and fits(c.text):
             return c
-    return best
+    return (more(best, fits) if more is not None else None) or best
 
 
 def _evidence_params(params: GenerationParams | None, *, whole: bool) -> GenerationParams:

@@ -157,3 +157,32 @@ def test_a_past_confirmation_is_not_shown_to_a_customer_who_has_not_named_the_or
     assert _answerable([done, other, ask], Known(), prompts) is ask  # the same kind of answer, asking
     assert _answerable([done, other, ask], Known.gather(["cancel order 482133"]), prompts) is done
     assert _answerable([done, other], Known(), prompts) is done  # nothing else of its kind: ask after it
+
+
+def test_a_customer_who_has_not_named_the_order_gets_the_question_of_that_kind(prompts: Prompts):
+    """The closest past replies confirmed an action on an order that customer had named; the
+    answer of the same kind that asks for it is further away in the history, and is the one shown."""
+    from apps.support.cases import Case, CaseIndex
+    from apps.support.grounding import Grounder
+    from apps.support.replies import Replier
+
+    ask = "I'm sorry to hear that. Could you tell me the order number and what went wrong?"
+    index = CaseIndex([
+        Case("the quality of your products is awful", ask, "c1", intent="complaint"),
+        Case("[ORDER_ID], the lamp inside the box arrived cracked",
+             "Thank you. I've arranged a free replacement for order [ORDER_ID].", "c1", ask, "complaint"),
+        Case("[ORDER_ID], the vase inside the box arrived cracked",
+             "Thanks. I've issued a full refund for order [ORDER_ID].", "c2", ask, "complaint"),
+        Case("where is my parcel", "It is on its way: send me the order number and I'll check.", "c3",
+             intent="order_status"),
+    ])
+    index.group_replies()
+    replier = Replier(None, prompts, Grounder(index, per_group=2))  # type: ignore[arg-type]  # retrieval alone
+
+    def reply(message: str) -> str:
+        draft = replier.draft([{"role": "user", "content": message}], [], "grounded")
+        return "".join(draft.pieces)
+
+    assert reply("the lamp inside the box arrived cracked") == ask
+    assert reply("order 482133: the lamp inside the box arrived cracked") == (
+        "Thank you. I've arranged a free replacement for order 482133.")
