@@ -117,16 +117,17 @@ class Replier:
             filler = PlaceholderStream(stream, known, self.prompts)
             return Draft("generate", Grounding("generate", Candidate("", "generated")), filler, stream=stream,
                          asked=filler.asked)
-        candidates = self.grounder.gather(model_view(history))  # the query, without the topic hints
-        threshold = self.grounder.weights[mode].fallback_below
+        grounder = self.grounder
+        candidates = grounder.gather(model_view(history))  # the query, without the topic hints
+        threshold = grounder.weights[mode].fallback_below
         own = None
-        if mode == "grounded" and (not candidates or "echo" in self.grounder.needs(mode, candidates)):
+        if mode == "grounded" and (not candidates or "echo" in grounder.needs(mode, candidates)):
             # the model's own reply: evidence for the past ones (its opening), or the fallback (all of it)
             own = self.engine.reply(prompt, _evidence_params(params, whole=threshold > 0.0 or not candidates))
         ranked = self.rank(candidates, prompt, mode, own.text if own is not None else None)
         top = ranked[0].score if ranked else 0.0  # how sure the evidence is, whichever wording is shown
         best = _answerable(ranked, known, self.prompts,
-                           lambda c, fits: self.grounder.same_kind(model_view(history), c, fits))
+                           lambda c, fits: grounder.same_kind(model_view(history), c, fits))
         if mode == "grounded" and own is not None and (best is None or top < threshold):
             chosen = Candidate(own.text, "generated", score=top)
         elif best is not None:
@@ -134,7 +135,7 @@ class Replier:
         else:  # select, and nothing retrieved at all
             return Draft(mode, Grounding(mode, Candidate("", "none"), ranked), iter(()), unsure=True)
         filled = fill_placeholders(chosen.text, known, self.prompts)
-        past = self.grounder.index.cases[chosen.case].customer if chosen.case is not None else ""
+        past = grounder.index.cases[chosen.case].customer if chosen.case is not None else ""
         return Draft(mode, Grounding(mode, chosen, ranked, past), words(filled.text),
                      generated=own.stats if own is not None else None, asked=filled.asked,
                      unsure=mode == "select" and top < threshold)
