@@ -75,3 +75,45 @@ def test_a_trained_support_model_reads_the_topic_of_the_customer_s_message(suppo
     finally:
         bot.close()
     assert set(INTENTS) <= set(bot.index.group_names.values())
+
+
+ASK_CANCEL = "Which order would you like to cancel?"
+ASK_COMPLAINT = "I'm sorry to hear that. Could you tell me the order number and what went wrong?"
+
+
+def order_number_replies() -> list[Case]:
+    """Customers give their order number after two kinds of question; cancellations are the more common."""
+    cases = []
+    for i in range(12):
+        cases += [Case(f"cancel my order {i}", ASK_CANCEL, f"c{i}", intent="cancel_order"),
+                  Case("it's order [ORDER_ID]", "I've cancelled order [ORDER_ID].", f"c{i}", ASK_CANCEL, "cancel_order")]
+    for i in range(4):
+        cases += [Case(f"the lamp {i} arrived broken", ASK_COMPLAINT, f"k{i}", intent="complaint"),
+                  Case(f"[ORDER_ID], the lamp {i} is cracked", "I've arranged a replacement for order [ORDER_ID].",
+                       f"k{i}", ASK_COMPLAINT, "complaint")]
+    return cases
+
+
+def test_the_agent_s_question_before_a_bare_order_number_decides_its_topic():
+    index = routed_index(order_number_replies())
+    assert index.topic("it's order [ORDER_ID], the base is broken", ASK_COMPLAINT) == "complaint"
+    assert index.topic("it's order [ORDER_ID], the base is broken", ASK_CANCEL) == "cancel order"
+
+
+def test_a_router_saved_before_its_context_scale_was_recorded_routes_as_it_did(tmp_path, monkeypatch):
+    import numpy as np
+
+    import apps.support.cases as cases_module
+
+    monkeypatch.setattr(cases_module, "ROUTER_CONTEXT", cases_module.OLD_ROUTER_CONTEXT)  # as earlier versions fitted it
+    index = routed_index(order_number_replies())
+    before = index.route("it's order [ORDER_ID], the base is broken", ASK_COMPLAINT)
+    index.save(tmp_path)
+    with np.load(tmp_path / cases_module.ROUTER_FILE) as data:  # the file as an earlier version wrote it
+        old = {k: data[k] for k in ("coef", "intercept", "classes")}
+    np.savez(tmp_path / cases_module.ROUTER_FILE, **old)
+    monkeypatch.undo()
+
+    loaded = CaseIndex.load(tmp_path)
+    assert loaded is not None
+    assert loaded.route("it's order [ORDER_ID], the base is broken", ASK_COMPLAINT) == before
