@@ -1,12 +1,15 @@
 """How well the reply router names a case's group for conversations it never saw, by the scale
-at which it sees the agent turn before the customer's message.
+at which it sees the agent turn before the customer's message and the switched-subject copies
+it is also fitted on.
 
-    python dev/router_context.py MODEL_DIR [--scales 0.3 0.6 1.0 1.5]
+    python dev/router_context.py MODEL_DIR [--scales 0.3 1.0] [--switched 0 2]
 
 MODEL_DIR is a trained support model (``$APPKIT_HOME/models/NAME``: its ``cases.jsonl``). Each
-scale fits the router (``CaseIndex.fit_router``'s classifier) on four fifths of the conversations
-and predicts the rest (5 folds, whole conversations), as ``CaseIndex.held_out_topics`` does;
-accuracy is printed for all cases, those with an agent turn before them, and first turns.
+setting fits the router (``CaseIndex._fit_router_model``, with ``ROUTER_CONTEXT`` and
+``SWITCHED_COPIES`` set to it) on four fifths of the conversations and predicts the rest (5 folds,
+whole conversations), as ``CaseIndex.held_out_topics`` does. Printed: accuracy on all held-out
+cases, on those after an agent turn, on opening messages, and on opening messages put after an
+agent turn of another group's held-out conversation (a customer changing the subject).
 """
 
 from __future__ import annotations
@@ -14,7 +17,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from apps.support.cases import CaseIndex, _router_model
+import apps.support.cases as cases
+from apps.support.cases import CaseIndex
 
 
 def main() -> None:
@@ -24,7 +28,8 @@ def main() -> None:
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("model_dir", type=Path)
-    p.add_argument("--scales", type=float, nargs="+", default=[0.3, 0.6, 1.0, 1.5])
+    p.add_argument("--scales", type=float, nargs="+", default=[0.3, 1.0])
+    p.add_argument("--switched", type=int, nargs="+", default=[0, 2])
     args = p.parse_args()
     index = CaseIndex.load(args.model_dir)
     if index is None:
@@ -32,17 +37,27 @@ def main() -> None:
     _, _, messages, contexts = index._fitted
     groups = np.array([c.group for c in index.cases])
     conversations = np.array([c.conversation_id for c in index.cases])
-    after_agent = np.array([bool(c.context) for c in index.cases])
+    later = np.array([bool(c.context) for c in index.cases])
     for scale in args.scales:
-        features = sp.hstack([messages, contexts * scale]).tocsr()
-        predicted = groups.copy()
-        for fit, held in GroupKFold(n_splits=5).split(features, groups, conversations):
-            predicted[held] = _router_model(5.0).fit(features[fit], groups[fit]).predict(features[held])
-        right = predicted == groups
-        first = right[~after_agent].mean() if (~after_agent).any() else float("nan")
-        later = right[after_agent].mean() if after_agent.any() else float("nan")
-        print(f"context x{scale}: all {right.mean():.3f}; after an agent turn {later:.3f} ({after_agent.sum()}); "
-              f"first turns {first:.3f}")
+        for copies in args.switched:
+            cases.ROUTER_CONTEXT, cases.SWITCHED_COPIES = scale, copies
+            features = index._router_features()
+            predicted, switched = groups.copy(), []
+            rng = np.random.default_rng(1)
+            for fit, held in GroupKFold(n_splits=5).split(features, groups, conversations):
+                model = index._fit_router_model(fit, groups, 5.0)
+                predicted[held] = model.predict(features[held])
+                openings, turns = held[~later[held]], held[later[held]]
+                if len(openings) and len(turns):
+                    after = rng.choice(turns, size=len(openings))
+                    other = groups[after] != groups[openings]
+                    x = sp.hstack([messages[openings[other]], contexts[after[other]] * scale]).tocsr()
+                    switched += list(model.predict(x) == groups[openings[other]])
+            right = predicted == groups
+            print(f"context x{scale}, {copies} switched copies: all {right.mean():.3f}; after an agent turn "
+                  f"{right[later].mean() if later.any() else float('nan'):.3f}; openings "
+                  f"{right[~later].mean() if (~later).any() else float('nan'):.3f}; "
+                  f"changed subject {np.mean(switched) if switched else float('nan'):.3f}")
 
 
 if __name__ == "__main__":

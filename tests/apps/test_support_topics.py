@@ -117,3 +117,16 @@ def test_a_router_saved_before_its_context_scale_was_recorded_routes_as_it_did(t
     loaded = CaseIndex.load(tmp_path)
     assert loaded is not None
     assert loaded.route("it's order [ORDER_ID], the base is broken", ASK_COMPLAINT) == before
+
+
+def test_a_customer_who_changes_the_subject_is_routed_by_what_they_say():
+    status = "Order [ORDER_ID] shipped on Tuesday and is on its way."
+    cases = []
+    for i in range(12):  # every order-status conversation closes with thanks
+        cases += [Case(f"where is my order {i}", "What is your order number?", f"s{i}", intent="order_status"),
+                  Case("it's order [ORDER_ID]", status, f"s{i}", "What is your order number?", "order_status"),
+                  Case("thanks!", "You're welcome! Have a great day.", f"s{i}", status, "order_status")]
+    cases += [Case(f"I want a refund for item {i}", REFUND, f"r{i}", intent="get_refund") for i in range(6)]
+    index = routed_index(cases)
+    assert index.topic("I want a refund, this is ridiculous", status) == "get refund"
+    assert index.topic("thanks a lot", status) == "order status"
