@@ -42,7 +42,7 @@ OLD_ROUTER_CONTEXT = 0.3
 # history rarely shows, so a router reading the context fully learned to follow it (held-out
 # opening messages put after another kind of conversation's agent turn: 31% routed right). It
 # is also fitted on each opening message after agent turns of other groups, this many times
-# (sample history: 83%; 94% on turns answering the agent, dev/LOG.md).
+# (sample history: 82%; 92% on turns answering the agent, dev/LOG.md).
 SWITCHED_COPIES = 2
 SAMPLE = 1000  # named replies per intent measured for how alike an intent's replies are
 
