@@ -45,7 +45,7 @@ def main() -> None:
             predicted, switched = groups.copy(), []
             rng = np.random.default_rng(1)
             for fit, held in GroupKFold(n_splits=5).split(features, groups, conversations):
-                model = index._fit_router_model(fit, groups, 5.0)
+                model = index._fit_router_model(features, fit, groups, 5.0)
                 predicted[held] = model.predict(features[held])
                 openings, turns = held[~later[held]], held[later[held]]
                 if len(openings) and len(turns):

@@ -140,17 +140,12 @@ class SupportBot:
     # -- prompting -------------------------------------------------------------------------
 
     def prompt(self, history: Sequence[Message]) -> tuple[list[Message], Rendered]:
-        """The model's input for ``history`` (ending with the customer's turn): customers'
-        personal data replaced as in training ("order [ORDER_ID]"), each customer message followed
-        by the router's topic when the model was trained so, trimmed to the context as ``fit_prompt``
-        does."""
-        from apps.support.prompting import fit_prompt, with_topics
-        from apps.support.replies import model_view
+        """The model's input for ``history`` (ending with the customer's turn): see
+        ``prompting.model_prompt``."""
+        from apps.support.prompting import model_prompt
 
-        turns = model_view([m for m in history if m["role"] != "system"])
-        if self.topics:
-            turns = with_topics(turns, self.index.topic)
-        return fit_prompt(self.engine, self.prompts, self.company, turns, self.index, self.prompt_cases)
+        return model_prompt(self.engine, self.prompts, self.company, history, self.index, topics=self.topics,
+                            cases_per_prompt=self.prompt_cases)
 
     # -- stateless -------------------------------------------------------------------------
 

@@ -160,7 +160,7 @@ class CaseIndex:
         if len(set(groups.tolist())) < 2:
             self._router = None
             return
-        model = self._fit_router_model(np.arange(len(self.cases)), groups, c)
+        model = self._fit_router_model(self._router_features(), np.arange(len(self.cases)), groups, c)
         self._router = (model.coef_.astype(np.float32), model.intercept_.astype(np.float32), model.classes_)
         self._router_context = ROUTER_CONTEXT
 
@@ -228,19 +228,20 @@ class CaseIndex:
         predicted = groups.copy()
         for done, (fit_rows, held_rows) in enumerate(GroupKFold(n_splits=folds).split(features, groups, conversations)):
             if len(set(groups[fit_rows].tolist())) >= 2:  # else it would name that one group for everything
-                model = self._fit_router_model(fit_rows, groups, c)
+                model = self._fit_router_model(features, fit_rows, groups, c)
                 predicted[held_rows] = model.predict(features[held_rows])
             if progress is not None:
                 progress(done + 1, folds)
         return [self.group_names.get(int(g)) for g in predicted]
 
-    def _fit_router_model(self, rows: Any, groups: Any, c: float) -> Any:
-        """The router fitted on the cases ``rows``, and on their opening messages put after the
-        agent turns of other groups' conversations among them (``SWITCHED_COPIES``)."""
+    def _fit_router_model(self, features: Any, rows: Any, groups: Any, c: float) -> Any:
+        """The router fitted on the cases ``rows`` (``features``: ``_router_features()``), and on
+        their opening messages put after the agent turns of other groups' conversations among
+        them (``SWITCHED_COPIES``)."""
         import numpy as np
         import scipy.sparse as sp
 
-        x, y = self._router_features()[rows], groups[rows]
+        x, y = features[rows], groups[rows]
         later = np.array([bool(self.cases[int(i)].context) for i in rows])
         openings, turns = rows[~later], rows[later]
         if len(openings) and len(turns):

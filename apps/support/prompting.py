@@ -52,6 +52,21 @@ def fit_prompt(engine: Any, prompts: Prompts, company: str, turns: Sequence[dict
             return messages, system
 
 
+def model_prompt(engine: Any, prompts: Prompts, company: str, history: Sequence[dict[str, str]],
+                 index: CaseIndex | None, *, topics: bool, cases_per_prompt: int = 0
+                 ) -> tuple[list[dict[str, str]], Rendered]:
+    """The model's input for a raw conversation ``history`` (ending with the customer's turn), as
+    the bot builds it and the grounding fit must see it: customers' personal data replaced as in
+    training ("order [ORDER_ID]"), each customer message followed by the router's topic when the
+    model was trained so (``topics``), trimmed to the context by ``fit_prompt``."""
+    from apps.support.replies import model_view  # replies builds on grounding, which needs this module's cases
+
+    turns = model_view([m for m in history if m["role"] != "system"])
+    if topics and index is not None:
+        turns = with_topics(turns, index.topic)
+    return fit_prompt(engine, prompts, company, turns, index, cases_per_prompt)
+
+
 def with_system_prompt(conversations: Sequence[Conversation], prompts: Prompts, company: str,
                        index: CaseIndex | None) -> list[Conversation]:
     """Training conversations prefixed with the system prompt the bot will use at reply time.

@@ -118,7 +118,8 @@ class Replier:
             return Draft("generate", Grounding("generate", Candidate("", "generated")), filler, stream=stream,
                          asked=filler.asked)
         grounder = self.grounder
-        candidates = grounder.gather(model_view(history))  # the query, without the topic hints
+        view = model_view(history)  # the query, without the topic hints
+        candidates = grounder.gather(view)
         threshold = grounder.weights[mode].fallback_below
         own = None
         if mode == "grounded" and (not candidates or "echo" in grounder.needs(mode, candidates)):
@@ -127,7 +128,7 @@ class Replier:
         ranked = self.rank(candidates, prompt, mode, own.text if own is not None else None)
         top = ranked[0].score if ranked else 0.0  # how sure the evidence is, whichever wording is shown
         best = _answerable(ranked, known, self.prompts,
-                           lambda c, fits: grounder.same_kind(model_view(history), c, fits))
+                           lambda c, fits: grounder.same_kind(view, c, fits))
         if mode == "grounded" and own is not None and (best is None or top < threshold):
             chosen = Candidate(own.text, "generated", score=top)
         elif best is not None:

@@ -147,8 +147,7 @@ def prepare_grounding(model_dir: Path, index: Any, val: list[Conversation], prom
     from appkit.errors import GenerationError
     from apps.support.grounding import (Grounder, exchanges_of, fit_weights, new_wordings, reply_priors,
                                         save_weights, spread)
-    from apps.support.prompting import fit_prompt, system_message, with_topics
-    from apps.support.replies import model_view
+    from apps.support.prompting import model_prompt, system_message
 
     system = {"role": "system", "content": system_message(prompts, company, [], None, cases_per_prompt=0).text}
     engine = Engine.load(model_dir, device=device)
@@ -161,7 +160,7 @@ def prepare_grounding(model_dir: Path, index: Any, val: list[Conversation], prom
         index.with_priors(priors)
 
         def prompt_of(messages: Any) -> list[dict[str, str]]:  # as the bot prompts (no cases in it)
-            return fit_prompt(engine, prompts, company, with_topics(model_view(messages), index.topic), None, 0)[0]
+            return model_prompt(engine, prompts, company, messages, index, topics=True)[0]
 
         def fits(ex: Any) -> bool:  # a last message longer than the context: no reply to judge
             try:
