@@ -45,6 +45,11 @@ OLD_ROUTER_CONTEXT = 0.3
 # (sample history: 82%; 92% on turns answering the agent, dev/LOG.md).
 SWITCHED_COPIES = 2
 SAMPLE = 1000  # named replies per intent measured for how alike an intent's replies are
+# A reply the history gives word for word under this many intents ("You're welcome! Have a great
+# day." closing a refund, a complaint, ...) answers none of them in particular. Left in each
+# conversation's intent, closings sat in every group, and after the order status "I want a
+# refund, this is ridiculous" was answered "You're welcome!" for its context alone (dev/LOG.md).
+SHARED_INTENTS = 3
 
 
 @dataclass(frozen=True)
@@ -195,17 +200,21 @@ class CaseIndex:
 
     @cached_property
     def group_names(self) -> dict[int, str]:
-        """A short name per reply group: its intent's where the group is one ("cancel order"),
-        else "group N"."""
+        """A short name per reply group: the intent most of whose cases it holds ("cancel
+        order"), else "group N" (clusters; replies shared by many intents, see ``SHARED_INTENTS``)."""
         from collections import Counter
 
+        total = Counter(c.intent for c in self.cases if c.intent)
         named: dict[int, Counter[str]] = {}
         for c in self.cases:
             named.setdefault(c.group, Counter())
             if c.intent:
                 named[c.group][c.intent] += 1
-        return {g: (counts.most_common(1)[0][0].replace("_", " ") if counts else f"group {g}")
-                for g, counts in named.items()}
+        names = {}
+        for g, counts in named.items():
+            intent, count = max(counts.items(), key=lambda kv: (kv[1] / total[kv[0]], kv[1]), default=("", 0))
+            names[g] = intent.replace("_", " ") if 2 * count > total[intent] else f"group {g}"
+        return names
 
     def held_out_topics(self, folds: int = 5, *, c: float = 5.0,
                         progress: Callable[[int, int], None] | None = None) -> list[str | None]:
@@ -301,15 +310,17 @@ class CaseIndex:
         return 2 * len(named) >= len(self.cases) and len({c.intent for c in named}) >= 2
 
     def _intent_groups(self, seed: int) -> list[int]:
-        """One group per intent; a reply of a case without one joins the intent of the closest
-        named reply when it is as close as named replies are to their own intent's (all but the
-        least alike 5%), and the rest are clustered into groups of their own (answers to questions
-        the history never labelled, such as a person's answers learned from use)."""
+        """One group per intent, and one for the replies many intents share (``SHARED_INTENTS``).
+        A reply of a case without an intent joins the intent of the closest named reply when it
+        is as close as named replies are to their own intent's (all but the least alike 5%), and
+        the rest are clustered into groups of their own (answers to questions the history never
+        labelled, such as a person's answers learned from use)."""
         import numpy as np
 
         intents = sorted({c.intent for c in self.cases if c.intent})
         number = {intent: i for i, intent in enumerate(intents)}
-        of_reply = {c.agent: number[c.intent] for c in self.cases if c.intent}
+        shared = self._shared_group(number)
+        of_reply = {c.agent: shared.get(c.agent, number[c.intent]) for c in self.cases if c.intent}
         unnamed = sorted({c.agent for c in self.cases if c.agent not in of_reply})
         if unnamed:
             named = list(of_reply)
@@ -335,8 +346,28 @@ class CaseIndex:
                         of_reply[reply] = int(labels[i])
                     else:
                         rest.append(reply)
-            of_reply.update((r, len(intents) + g) for r, g in _cluster(rest, None, seed).items())
-        return [number[c.intent] if c.intent else of_reply[c.agent] for c in self.cases]
+            first = max([len(intents) - 1, *shared.values()]) + 1
+            of_reply.update((r, first + g) for r, g in _cluster(rest, None, seed).items())
+        return [shared.get(c.agent, number[c.intent]) if c.intent else of_reply[c.agent] for c in self.cases]
+
+    def _shared_group(self, number: dict[str, int]) -> dict[str, int]:
+        """The group of each reply the history gives under ``SHARED_INTENTS`` or more intents:
+        all in one, the group of the intent that is mostly such replies (the history's "thanks"),
+        else a group of their own after the intents'."""
+        from collections import Counter
+
+        under: dict[str, set[str]] = {}
+        for c in self.cases:
+            if c.intent:
+                under.setdefault(c.agent, set()).add(c.intent)
+        shared = {reply for reply, named in under.items() if len(named) >= SHARED_INTENTS}
+        if not shared:
+            return {}
+        total = Counter(c.intent for c in self.cases if c.intent)
+        of_shared = Counter(c.intent for c in self.cases if c.intent and c.agent in shared)
+        home, count = max(of_shared.items(), key=lambda kv: (kv[1] / total[kv[0]], kv[0]))
+        group = number[home] if 2 * count > total[home] else len(number)
+        return dict.fromkeys(shared, group)
 
     @cached_property
     def _reply_vectorizer(self) -> Any:

@@ -130,3 +130,44 @@ def test_a_customer_who_changes_the_subject_is_routed_by_what_they_say():
     index = routed_index(cases)
     assert index.topic("I want a refund, this is ridiculous", status) == "get refund"
     assert index.topic("thanks a lot", status) == "order status"
+
+
+WELCOME = "You're welcome! Have a great day."
+
+
+def closing_in_every_intent() -> list[Case]:
+    """Every conversation closes with the same thanks and reply, labelled with its intent, as
+    histories label whole conversations; the order status is the commonest."""
+    status = "Order [ORDER_ID] shipped on Tuesday and is on its way."
+    cases = []
+    for i in range(12):
+        cases += [Case(f"where is my order {i}", "What is your order number?", f"s{i}", intent="order_status"),
+                  Case("it's order [ORDER_ID]", status, f"s{i}", "What is your order number?", "order_status"),
+                  Case("thanks!", WELCOME, f"s{i}", status, "order_status")]
+    for i in range(4):
+        cases += [Case(f"I want a refund for the grinder {i}", REFUND, f"r{i}", intent="get_refund"),
+                  Case("great, thank you", WELCOME, f"r{i}", REFUND, "get_refund"),
+                  Case(f"cancel the order now {i}", CANCEL, f"c{i}", intent="cancel_order"),
+                  Case("thanks!", WELCOME, f"c{i}", CANCEL, "cancel_order"),
+                  Case("thanks, bye", WELCOME, f"t{i}", intent="thanks")]
+    return cases
+
+
+def test_a_closing_many_intents_share_is_only_chosen_for_a_closing():
+    from apps.support.grounding import Grounder
+
+    index = routed_index(closing_in_every_intent())
+    assert len({c.group for c in index.cases if c.agent == WELCOME}) == 1
+    assert index.group_names[next(c.group for c in index.cases if c.agent == WELCOME)] == "thanks"
+    grounder = Grounder(index)
+    status = "Order 48213 shipped on Tuesday and is on its way."
+
+    def reply(message: str) -> str:
+        turns = [{"role": "user", "content": "where is my order"},
+                 {"role": "assistant", "content": "What is your order number?"},
+                 {"role": "user", "content": "it's 48213"},
+                 {"role": "assistant", "content": status}, {"role": "user", "content": message}]
+        return grounder.rank(grounder.gather(turns), "retrieval")[0].text
+
+    assert reply("I want a refund, this is ridiculous") == REFUND
+    assert reply("ok thanks a lot") == WELCOME
