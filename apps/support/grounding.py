@@ -410,12 +410,28 @@ def _without_model(weights: Weights, plain: Weights) -> Weights:
 
 
 def _fit(candidates: Sequence[Candidate], labels: Sequence[int], names: tuple[str, ...], n: int) -> Weights:
+    """A logistic regression whose weights are none negative: more evidence for a reply never
+    lowers its score. A feature fitted below zero is left out (weight 0) and the rest refitted,
+    the most negative first. Within a reply group only ``similarity`` tells candidates apart, and
+    a negative weight, fitted on the demo's 39 validation exchanges, put the less similar of two
+    past replies first ("Good news: order 48213 left our warehouse" for "It has not arrived")."""
+    import numpy as np
     from sklearn.linear_model import LogisticRegression
 
     if len(set(labels)) < 2:
         return Weights(names, (4.0, 1.0, 0.5, 1.0)[: len(names)])
-    model = LogisticRegression(C=1.0, max_iter=2000).fit([c.features(names) for c in candidates], labels)
-    return Weights(names, tuple(float(c) for c in model.coef_[0]), float(model.intercept_[0]), fitted_on=n)
+    x, y = np.array([c.features(names) for c in candidates]), np.array(labels)
+    kept = list(range(len(names)))
+    coef = np.zeros(len(names))
+    intercept = math.log(y.mean() / (1 - y.mean()))  # no feature left: the base rate
+    while kept:
+        model = LogisticRegression(C=1.0, max_iter=2000).fit(x[:, kept], y)
+        fitted = model.coef_[0]
+        if fitted.min() >= 0.0:
+            coef[kept], intercept = fitted, float(model.intercept_[0])
+            break
+        del kept[int(fitted.argmin())]
+    return Weights(names, tuple(float(c) for c in coef), intercept, fitted_on=n)
 
 
 def _best_per_turn(weights: Weights, candidates: Sequence[Candidate], labels: Sequence[int],

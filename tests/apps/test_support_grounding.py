@@ -220,6 +220,29 @@ def test_ask_takes_a_reply_mode(capsys, appkit_home, support_model_dir):
     assert "Traceback" not in err
 
 
+def test_more_evidence_for_a_past_reply_never_lowers_its_score():
+    import random
+
+    from apps.support.grounding import RETRIEVAL_FEATURES, _fit
+
+    # the router's group decides which candidates are right; among them, by chance, the less
+    # similar were right more often (as on a few dozen validation exchanges)
+    rng = random.Random(0)
+    candidates, labels = [], []
+    for _ in range(200):
+        right = rng.random() < 0.3
+        similarity = rng.uniform(0.2, 0.5) if right else rng.uniform(0.3, 0.6)
+        route = rng.gauss(-0.5 if right else -2.0, 0.5)
+        candidates.append(Candidate("a reply", "case", similarity=similarity, route=route,
+                                    agreement=rng.uniform(0.1, 0.6)))
+        labels.append(int(right))
+    weights = _fit(candidates, labels, RETRIEVAL_FEATURES, len(candidates))
+    coef = dict(zip(weights.features, weights.coef))
+    assert min(coef.values()) >= 0.0 and coef["similarity"] == 0.0 and coef["route"] > 1.0
+    closer, further = (Candidate(text, "case", similarity=s, route=-0.6) for text, s in (("a", 0.7), ("b", 0.4)))
+    assert weights.score(closer) >= weights.score(further)
+
+
 def test_the_weights_are_fitted_on_wordings_the_cases_do_not_already_hold():
     from apps.support.grounding import MIN_NEW, Exchange, new_wordings
 
