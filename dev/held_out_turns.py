@@ -1,14 +1,14 @@
 """How often the grounding pipeline without the model gives the right kind of reply in whole
 conversations it never saw, turn by turn, and when the customer changes the subject.
 
-    python dev/held_out_turns.py [HISTORY] [--model MODEL_DIR] [--shared 3 0] [--show N]
+    python dev/held_out_turns.py [HISTORY] [--model MODEL_DIR] [--shared 3 0] [--gate 1 0] [--show N [--kind ROW]]
 
 HISTORY is a history with an ``intent`` per conversation (default: the sample history shipped with
-appkit). Five folds by conversation: the cases of four fifths are indexed, grouped and routed as
+appkit), curated as training curates it (order numbers replaced ...). Five folds by conversation: the cases of four fifths are indexed, grouped and routed as
 training does (``CaseIndex.group_replies``, ``fit_router``), and every agent turn of the rest is
 answered with the best candidate by the "retrieval" weights (MODEL_DIR's ``grounding.json``, else
 the defaults). ``--shared`` sets ``cases.SHARED_INTENTS`` (0: replies many intents share stay in
-each conversation's intent, as before it existed).
+each conversation's intent, as before it existed); ``--gate`` sets ``cases.OPENING_GATE``.
 
 A reply is right when the history gives it (digits masked) under the same intents as the agent's
 real reply: an answer of its own intent, or any closing shared by many intents for a closing. Rows:
@@ -26,7 +26,7 @@ from collections import defaultdict
 from pathlib import Path
 
 import apps.support.cases as cases
-from appkit.data import read_history
+from appkit.data import curate, read_history
 from apps.support.app import SAMPLE_HISTORY
 from apps.support.cases import CaseIndex, cases_from
 from apps.support.grounding import Grounder, Weights, load_weights
@@ -46,10 +46,13 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("history", type=Path, nargs="?", default=SAMPLE_HISTORY)
     p.add_argument("--model", type=Path, help="a trained support model: its retrieval weights")
-    p.add_argument("--show", type=int, default=0, help="print this many wrong changed-subject replies")
+    p.add_argument("--show", type=int, default=0, help="print this many wrong replies of --kind")
+    p.add_argument("--kind", default="changed subject", help="which turns --show prints (a row's name)")
     p.add_argument("--shared", type=int, nargs="+", default=[cases.SHARED_INTENTS, 0])
+    p.add_argument("--gate", type=int, nargs="+", default=[1], help="1: the router's opening gate, 0: none")
     args = p.parse_args()
-    conversations = [c for c in read_history(args.history) if c.meta.get("intent")]
+    curated, _ = curate(read_history(args.history), toxic="keep")  # personal data replaced, as in training
+    conversations = [c for c in curated if c.meta.get("intent")]
     if len({c.meta["intent"] for c in conversations}) < 2:
         raise SystemExit(f"error: {args.history}: needs an intent per conversation, of at least two kinds")
     weights = {"retrieval": load_weights(args.model)["retrieval"] if args.model else Weights()}
@@ -64,8 +67,8 @@ def main() -> None:
         named = kinds.get(masked(reply), set())
         return frozenset(["(shared)"] if len(named) >= CLOSING else named)
 
-    for shared in args.shared:
-        cases.SHARED_INTENTS = shared or 10**9
+    for shared, gate in [(shared, gate) for shared in args.shared for gate in args.gate]:
+        cases.SHARED_INTENTS, cases.OPENING_GATE = shared or 10**9, bool(gate)
         right: dict[str, list[bool]] = defaultdict(list)
         shown: list[str] = []
         rng = np.random.default_rng(0)
@@ -80,7 +83,7 @@ def main() -> None:
                 candidates = grounder.rank(grounder.gather(messages), "retrieval")
                 chosen = candidates[0].text if candidates else ""
                 right[row].append(kind(chosen) == kind(reference))
-                if not right[row][-1] and row == "changed subject" and shown.count(row) < args.show:
+                if not right[row][-1] and row == args.kind and shown.count(row) < args.show:
                     shown.append(row)
                     print(f"  after {messages[-2]['content'][:60]!r}: {messages[-1]['content']!r}\n"
                           f"    -> {chosen[:70]!r}\n    agent: {reference[:70]!r}")
@@ -104,7 +107,8 @@ def main() -> None:
                 if len(switch) > 1 and switch[0]["role"] == "user" and switch[1]["role"] == "assistant":
                     cut = answers[int(rng.integers(len(answers)))]
                     judge("changed subject", [*turns[:cut + 1], switch[0]], switch[1]["content"])
-        label = f"SHARED_INTENTS={shared}" if shared else "shared replies in each intent"
+        label = (f"SHARED_INTENTS={shared}" if shared else "shared replies in each intent") + \
+            (", opening gate" if gate else ", no gate")
         print(f"{label}: " + "; ".join(f"{row} {np.mean(r):.3f} ({len(r)})" for row, r in sorted(right.items())))
 
 

@@ -44,6 +44,10 @@ OLD_ROUTER_CONTEXT = 0.3
 # is also fitted on each opening message after agent turns of other groups, this many times
 # (sample history: 82%; 92% on turns answering the agent, dev/LOG.md).
 SWITCHED_COPIES = 2
+# Whether the router weighs the agent turn by how little the message reads like a conversation's
+# opening (P(opening | message), learned from the history's first messages): "I want a refund,
+# this is ridiculous" opens a subject whatever came before; "it's order 552211" answers the agent.
+OPENING_GATE = True
 SAMPLE = 1000  # named replies per intent measured for how alike an intent's replies are
 # A reply the history gives word for word under this many intents ("You're welcome! Have a great
 # day." closing a refund, a complaint, ...) answers none of them in particular. Left in each
@@ -103,6 +107,7 @@ class CaseIndex:
         self.cases = list(cases)
         self._router: tuple[Any, Any, Any] | None = None
         self._router_context = ROUTER_CONTEXT  # the scale its weights were fitted at
+        self._gate: tuple[Any, Any] | None = None  # (coef, intercept) of P(opening | message)
 
     @cached_property
     def _fitted(self) -> tuple[Any, Any, Any, Any]:
@@ -165,6 +170,7 @@ class CaseIndex:
         if len(set(groups.tolist())) < 2:
             self._router = None
             return
+        self._gate = self._fit_gate()
         model = self._fit_router_model(self._router_features(), np.arange(len(self.cases)), groups, c)
         self._router = (model.coef_.astype(np.float32), model.intercept_.astype(np.float32), model.classes_)
         self._router_context = ROUTER_CONTEXT
@@ -180,7 +186,7 @@ class CaseIndex:
             return {}
         coef, intercept, classes = router
         msg, ctx = self._query(message, context)
-        ctx = ctx if ctx is not None else sp.csr_matrix(msg.shape)
+        ctx = ctx * (1.0 - float(self._opening(msg)[0])) if ctx is not None else sp.csr_matrix(msg.shape)
         x = sp.hstack([msg, ctx * self._router_context]).tocsr()
         if x.shape[1] != coef.shape[1]:
             from appkit.errors import ModelError
@@ -260,7 +266,8 @@ class CaseIndex:
             first = np.broadcast_to(openings, after.shape)
             other = groups[after] != groups[first]
             first, after = first[other], after[other]
-            x = sp.vstack([x, sp.hstack([messages[first], contexts[after] * ROUTER_CONTEXT])]).tocsr()
+            shown = sp.diags(1.0 - self._held_out_opening[first]) @ contexts[after]
+            x = sp.vstack([x, sp.hstack([messages[first], shown * ROUTER_CONTEXT])]).tocsr()
             y = np.concatenate([y, groups[first]])
         return _router_model(c).fit(x, y)
 
@@ -268,7 +275,53 @@ class CaseIndex:
         import scipy.sparse as sp
 
         _, _, matrix, context_matrix = self._fitted
-        return sp.hstack([matrix, context_matrix * ROUTER_CONTEXT]).tocsr()
+        shown = sp.diags(1.0 - self._held_out_opening) @ context_matrix
+        return sp.hstack([matrix, shown * ROUTER_CONTEXT]).tocsr()
+
+    # -- the opening gate: does a message start a subject, or answer the agent? -------------------
+
+    def _fit_gate(self) -> tuple[Any, Any] | None:
+        """P(a message opens its conversation | its words), fitted on every case (None where the
+        history has no later turns or no openings, or ``OPENING_GATE`` is off)."""
+        import numpy as np
+
+        later = np.array([bool(c.context) for c in self.cases])
+        if not OPENING_GATE or later.all() or not later.any():
+            return None
+        model = _router_model(1.0).fit(self._fitted[2], ~later)
+        return model.coef_.astype(np.float32), model.intercept_.astype(np.float32)
+
+    def _opening(self, messages: Any) -> Any:
+        """P(opening) of each row of ``messages`` (message features) under the fitted gate; 0 without one."""
+        import numpy as np
+        from scipy.special import expit
+
+        gate = getattr(self, "_gate", None)
+        if gate is None:
+            return np.zeros(messages.shape[0])
+        coef, intercept = gate
+        return expit(np.asarray(messages @ coef.T).ravel() + intercept)
+
+    @cached_property
+    def _held_out_opening(self) -> Any:
+        """Each case's P(opening) from a gate that never saw its conversation (5 folds), as the
+        router meets new messages: a gate fitted on them would be surer than it is."""
+        import numpy as np
+        from sklearn.model_selection import GroupKFold
+
+        later = np.array([bool(c.context) for c in self.cases])
+        out = np.zeros(len(self.cases))
+        if not OPENING_GATE or later.all() or not later.any():
+            return out
+        matrix = self._fitted[2]
+        conversations = np.array([c.conversation_id for c in self.cases])
+        folds = min(5, len(set(conversations.tolist())))
+        if folds < 2:
+            return self._opening(matrix) if self._gate is not None else out
+        for fit, held in GroupKFold(n_splits=folds).split(matrix, later, conversations):
+            if len(set(later[fit].tolist())) == 2:
+                out[held] = _router_model(1.0).fit(matrix[fit], ~later[fit]).predict_proba(matrix[held])[:, 1]
+        return out
 
     def search(self, text: str, k: int = 2, *, context: str = "", exclude_conversation: str | None = None,
                min_score: float = 0.1) -> list[Case]:
@@ -406,9 +459,10 @@ class CaseIndex:
         router = getattr(self, "_router", None)
         if router is not None:
             coef, intercept, classes = router
+            gate = {} if self._gate is None else {"gate_coef": self._gate[0], "gate_intercept": self._gate[1]}
             with (Path(model_dir) / ROUTER_FILE).open("wb") as f:
                 np.savez(f, coef=coef, intercept=intercept, classes=classes,
-                         context=np.float32(self._router_context))
+                         context=np.float32(self._router_context), **gate)
         return path
 
     @classmethod
@@ -426,6 +480,8 @@ class CaseIndex:
             with np.load(router, allow_pickle=False) as data:
                 index._router = (data["coef"], data["intercept"], data["classes"])
                 index._router_context = float(data["context"]) if "context" in data else OLD_ROUTER_CONTEXT
+                if "gate_coef" in data:  # routers saved before the gate read the context as it came
+                    index._gate = (data["gate_coef"], data["gate_intercept"])
         return index
 
 

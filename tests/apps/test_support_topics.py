@@ -100,12 +100,13 @@ def test_the_agent_s_question_before_a_bare_order_number_decides_its_topic():
     assert index.topic("it's order [ORDER_ID], the base is broken", ASK_CANCEL) == "cancel order"
 
 
-def test_a_router_saved_before_its_context_scale_was_recorded_routes_as_it_did(tmp_path, monkeypatch):
+def test_a_router_saved_before_its_context_scale_and_gate_were_recorded_routes_as_it_did(tmp_path, monkeypatch):
     import numpy as np
 
     import apps.support.cases as cases_module
 
     monkeypatch.setattr(cases_module, "ROUTER_CONTEXT", cases_module.OLD_ROUTER_CONTEXT)  # as earlier versions fitted it
+    monkeypatch.setattr(cases_module, "OPENING_GATE", False)
     index = routed_index(order_number_replies())
     before = index.route("it's order [ORDER_ID], the base is broken", ASK_COMPLAINT)
     index.save(tmp_path)
@@ -117,6 +118,26 @@ def test_a_router_saved_before_its_context_scale_was_recorded_routes_as_it_did(t
     loaded = CaseIndex.load(tmp_path)
     assert loaded is not None
     assert loaded.route("it's order [ORDER_ID], the base is broken", ASK_COMPLAINT) == before
+
+
+def test_a_message_that_opens_a_subject_is_routed_by_its_words_whatever_the_agent_asked(monkeypatch, tmp_path):
+    import apps.support.cases as cases_module
+
+    monkeypatch.setattr(cases_module, "SWITCHED_COPIES", 0)  # the gate alone
+    index = routed_index(order_number_replies() + [Case(f"I want a refund for the lamp {i}", REFUND, f"r{i}",
+                                                        intent="get_refund") for i in range(6)])
+    assert index._opening(index._query("I want a refund, this is ridiculous", "")[0])[0] > 0.5
+    assert index._opening(index._query("it's order [ORDER_ID]", "")[0])[0] < 0.5
+    assert index.topic("I want a refund, this is ridiculous", ASK_CANCEL) == "get refund"
+    assert index.topic("it's order [ORDER_ID], the base is broken", ASK_COMPLAINT) == "complaint"
+    assert index.topic("it's order [ORDER_ID], the base is broken", ASK_CANCEL) == "cancel order"
+    index.save(tmp_path)
+    loaded = CaseIndex.load(tmp_path)
+    assert loaded is not None
+    assert loaded.route("I want a refund, this is ridiculous", ASK_CANCEL) == index.route(
+        "I want a refund, this is ridiculous", ASK_CANCEL)
+    monkeypatch.setattr(cases_module, "OPENING_GATE", False)
+    assert routed_index(index.cases).topic("I want a refund, this is ridiculous", ASK_CANCEL) == "cancel order"
 
 
 def test_a_customer_who_changes_the_subject_is_routed_by_what_they_say():
