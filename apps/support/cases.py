@@ -162,7 +162,9 @@ class CaseIndex:
         regression over the same features as similarity, trained on the cases' own groups.
 
         Unlike nearest neighbours it weighs words by how well they tell groups apart ("cancel"
-        vs "cancellation fee"), which is what a wrong nearest case most often gets wrong.
+        vs "cancellation fee"), which is what a wrong nearest case most often gets wrong. The
+        agent turn before the message counts as far as the message does not read like an
+        opening (``OPENING_GATE``).
         """
         import numpy as np
 

@@ -15,9 +15,10 @@ evidence agrees on). Each candidate is described by
   conversation saying nothing), so a reply likely anywhere gains nothing from being likely here.
   All candidates of a turn are scored in one batched pass over the shared prompt.
 
-A logistic regression per reply mode, fitted after training on the validation conversations
-(how often the candidate that best matches the agent's real reply won; where the history names
-intents, the best of the agent reply's intent), turns them into one score; the highest wins.
+A logistic regression per reply mode (no weight below zero), fitted after training on the
+validation conversations (how often the candidate that best matches the agent's real reply won;
+where the history names intents, the best of the agent reply's intent), turns them into one
+score; the highest wins.
 Validation turns whose customer message the cases already hold nearly word for word are left
 out of the fit when enough others remain: retrieval answers those by lookup, and on them the
 model looks better than it is on the new wordings a bot meets (dev/LOG.md). In ``grounded``
@@ -410,7 +411,7 @@ def _without_model(weights: Weights, plain: Weights) -> Weights:
 
 
 def _fit(candidates: Sequence[Candidate], labels: Sequence[int], names: tuple[str, ...], n: int) -> Weights:
-    """A logistic regression whose weights are none negative: more evidence for a reply never
+    """A logistic regression none of whose weights is negative: more evidence for a reply never
     lowers its score. A feature fitted below zero is left out (weight 0) and the rest refitted,
     the most negative first. Within a reply group only ``similarity`` tells candidates apart, and
     a negative weight, fitted on the demo's 39 validation exchanges, put the less similar of two
