@@ -208,8 +208,9 @@ class CaseIndex:
 
     @cached_property
     def group_names(self) -> dict[int, str]:
-        """A short name per reply group: the intent most of whose cases it holds ("cancel
-        order"), else "group N" (clusters; replies shared by many intents, see ``SHARED_INTENTS``)."""
+        """A short name per reply group: the intent of all its named cases ("cancel order"), or
+        of most of an intent's cases (the replies many intents share, in the "thanks" intent's
+        group, see ``SHARED_INTENTS``), else "group N" (clusters; shared replies of no intent's)."""
         from collections import Counter
 
         total = Counter(c.intent for c in self.cases if c.intent)
@@ -221,7 +222,8 @@ class CaseIndex:
         names = {}
         for g, counts in named.items():
             intent, count = max(counts.items(), key=lambda kv: (kv[1] / total[kv[0]], kv[1]), default=("", 0))
-            names[g] = intent.replace("_", " ") if 2 * count > total[intent] else f"group {g}"
+            named_by = count and (len(counts) == 1 or 2 * count > total[intent])
+            names[g] = intent.replace("_", " ") if named_by else f"group {g}"
         return names
 
     def held_out_topics(self, folds: int = 5, *, c: float = 5.0,

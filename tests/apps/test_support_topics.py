@@ -192,3 +192,17 @@ def test_a_closing_many_intents_share_is_only_chosen_for_a_closing():
 
     assert reply("I want a refund, this is ridiculous") == REFUND
     assert reply("ok thanks a lot") == WELCOME
+
+
+def test_replies_shared_by_intents_none_of_which_is_mostly_them_form_a_group_of_their_own():
+    cases = [c for c in closing_in_every_intent() if c.intent != "thanks"]
+    cases.append(Case("do you sell gift cards", "Yes: gift cards are under Shop > Gift cards.", "u1"))  # no intent
+    index = routed_index(cases)
+    welcome = {c.group for c in index.cases if c.agent == WELCOME}
+    assert len(welcome) == 1
+    (group,) = welcome
+    assert index.group_names[group] == f"group {group}"
+    named = {index.group_names[c.group] for c in index.cases if c.agent != WELCOME and c.intent}
+    assert named == {"order status", "get refund", "cancel order"}
+    unnamed = next(c.group for c in index.cases if not c.intent)
+    assert unnamed not in welcome | {c.group for c in index.cases if c.intent}
