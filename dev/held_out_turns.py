@@ -29,10 +29,11 @@ import apps.support.cases as cases
 from appkit.data import curate, read_history
 from apps.support.app import SAMPLE_HISTORY
 from apps.support.cases import CaseIndex, cases_from
-from apps.support.grounding import Grounder, Weights, load_weights
+from apps.support.grounding import Grounder, Weights, exchanges_of, load_weights
 
 
 CLOSING = 3  # a reply the history gives under this many intents is a closing, whatever the grouping
+SHARED = frozenset(["(shared)"])  # the kind of every such reply
 
 
 def masked(text: str) -> str:
@@ -65,7 +66,7 @@ def main() -> None:
     def kind(reply: str) -> frozenset[str]:
         """The intents a reply answers; one kind for all the closings many intents share."""
         named = kinds.get(masked(reply), set())
-        return frozenset(["(shared)"] if len(named) >= CLOSING else named)
+        return SHARED if len(named) >= CLOSING else frozenset(named)
 
     for shared, gate in [(shared, gate) for shared in args.shared for gate in args.gate]:
         cases.SHARED_INTENTS, cases.OPENING_GATE = shared or 10**9, bool(gate)
@@ -90,23 +91,20 @@ def main() -> None:
 
             held_convs = [conversations[i] for i in held]
             for conv in held_convs:
-                turns = [m for m in conv.as_messages() if m["role"] != "system"]
-                answers = []
-                for i in range(1, len(turns)):
-                    if turns[i]["role"] == "assistant" and turns[i - 1]["role"] == "user":
-                        closing = kind(turns[i]["content"]) == frozenset(["(shared)"])
-                        row = "opening" if i == 1 else "closing" if closing else "later answer"
-                        judge(row, turns[:i], turns[i]["content"])
-                        if not closing:
-                            answers.append(i)
-                if not answers:
+                answered = []  # the conversation up to each agent turn that is not a closing
+                for ex in exchanges_of([conv]):
+                    closing = kind(ex.reference) == SHARED
+                    row = "opening" if len(ex.messages) == 1 else "closing" if closing else "later answer"
+                    judge(row, ex.messages, ex.reference)
+                    if not closing:
+                        answered.append([*ex.messages, {"role": "assistant", "content": ex.reference}])
+                if not answered:
                     continue
                 other = [c for c in held_convs if c.meta["intent"] != conv.meta["intent"]]
-                switch = other[int(rng.integers(len(other)))].as_messages()
-                switch = [m for m in switch if m["role"] != "system"]
-                if len(switch) > 1 and switch[0]["role"] == "user" and switch[1]["role"] == "assistant":
-                    cut = answers[int(rng.integers(len(answers)))]
-                    judge("changed subject", [*turns[:cut + 1], switch[0]], switch[1]["content"])
+                switch = exchanges_of([other[int(rng.integers(len(other)))]])[:1]
+                if switch and len(switch[0].messages) == 1:
+                    cut = answered[int(rng.integers(len(answered)))]
+                    judge("changed subject", [*cut, *switch[0].messages], switch[0].reference)
         label = (f"SHARED_INTENTS={shared}" if shared else "shared replies in each intent") + \
             (", opening gate" if gate else ", no gate")
         print(f"{label}: " + "; ".join(f"{row} {np.mean(r):.3f} ({len(r)})" for row, r in sorted(right.items())))

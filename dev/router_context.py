@@ -38,7 +38,7 @@ def main() -> None:
     _, _, messages, contexts = index._fitted
     groups = np.array([c.group for c in index.cases])
     conversations = np.array([c.conversation_id for c in index.cases])
-    later = np.array([bool(c.context) for c in index.cases])
+    later = index._later
     settings = [(scale, copies, gate) for scale in args.scales for copies in args.switched for gate in args.gate]
     for scale, copies, gate in settings:
         cases.ROUTER_CONTEXT, cases.SWITCHED_COPIES, cases.OPENING_GATE = scale, copies, bool(gate)

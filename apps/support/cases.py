@@ -261,7 +261,7 @@ class CaseIndex:
         import scipy.sparse as sp
 
         x, y = features[rows], groups[rows]
-        later = np.array([bool(self.cases[int(i)].context) for i in rows])
+        later = self._later[rows]
         openings, turns = rows[~later], rows[later]
         if len(openings) and len(turns):
             _, _, messages, contexts = self._fitted
@@ -284,15 +284,25 @@ class CaseIndex:
 
     # -- the opening gate: does a message start a subject, or answer the agent? -------------------
 
-    def _fit_gate(self) -> tuple[Any, Any] | None:
-        """P(a message opens its conversation | its words), fitted on every case (None where the
-        history has no later turns or no openings, or ``OPENING_GATE`` is off)."""
+    @cached_property
+    def _later(self) -> Any:
+        """Whether each case answers an agent turn (has one before it) rather than opening its conversation."""
         import numpy as np
 
-        later = np.array([bool(c.context) for c in self.cases])
-        if not OPENING_GATE or later.all() or not later.any():
+        return np.array([bool(c.context) for c in self.cases])
+
+    def _gate_learnable(self) -> bool:
+        """Whether there is a gate to fit: ``OPENING_GATE`` is on and the history has both kinds of turn."""
+        return OPENING_GATE and bool(self._later.any()) and not bool(self._later.all())
+
+    def _fit_gate(self) -> tuple[Any, Any] | None:
+        """P(a message opens its conversation | its words), fitted on every case (None where
+        ``_gate_learnable`` is not)."""
+        import numpy as np
+
+        if not self._gate_learnable():
             return None
-        model = _router_model(1.0).fit(self._fitted[2], ~later)
+        model = _router_model(1.0).fit(self._fitted[2], ~self._later)
         return model.coef_.astype(np.float32), model.intercept_.astype(np.float32)
 
     def _opening(self, messages: Any) -> Any:
@@ -313,18 +323,17 @@ class CaseIndex:
         import numpy as np
         from sklearn.model_selection import GroupKFold
 
-        later = np.array([bool(c.context) for c in self.cases])
         out = np.zeros(len(self.cases))
-        if not OPENING_GATE or later.all() or not later.any():
+        if not self._gate_learnable():
             return out
-        matrix = self._fitted[2]
+        matrix, opens = self._fitted[2], ~self._later
         conversations = np.array([c.conversation_id for c in self.cases])
         folds = min(5, len(set(conversations.tolist())))
-        if folds < 2:
-            return self._opening(matrix) if self._gate is not None else out
-        for fit, held in GroupKFold(n_splits=folds).split(matrix, later, conversations):
-            if len(set(later[fit].tolist())) == 2:
-                out[held] = _router_model(1.0).fit(matrix[fit], ~later[fit]).predict_proba(matrix[held])[:, 1]
+        if folds < 2:  # one conversation: nothing to hold out
+            return _router_model(1.0).fit(matrix, opens).predict_proba(matrix)[:, 1]
+        for fit, held in GroupKFold(n_splits=folds).split(matrix, opens, conversations):
+            if len(set(opens[fit].tolist())) == 2:
+                out[held] = _router_model(1.0).fit(matrix[fit], opens[fit]).predict_proba(matrix[held])[:, 1]
         return out
 
     def search(self, text: str, k: int = 2, *, context: str = "", exclude_conversation: str | None = None,
@@ -403,7 +412,7 @@ class CaseIndex:
                         of_reply[reply] = int(labels[i])
                     else:
                         rest.append(reply)
-            first = max([len(intents) - 1, *shared.values()]) + 1
+            first = len(intents) + (len(intents) in shared.values())  # after the shared replies' own group
             of_reply.update((r, first + g) for r, g in _cluster(rest, None, seed).items())
         return [shared.get(c.agent, number[c.intent]) if c.intent else of_reply[c.agent] for c in self.cases]
 

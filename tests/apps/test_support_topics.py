@@ -140,31 +140,32 @@ def test_a_message_that_opens_a_subject_is_routed_by_its_words_whatever_the_agen
     assert routed_index(index.cases).topic("I want a refund, this is ridiculous", ASK_CANCEL) == "cancel order"
 
 
-def test_a_customer_who_changes_the_subject_is_routed_by_what_they_say():
-    status = "Order [ORDER_ID] shipped on Tuesday and is on its way."
+STATUS = "Order [ORDER_ID] shipped on Tuesday and is on its way."
+WELCOME = "You're welcome! Have a great day."
+
+
+def order_status_conversations() -> list[Case]:
+    """Twelve order-status conversations, each closing with thanks."""
     cases = []
-    for i in range(12):  # every order-status conversation closes with thanks
+    for i in range(12):
         cases += [Case(f"where is my order {i}", "What is your order number?", f"s{i}", intent="order_status"),
-                  Case("it's order [ORDER_ID]", status, f"s{i}", "What is your order number?", "order_status"),
-                  Case("thanks!", "You're welcome! Have a great day.", f"s{i}", status, "order_status")]
+                  Case("it's order [ORDER_ID]", STATUS, f"s{i}", "What is your order number?", "order_status"),
+                  Case("thanks!", WELCOME, f"s{i}", STATUS, "order_status")]
+    return cases
+
+
+def test_a_customer_who_changes_the_subject_is_routed_by_what_they_say():
+    cases = order_status_conversations()
     cases += [Case(f"I want a refund for item {i}", REFUND, f"r{i}", intent="get_refund") for i in range(6)]
     index = routed_index(cases)
-    assert index.topic("I want a refund, this is ridiculous", status) == "get refund"
-    assert index.topic("thanks a lot", status) == "order status"
-
-
-WELCOME = "You're welcome! Have a great day."
+    assert index.topic("I want a refund, this is ridiculous", STATUS) == "get refund"
+    assert index.topic("thanks a lot", STATUS) == "order status"
 
 
 def closing_in_every_intent() -> list[Case]:
     """Every conversation closes with the same thanks and reply, labelled with its intent, as
     histories label whole conversations; the order status is the commonest."""
-    status = "Order [ORDER_ID] shipped on Tuesday and is on its way."
-    cases = []
-    for i in range(12):
-        cases += [Case(f"where is my order {i}", "What is your order number?", f"s{i}", intent="order_status"),
-                  Case("it's order [ORDER_ID]", status, f"s{i}", "What is your order number?", "order_status"),
-                  Case("thanks!", WELCOME, f"s{i}", status, "order_status")]
+    cases = order_status_conversations()
     for i in range(4):
         cases += [Case(f"I want a refund for the grinder {i}", REFUND, f"r{i}", intent="get_refund"),
                   Case("great, thank you", WELCOME, f"r{i}", REFUND, "get_refund"),
